@@ -1,1 +1,26 @@
-int main() { return 0; }
+#include <cstdio>
+#include <exception>
+
+#include "commands.h"
+#include "core/check.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: a transformer inference engine (CPU and CUDA)", "kiln"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show help for every subcommand");
+  kiln::cli::add_run_command(app);
+  kiln::cli::add_tokenize_command(app);
+  kiln::cli::add_convert_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const kiln::Error& e) {
+    std::fprintf(stderr, "kiln: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kiln: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

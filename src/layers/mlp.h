@@ -1,0 +1,23 @@
+// Two-layer feed-forward: y = fc2(act(fc1(x))). (Gated variants — SwiGLU, gated-GELU — join here.)
+#pragma once
+
+#include "core/workspace.h"
+#include "layers/linear.h"
+#include "ops/activation_kind.h"
+
+namespace kiln::layers {
+
+struct Mlp {
+  Linear fc1;  // [inner, hidden]
+  Linear fc2;  // [hidden, inner]
+  ops::ActivationKind act = ops::ActivationKind::kGeluTanh;
+
+  void forward(const Tensor& x, Tensor& y, Workspace& ws, ExecContext& ctx) const {  // [n, hidden]
+    Tensor h = ws.take({x.size(0), fc1.out_features()}, DType::kFloat32);  // [n, inner]
+    fc1.forward(x, h, ctx);
+    ops::activation(h, act, ctx);
+    fc2.forward(h, y, ctx);
+  }
+};
+
+}  // namespace kiln::layers

@@ -1,0 +1,107 @@
+#include "models/gpt2/model.h"
+
+#include <cmath>
+
+#include "io/checkpoint.h"
+#include "ops/ops.h"
+
+namespace kiln::models::gpt2 {
+
+Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights)
+    : config_(config), weights_(std::move(weights)) {
+  spec_.model_type = "gpt2";
+  spec_.num_layers = static_cast<int>(config_.n_layer);
+  spec_.num_kv_heads = static_cast<int>(config_.n_head);
+  spec_.head_dim = static_cast<int>(config_.head_dim());
+  spec_.vocab_size = config_.vocab_size;
+  spec_.max_positions = config_.n_positions;
+  if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
+
+  const float eps = static_cast<float>(config_.layer_norm_epsilon);
+  const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
+    const Gpt2LayerWeights& w = weights_.layers[i];
+    Block b;
+    b.ln_1 = {w.ln_1_w, w.ln_1_b, eps};
+    b.ln_2 = {w.ln_2_w, w.ln_2_b, eps};
+    b.attn.qkv = {w.qkv_w, w.qkv_b};
+    b.attn.out = {w.attn_out_w, w.attn_out_b};
+    b.attn.num_heads = b.attn.num_kv_heads = spec_.num_kv_heads;
+    b.attn.head_dim = spec_.head_dim;
+    // HF: scores / sqrt(head_dim) if scale_attn_weights, and / (layer_idx + 1) if
+    // scale_attn_by_inverse_layer_idx.
+    float scale = config_.scale_attn_weights ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim))
+                                             : 1.f;
+    if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(i + 1);
+    b.attn.scale = scale;
+    b.mlp = {{w.fc_w, w.fc_b}, {w.proj_w, w.proj_b}, act};
+    blocks_.push_back(std::move(b));
+  }
+  ln_f_ = {weights_.ln_f_w, weights_.ln_f_b, eps};
+}
+
+void Gpt2Model::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
+  const int64_t d = config_.n_embd;
+  // Live at once: h, tmp, normed (3 x d), qkv (3d) + attn (d), or mlp hidden (inner), then the
+  // gathered rows (2 x d) and the logits (vocab); 256-byte alignment slack per buffer.
+  const int64_t per_token = 3 * d + std::max(4 * d, config_.inner());
+  const int64_t floats = max_num_tokens * per_token + max_logit_rows * (2 * d + config_.vocab_size);
+  ws_ = Workspace(static_cast<size_t>(floats) * 4 + 16 * 256);
+}
+
+Tensor Gpt2Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
+                          ExecContext& ctx) {
+  const int64_t n = batch.num_tokens(), d = config_.n_embd;
+  KILN_CHECK(n > 0, "gpt2: empty batch");
+  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.n_layer,
+             "gpt2: KV cache has {} layers, model {}", kv.k.size(), config_.n_layer);
+  ws_.reset();
+  Tensor h = ws_.take({n, d}, DType::kFloat32);       // [n, d] residual stream
+  Tensor normed = ws_.take({n, d}, DType::kFloat32);  // [n, d]
+  Tensor tmp = ws_.take({n, d}, DType::kFloat32);     // [n, d] sublayer output
+  ops::embedding(batch.input_ids, weights_.wte, h, /*accumulate=*/false, ctx);
+  ops::embedding(batch.positions, weights_.wpe, h, /*accumulate=*/true, ctx);
+
+  const size_t mark = ws_.used();
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
+    const Block& b = blocks_[i];
+    b.ln_1.forward(h, normed, ctx);
+    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
+    ops::add(h, tmp, h, ctx);
+    b.ln_2.forward(h, normed, ctx);
+    b.mlp.forward(normed, tmp, ws_, ctx);
+    ops::add(h, tmp, h, ctx);
+    ws_.rewind(mark);
+  }
+  // LayerNorm is per row, so only the rows whose logits are wanted go through ln_f and the head.
+  const int64_t m = batch.logit_rows.size(0);
+  Tensor last = ws_.take({m, d}, DType::kFloat32);
+  ops::gather_rows(h, batch.logit_rows, last, ctx);
+  Tensor last_normed = ws_.take({m, d}, DType::kFloat32);
+  ln_f_.forward(last, last_normed, ctx);
+  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab]
+  ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
+  return logits;
+}
+
+void Gpt2Model::save(const std::string& dir, DType dtype) const {
+  nlohmann::json cfg = config_.to_json();
+  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
+  save_checkpoint(dir, cfg, weight_map(config_, weights_, ""), dtype);
+}
+
+std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
+                            const LoadOptions& options) {
+  KILN_CHECK(options.device.is_cpu(), "gpt2: device {} is not supported by this build",
+             options.device.str());
+  const Gpt2Config config = Gpt2Config::from_json(cfg);
+  const io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  const bool kiln_format = cfg.has("kiln_checkpoint");
+  // GPT2LMHeadModel saves "transformer.h.0...."; the original GPT2Model files have no prefix.
+  const std::string prefix = !kiln_format && ckpt.has("transformer.wte.weight") ? "transformer." : "";
+  Gpt2Weights w;
+  load_weights(ckpt, weight_map(config, w, prefix), kiln_format);
+  return std::make_unique<Gpt2Model>(config, std::move(w));
+}
+
+}  // namespace kiln::models::gpt2

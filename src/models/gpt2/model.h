@@ -1,0 +1,46 @@
+// GPT-2 (Radford et al. 2019): learned token + position embeddings, pre-LN blocks of fused-QKV
+// causal self-attention and a two-layer MLP, a final LayerNorm and an LM head tied to wte.
+#pragma once
+
+#include <memory>
+
+#include "core/workspace.h"
+#include "layers/attention.h"
+#include "layers/mlp.h"
+#include "models/gpt2/config.h"
+#include "models/gpt2/weights.h"
+#include "models/model.h"
+#include "models/registry.h"
+
+namespace kiln::models::gpt2 {
+
+class Gpt2Model final : public Model {
+ public:
+  Gpt2Model(const Gpt2Config& config, Gpt2Weights weights);
+  const ModelSpec& spec() const override { return spec_; }
+  const Gpt2Config& config() const { return config_; }
+  void reserve(int64_t max_num_tokens, int64_t max_logit_rows) override;
+  Tensor forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
+                 ExecContext& ctx) override;
+  void save(const std::string& dir, DType dtype) const override;
+
+ private:
+  struct Block {
+    layers::LayerNorm ln_1;
+    layers::SelfAttention attn;
+    layers::LayerNorm ln_2;
+    layers::Mlp mlp;
+  };
+  Gpt2Config config_;
+  mutable Gpt2Weights weights_;
+  ModelSpec spec_;
+  std::vector<Block> blocks_;
+  layers::LayerNorm ln_f_;
+  Workspace ws_;
+};
+
+// Registry entry: HF GPT-2 folder or kiln checkpoint -> model.
+std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
+                            const LoadOptions& options);
+
+}  // namespace kiln::models::gpt2

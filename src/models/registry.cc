@@ -1,0 +1,45 @@
+#include "models/registry.h"
+
+#include <filesystem>
+#include <functional>
+#include <map>
+
+#include "core/check.h"
+#include "io/json_config.h"
+#include "models/gpt2/model.h"
+
+namespace kiln::models {
+namespace {
+
+using Loader = std::function<std::unique_ptr<Model>(const std::string&, const io::JsonConfig&,
+                                                    const LoadOptions&)>;
+
+const std::map<std::string, Loader>& loaders() {
+  static const std::map<std::string, Loader> m = {
+      {"gpt2", gpt2::load},
+  };
+  return m;
+}
+
+}  // namespace
+
+std::string read_model_type(const std::string& dir) {
+  KILN_CHECK(std::filesystem::is_directory(dir), "model directory '{}' does not exist", dir);
+  const io::JsonConfig cfg = io::JsonConfig::load(dir + "/config.json");
+  KILN_CHECK(cfg.has("model_type"), "{}: no 'model_type' field", cfg.source());
+  return cfg.get<std::string>("model_type");
+}
+
+std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& options) {
+  const std::string type = read_model_type(dir);
+  const auto& m = loaders();
+  auto it = m.find(type);
+  if (it == m.end()) {
+    std::string known;
+    for (const auto& [k, v] : m) known += (known.empty() ? "" : ", ") + k;
+    KILN_FAIL("{}/config.json: unsupported model_type '{}' (supported: {})", dir, type, known);
+  }
+  return it->second(dir, io::JsonConfig::load(dir + "/config.json"), options);
+}
+
+}  // namespace kiln::models

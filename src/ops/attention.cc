@@ -1,0 +1,81 @@
+#include "ops/cpu/kernels.h"
+#include "ops/dispatch.h"
+#include "ops/ops.h"
+
+namespace kiln::ops {
+namespace {
+
+// Rows of a 2-D tensor may be strided, but each row must be dense.
+void require_dense_rows(const char* op, const Tensor& t, int64_t cols, const char* name) {
+  KILN_CHECK(t.defined() && t.dim() == 2 && t.size(1) == cols && t.strides()[1] == 1,
+             "{}: '{}' must be [n, {}] with dense rows, got {}", op, name, cols, t.shape_str());
+}
+
+}  // namespace
+
+void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_pool,
+                    const Tensor& slots, ExecContext& ctx) {
+  constexpr const char* op = "kv_cache_write";
+  KILN_CHECK(k_pool.dim() == 4, "{}: pools must be [blocks, kv_heads, block_size, head_dim]", op);
+  const int64_t kvh = k_pool.size(1), block_size = k_pool.size(2), hd = k_pool.size(3);
+  const int64_t n = k.size(0);
+  require_dense_rows(op, k, kvh * hd, "k");
+  require_dense_rows(op, v, kvh * hd, "v");
+  KILN_CHECK(v.size(0) == n && v.strides()[0] == k.strides()[0], "{}: k and v rows differ", op);
+  require_shape(op, v_pool, k_pool.shape(), "v_pool");
+  require_shape(op, slots, {n}, "slots");
+  KILN_CHECK(slots.dtype() == DType::kInt32, "{}: slots must be int32", op);
+  require_cpu_f32(op, k_pool);
+  require_cpu_f32(op, k);
+  const int64_t capacity = k_pool.size(0) * block_size;
+  const int32_t* s = slots.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i)
+    KILN_CHECK(s[i] >= 0 && s[i] < capacity, "{}: slot {} outside the pool ({} slots)", op, s[i],
+               capacity);
+  cpu::kv_cache_write(k_pool.data<float>(), v_pool.data<float>(), k.data<float>(),
+                      v.data<float>(), k.strides()[0], s, n, kvh, block_size, hd);
+}
+
+void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
+                     const Tensor& block_tables, const Tensor& token_seq, const Tensor& kv_len,
+                     float scale, Tensor& out, ExecContext& ctx) {
+  constexpr const char* op = "paged_attention";
+  KILN_CHECK(k_pool.dim() == 4, "{}: pools must be [blocks, kv_heads, block_size, head_dim]", op);
+  const int64_t num_blocks = k_pool.size(0), kvh = k_pool.size(1), block_size = k_pool.size(2),
+                hd = k_pool.size(3);
+  KILN_CHECK(q.dim() == 2 && q.size(1) % hd == 0, "{}: q {} is not [n, heads * {}]", op,
+             q.shape_str(), hd);
+  const int64_t n = q.size(0), heads = q.size(1) / hd;
+  require_dense_rows(op, q, heads * hd, "q");
+  KILN_CHECK(heads % kvh == 0, "{}: {} heads not a multiple of {} kv heads", op, heads, kvh);
+  require_shape(op, v_pool, k_pool.shape(), "v_pool");
+  require_shape(op, out, {n, heads * hd}, "out");
+  require_contiguous(op, out, "out");
+  require_shape(op, token_seq, {n}, "token_seq");
+  require_shape(op, kv_len, {n}, "kv_len");
+  KILN_CHECK(block_tables.dim() == 2 && block_tables.dtype() == DType::kInt32 &&
+                 block_tables.is_contiguous(),
+             "{}: block_tables must be contiguous int32 [num_seqs, max_blocks]", op);
+  require_cpu_f32(op, q);
+  require_cpu_f32(op, k_pool);
+  const int64_t num_seqs = block_tables.size(0), max_blocks = block_tables.size(1);
+  const int32_t* ts = token_seq.data<int32_t>();
+  const int32_t* kl = kv_len.data<int32_t>();
+  const int32_t* bt = block_tables.data<int32_t>();
+  for (int64_t t = 0; t < n; ++t) {
+    KILN_CHECK(ts[t] >= 0 && ts[t] < num_seqs, "{}: token {} names sequence {} of {}", op, t, ts[t],
+               num_seqs);
+    KILN_CHECK(kl[t] >= 1 && kl[t] <= max_blocks * block_size,
+               "{}: token {} sees {} keys, block table holds {}", op, t, kl[t],
+               max_blocks * block_size);
+    const int32_t* row = bt + ts[t] * max_blocks;
+    for (int64_t b = 0; b < (kl[t] + block_size - 1) / block_size; ++b)
+      KILN_CHECK(row[b] >= 0 && row[b] < num_blocks, "{}: block table entry {} outside the pool", op,
+                 row[b]);
+  }
+  cpu::paged_attention(out.data<float>(), q.data<float>(), q.strides()[0], k_pool.data<float>(),
+                       v_pool.data<float>(), bt, ts, kl, n, heads, kvh, hd, block_size, max_blocks,
+                       scale);
+}
+
+}  // namespace kiln::ops

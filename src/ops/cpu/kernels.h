@@ -1,0 +1,32 @@
+// CPU fp32 reference kernels: the correctness oracle for every other backend. Raw pointers, sizes,
+// and the same parameter order as the cuda:: twins. Multithreaded with OpenMP; GEMM via OpenBLAS.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/activation_kind.h"
+
+namespace kiln::ops::cpu {
+
+// out [n, d] (+)= table [vocab, d] rows at ids [n]. Returns the first invalid id index or -1.
+int64_t embedding(float* out, const int32_t* ids, const float* table, int64_t n, int64_t vocab,
+                  int64_t d, bool accumulate);
+void layer_norm(float* out, const float* x, const float* w, const float* b, int64_t rows,
+                int64_t d, float eps);
+// out [n, m] = x [n, k] · w [m, k]ᵀ + bias [m] (bias may be null).
+void linear(float* out, const float* x, const float* w, const float* bias, int64_t n, int64_t m,
+            int64_t k);
+void activation(float* x, int64_t count, ActivationKind kind);
+void add(float* out, const float* a, const float* b, int64_t count);
+void gather_rows(float* out, const float* x, const int32_t* rows, int64_t m, int64_t d);
+// k/v rows are `kv_stride` floats apart (so they can be column slices of a fused QKV output).
+void kv_cache_write(float* k_pool, float* v_pool, const float* k, const float* v, int64_t kv_stride,
+                    const int32_t* slots, int64_t n, int64_t kv_heads, int64_t block_size,
+                    int64_t head_dim);
+// q rows are `q_stride` floats apart; out is dense [n, heads * head_dim].
+void paged_attention(float* out, const float* q, int64_t q_stride, const float* k_pool, const float* v_pool,
+                     const int32_t* block_tables, const int32_t* token_seq, const int32_t* kv_len,
+                     int64_t n, int64_t heads, int64_t kv_heads, int64_t head_dim,
+                     int64_t block_size, int64_t max_blocks, float scale);
+
+}  // namespace kiln::ops::cpu

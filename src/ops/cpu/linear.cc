@@ -1,0 +1,27 @@
+#include <cblas.h>
+
+#include <cstring>
+
+#include "ops/cpu/kernels.h"
+
+namespace kiln::ops::cpu {
+
+void linear(float* out, const float* x, const float* w, const float* bias, int64_t n, int64_t m,
+            int64_t k) {
+  float beta = 0.f;
+  if (bias) {
+    for (int64_t i = 0; i < n; ++i) std::memcpy(out + i * m, bias, m * sizeof(float));
+    beta = 1.f;
+  }
+  if (n == 0 || m == 0) return;
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, static_cast<int>(n), static_cast<int>(m),
+              static_cast<int>(k), 1.f, x, static_cast<int>(k), w, static_cast<int>(k), beta, out,
+              static_cast<int>(m));
+}
+
+void add(float* out, const float* a, const float* b, int64_t count) {
+#pragma omp parallel for schedule(static) if (count > 262144)
+  for (int64_t i = 0; i < count; ++i) out[i] = a[i] + b[i];
+}
+
+}  // namespace kiln::ops::cpu

@@ -1,0 +1,51 @@
+#include "runtime/sampling/sampling_params.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "core/check.h"
+#include "io/json_config.h"
+
+namespace kiln::runtime {
+
+int64_t SamplingParams::resolve_max_new(int64_t prompt_len) const {
+  if (max_new_tokens >= 0) return max_new_tokens;
+  return std::max<int64_t>(1, max_length - prompt_len);
+}
+
+void SamplingParams::validate(int64_t vocab_size) const {
+  KILN_CHECK(min_new_tokens >= 0, "min_new_tokens must be >= 0, got {}", min_new_tokens);
+  KILN_CHECK(!(temperature <= 0.f) && std::isfinite(temperature),
+             "temperature must be a positive number, got {}", temperature);
+  KILN_CHECK(top_k >= 0, "top_k must be >= 0, got {}", top_k);
+  KILN_CHECK(top_p > 0.f && top_p <= 1.f, "top_p must be in (0, 1], got {}", top_p);
+  KILN_CHECK(repetition_penalty > 0.f && std::isfinite(repetition_penalty),
+             "repetition_penalty must be a positive number, got {}", repetition_penalty);
+  for (int32_t e : eos_token_ids)
+    KILN_CHECK(e >= 0, "eos_token_id must be >= 0, got {}", e);
+  (void)vocab_size;  // eos ids outside the vocabulary can never be produced; HF allows them
+}
+
+SamplingParams load_generation_defaults(const std::string& dir) {
+  SamplingParams p;
+  const std::string gen_path = dir + "/generation_config.json";
+  const bool has_gen = std::filesystem::exists(gen_path);
+  const io::JsonConfig cfg = io::JsonConfig::load(has_gen ? gen_path : dir + "/config.json");
+  if (cfg.has("eos_token_id"))
+    for (int64_t e : cfg.get_int_or_list("eos_token_id")) p.eos_token_ids.push_back(static_cast<int32_t>(e));
+  p.pad_token_id = static_cast<int32_t>(cfg.get_or<int64_t>("pad_token_id", -1));
+  p.bos_token_id = static_cast<int32_t>(cfg.get_or<int64_t>("bos_token_id", -1));
+  if (!has_gen) return p;
+  p.max_new_tokens = cfg.get_or<int64_t>("max_new_tokens", -1);
+  p.max_length = cfg.get_or<int64_t>("max_length", p.max_length);
+  p.min_new_tokens = cfg.get_or<int64_t>("min_new_tokens", 0);
+  p.do_sample = cfg.get_or<bool>("do_sample", false);
+  p.temperature = static_cast<float>(cfg.get_or<double>("temperature", 1.0));
+  p.top_k = cfg.get_or<int64_t>("top_k", 50);
+  p.top_p = static_cast<float>(cfg.get_or<double>("top_p", 1.0));
+  p.repetition_penalty = static_cast<float>(cfg.get_or<double>("repetition_penalty", 1.0));
+  return p;
+}
+
+}  // namespace kiln::runtime

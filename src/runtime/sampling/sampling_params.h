@@ -1,0 +1,36 @@
+// Per-request generation parameters with Hugging Face's meaning and defaults. Defaults come from
+// the model's generation_config.json (or its config.json when there is none), then per-request
+// overrides. max_new_tokens < 0 means "unset": HF's max_length rule applies (see resolve_max_new).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace kiln::runtime {
+
+struct SamplingParams {
+  int64_t max_new_tokens = -1;
+  int64_t max_length = 20;  // HF: prompt + generated, used only when max_new_tokens is unset
+  int64_t min_new_tokens = 0;
+  bool do_sample = false;
+  float temperature = 1.f;
+  int64_t top_k = 50;  // HF's default; 0 disables
+  float top_p = 1.f;
+  float repetition_penalty = 1.f;
+  uint64_t seed = 0;
+  std::vector<int32_t> eos_token_ids;  // generation stops after emitting any of these
+  int32_t pad_token_id = -1;
+  int32_t bos_token_id = -1;
+
+  // Tokens to generate for a prompt of prompt_len tokens.
+  int64_t resolve_max_new(int64_t prompt_len) const;
+  // Throws kiln::Error with a clear message on out-of-range values.
+  void validate(int64_t vocab_size) const;
+};
+
+// Reads generation_config.json in dir if present, else the generation fields of config.json, as
+// HF's GenerationConfig.from_model_config does.
+SamplingParams load_generation_defaults(const std::string& dir);
+
+}  // namespace kiln::runtime
