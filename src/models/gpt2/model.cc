@@ -68,6 +68,7 @@ Tensor Gpt2Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView
     b.ln_1.forward(h, normed, ctx);
     b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
     ops::add(h, tmp, h, ctx);
+    ws_.rewind(mark);  // the attention's scratch is dead; the MLP reuses it
     b.ln_2.forward(h, normed, ctx);
     b.mlp.forward(normed, tmp, ws_, ctx);
     ops::add(h, tmp, h, ctx);
