@@ -52,6 +52,8 @@ void run(const RunArgs& a) {
   auto tokenizer = maybe_tokenizer(tok_dir, !a.input_text.empty());
 
   runtime::SamplingParams params = runtime::load_generation_defaults(dir);
+  KILN_CHECK(!a.max_new_tokens || *a.max_new_tokens >= 0, "--max_new_tokens must be >= 0, got {}",
+             a.max_new_tokens.value_or(0));
   if (a.max_new_tokens) params.max_new_tokens = *a.max_new_tokens;
   if (a.min_new_tokens) params.min_new_tokens = *a.min_new_tokens;
   if (a.do_sample) params.do_sample = true;

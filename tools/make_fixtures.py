@@ -1,0 +1,520 @@
+#!/usr/bin/env python3
+"""Generate tiny seeded random Hugging Face checkpoints + golden outputs for kiln parity tests.
+
+Usage:  python3 tools/make_fixtures.py [--out tests/fixtures] [--family gpt2] [--only NAME ...]
+                                     [--tokenizer_dir ../shared/data/tokenizers/gpt2]
+
+For every config below this writes ``<out>/<family>/<name>/`` as an unmodified HF model folder
+(``save_pretrained``: config.json, model.safetensors or sharded files + index,
+generation_config.json) and ``expected.json``::
+
+    {"config_name": str, "notes": str, "hf_transformers_version": str, "torch_version": str,
+     "cases": [{"name": str,
+                "prompts": [[ids...], ...],
+                "max_new_tokens": int,
+                "repetition_penalty": float,          # 1.0 = off
+                "outputs": [[generated ids...], ...], # greedy, each prompt run alone (batch 1);
+                                                      # ends with the EOS id if it stopped on EOS
+                "first_logits": [[float x vocab], ...],  # fp32 logits of the last prompt position
+                "min_margin": float,                  # min (top1-top2)/max(|top1|,1) over all steps
+                # real-vocab fixture only:
+                "prompt_texts": [str, ...], "output_texts": [str, ...]}]}
+
+Golden outputs come from ``GPT2LMHeadModel.from_pretrained(dir, dtype=float32,
+attn_implementation="eager")`` i.e. from the files as written (16-bit checkpoints are widened to
+fp32, as kiln's CPU backend does). Everything is deterministic: fixed seeds per config; a config
+whose greedy steps have a top-1/top-2 margin below MIN_REL_MARGIN (or whose outputs are
+degenerate) is reseeded (seed + 1000 * attempt) until it passes.
+
+Works with transformers 5.x (tested with 5.23 on CPU).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from transformers import GPT2Config, GPT2LMHeadModel
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GPT2_TOKENIZER_DIR = REPO_ROOT.parent / "shared" / "data" / "tokenizers" / "gpt2"
+if not GPT2_TOKENIZER_DIR.is_dir():  # the repo may live elsewhere; fall back to the known location
+    GPT2_TOKENIZER_DIR = Path("/work/shared/data/tokenizers/gpt2")
+
+MIN_REL_MARGIN = 1e-3
+MAX_ATTEMPTS = 60
+
+# ---------------------------------------------------------------------------------------------
+# Fixture definitions.
+#   config: GPT2Config kwargs (on top of the HF defaults)
+#   save_dtype: float32 | float16 | bfloat16
+#   max_shard_size: passed to save_pretrained (to force a sharded checkpoint)
+#   eos: None (keep config defaults) | "single" | "list"  (chosen from the model's own greedy
+#        outputs so that at least one prompt stops early)
+#   cases: name, max_new_tokens, repetition_penalty, prompt lengths ("max" = n_positions -
+#          max_new_tokens - slack)
+# ---------------------------------------------------------------------------------------------
+FIXTURES = [
+    dict(
+        name="base_gelu_new",
+        seed=1,
+        notes="HF defaults except size: gelu_new, n_inner=None (4*n_embd), eps=1e-5, tied embeddings, "
+        "eos/bos=50256 (outside the vocab, so never generated). Longest prompt fills n_positions exactly "
+        "(prompt + max_new_tokens == n_positions). Second case: greedy with repetition_penalty=1.3.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=4),
+        cases=[
+            dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max0"]),
+            dict(name="greedy_rep_penalty_1.3", max_new_tokens=12, repetition_penalty=1.3,
+                 prompt_lens=[1, 7, "max"]),
+        ],
+    ),
+    dict(
+        name="gelu_inner70_eps1e-3_3heads_hd9",
+        seed=2,
+        notes="activation gelu (erf), explicit odd n_inner=70, layer_norm_epsilon=1e-3, odd n_embd=27 "
+        "with n_head=3 (odd head_dim 9), 1 layer.",
+        config=dict(vocab_size=128, n_positions=48, n_embd=27, n_layer=1, n_head=3, n_inner=70,
+                    activation_function="gelu", layer_norm_epsilon=1e-3),
+        cases=[dict(name="greedy", max_new_tokens=8, prompt_lens=[1, 4, "max"])],
+    ),
+    dict(
+        name="relu_noscale",
+        seed=3,
+        notes="activation relu, scale_attn_weights=False (no 1/sqrt(head_dim)), 1 layer, vocab 100.",
+        config=dict(vocab_size=100, n_positions=32, n_embd=16, n_layer=1, n_head=2,
+                    activation_function="relu", scale_attn_weights=False),
+        cases=[dict(name="greedy", max_new_tokens=8, prompt_lens=[1, 3, "max"])],
+    ),
+    dict(
+        name="gelu_fast_invlayer",
+        seed=4,
+        notes="activation gelu_fast, scale_attn_by_inverse_layer_idx=True (scores scaled by "
+        "1/sqrt(head_dim)/(layer_idx+1)), 3 layers, explicit n_inner=3*n_embd=48. Second case "
+        "with repetition_penalty=1.3.",
+        config=dict(vocab_size=200, n_positions=64, n_embd=16, n_layer=3, n_head=2, n_inner=48,
+                    activation_function="gelu_fast", scale_attn_by_inverse_layer_idx=True),
+        cases=[
+            dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 6, "max"]),
+            dict(name="greedy_rep_penalty_1.3", max_new_tokens=10, repetition_penalty=1.3,
+                 prompt_lens=[2, 9]),
+        ],
+    ),
+    dict(
+        name="gelu_pytorch_tanh_reorder_5heads",
+        seed=5,
+        notes="activation gelu_pytorch_tanh, reorder_and_upcast_attn=True, n_embd=20 with n_head=5 "
+        "(head_dim 4), 2 layers.",
+        config=dict(vocab_size=128, n_positions=48, n_embd=20, n_layer=2, n_head=5,
+                    activation_function="gelu_pytorch_tanh", reorder_and_upcast_attn=True),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="quick_gelu_untied",
+        seed=6,
+        notes="activation quick_gelu, tie_word_embeddings=False (separate lm_head.weight in the file), "
+        "n_embd=24 with n_head=2, 2 layers.",
+        config=dict(vocab_size=128, n_positions=48, n_embd=24, n_layer=2, n_head=2,
+                    activation_function="quick_gelu", tie_word_embeddings=False),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 4, "max"])],
+    ),
+    dict(
+        name="silu_sharded",
+        seed=7,
+        notes="activation silu, sharded safetensors checkpoint (model.safetensors.index.json + shards), "
+        "vocab 400, 2 layers.",
+        config=dict(vocab_size=400, n_positions=64, n_embd=16, n_layer=2, n_head=2,
+                    activation_function="silu"),
+        max_shard_size="20KB",
+        cases=[dict(name="greedy", max_new_tokens=8, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="tanh_fp16",
+        seed=8,
+        notes="activation tanh, weights saved in float16; golden outputs from the fp16 weights widened "
+        "to fp32 and run in fp32.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=4,
+                    activation_function="tanh"),
+        save_dtype="float16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="gelu_new_bf16",
+        seed=9,
+        notes="activation gelu_new, weights saved in bfloat16; golden outputs from the bf16 weights "
+        "widened to fp32 and run in fp32. n_inner=None.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=2),
+        save_dtype="bfloat16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="eos_single",
+        seed=10,
+        notes="generation_config.json (and config.json) carry a single eos_token_id inside the vocab "
+        "and a pad_token_id; at least one prompt stops early on EOS (the EOS id is the last output "
+        "token). Second case: greedy with repetition_penalty=1.3 and the same EOS.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=16, n_layer=2, n_head=2),
+        eos="single",
+        cases=[
+            dict(name="greedy", max_new_tokens=16, prompt_lens=[1, 3, 6, 11, "max"]),
+            dict(name="greedy_rep_penalty_1.3", max_new_tokens=16, repetition_penalty=1.3,
+                 prompt_lens=[1, 4, 8]),
+        ],
+    ),
+    dict(
+        name="eos_list",
+        seed=11,
+        notes="generation_config.json has eos_token_id as a list of two ids (both make some prompt stop "
+        "early); config.json has only the first of them as eos_token_id (HF generate follows "
+        "generation_config.json). pad_token_id set. activation gelu_new.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=16, n_layer=2, n_head=2),
+        eos="list",
+        cases=[dict(name="greedy", max_new_tokens=16, prompt_lens=[1, 2, 4, 7, 12, "max"])],
+    ),
+    dict(
+        name="real_vocab_fp16",
+        seed=12,
+        notes="vocab_size=50257 (real GPT-2 vocabulary), n_embd=16, 1 layer, float16 weights, tied. Use "
+        "with the GPT-2 tokenizer from shared/data/tokenizers/gpt2 (encoder.json -> vocab.json, "
+        "vocab.bpe -> merges.txt). prompts are the token ids of prompt_texts (no BOS added); "
+        "output_texts decode the generated ids only. first_logits are omitted (50257 floats per "
+        "prompt would blow the size budget); logits are covered by the other fixtures.",
+        config=dict(vocab_size=50257, n_positions=64, n_embd=16, n_layer=1, n_head=2),
+        save_dtype="float16",
+        real_vocab=True,
+        cases=[dict(name="greedy_text", max_new_tokens=8,
+                    prompt_texts=["Hello, my name is", "The quick brown fox jumps over the",
+                                  "In 1492, Columbus sailed"])],
+    ),
+]
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+# ---------------------------------------------------------------------------------------------
+def init_weights(model: GPT2LMHeadModel) -> None:
+    """Large-std init so logits are well separated and greedy outputs vary. The position embeddings
+    get the largest std: with tied embeddings a random model otherwise tends to predict the token
+    it was just fed (h ~ wte[t] => argmax wte @ h = t) and greedy decoding collapses into a loop."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():  # a tied lm_head shares wte and is not listed twice
+            if ".ln_" in name or name.startswith("transformer.ln_f"):
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.2 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.3 * torch.randn_like(p))
+            elif "wte" in name or "lm_head" in name:
+                p.copy_(0.5 * torch.randn_like(p))
+            elif "wpe" in name:
+                p.copy_(1.5 * torch.randn_like(p))
+            else:  # c_attn / c_proj / c_fc weights
+                p.copy_(0.3 * torch.randn_like(p))
+
+
+def load_fp32(path: Path, attn: str = "eager") -> GPT2LMHeadModel:
+    m = GPT2LMHeadModel.from_pretrained(str(path), dtype=torch.float32, attn_implementation=attn)
+    return m.eval()
+
+
+def rel_margin(scores: torch.Tensor) -> float:
+    top = torch.topk(scores.float(), 2).values
+    a, b = float(top[0]), float(top[1])
+    return (a - b) / max(abs(a), 1.0)
+
+
+@torch.no_grad()
+def greedy(model, prompt, max_new_tokens, repetition_penalty=1.0, eos=None, use_config_eos=True):
+    """Greedy generation for one prompt (batch 1). Returns (generated ids, min rel margin)."""
+    ids = torch.tensor([prompt], dtype=torch.long)
+    kw = dict(do_sample=False, max_new_tokens=max_new_tokens, num_beams=1,
+              return_dict_in_generate=True, output_scores=True,
+              attention_mask=torch.ones_like(ids))
+    if repetition_penalty != 1.0:
+        kw["repetition_penalty"] = repetition_penalty
+    if not use_config_eos:
+        kw["eos_token_id"] = eos  # callers pass an out-of-vocab id to disable EOS stopping
+    out = model.generate(ids, **kw)
+    gen = out.sequences[0, len(prompt):].tolist()
+    margins = [rel_margin(s[0]) for s in out.scores]
+    return gen, min(margins)
+
+
+@torch.no_grad()
+def last_logits(model, prompt):
+    ids = torch.tensor([prompt], dtype=torch.long)
+    return model(ids).logits[0, -1].float()
+
+
+def make_prompts(gen: torch.Generator, vocab: int, lens, n_positions, max_new_tokens):
+    prompts = []
+    for L in lens:
+        if L == "max0":
+            L = n_positions - max_new_tokens
+        elif L == "max":
+            L = n_positions - max_new_tokens - 2
+        prompts.append(torch.randint(0, vocab, (L,), generator=gen).tolist())
+    return prompts
+
+
+def degenerate(out: list[int], stopped_on_eos: bool) -> bool:
+    """True for outputs that are mostly one token repeated (a loop would hide position bugs)."""
+    if len(out) < 4:
+        return False
+    longest = run = 1
+    for a, b in zip(out, out[1:]):
+        run = run + 1 if a == b else 1
+        longest = max(longest, run)
+    return len(set(out)) < max(3, len(out) // 3) or longest > len(out) // 2
+
+
+def dir_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+# ---------------------------------------------------------------------------------------------
+def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
+    name = spec["name"]
+    final_dir = out_root / name
+    save_dtype = DTYPES[spec.get("save_dtype", "float32")]
+    last_err = None
+    for attempt in range(MAX_ATTEMPTS):
+        seed = spec["seed"] + 1000 * attempt
+        torch.manual_seed(seed)
+        config = GPT2Config(**spec["config"])
+        model = GPT2LMHeadModel(config).eval()
+        init_weights(model)
+        if save_dtype != torch.float32:
+            model = model.to(save_dtype)
+
+        # prompts (own generator so they don't depend on the weights' RNG draws)
+        pgen = torch.Generator().manual_seed(10_000 + seed)
+        cases = []
+        for c in spec["cases"]:
+            if "prompt_texts" in c:
+                prompts = [tokenizer.encode(t).ids for t in c["prompt_texts"]]
+            else:
+                prompts = make_prompts(pgen, config.vocab_size, c["prompt_lens"], config.n_positions,
+                                       c["max_new_tokens"])
+            cases.append(dict(c, prompts=prompts))
+
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            eos_mode = spec.get("eos")
+            if eos_mode:
+                # first pass without EOS: choose EOS ids from the model's own greedy outputs
+                model.save_pretrained(tmp / "stage")
+                m = load_fp32(tmp / "stage")
+                noeos = [[greedy(m, p, c["max_new_tokens"], c.get("repetition_penalty", 1.0),
+                                 eos=[config.vocab_size + 7], use_config_eos=False)[0]
+                          for p in c["prompts"]] for c in cases]
+                eos_ids = choose_eos(noeos[0], eos_mode)
+                if eos_ids is None:
+                    last_err = "could not choose EOS"
+                    continue
+                pad_id = next(t for t in range(config.vocab_size) if t not in eos_ids)
+                model.config.eos_token_id = eos_ids[0]
+                model.config.bos_token_id = eos_ids[0]
+                model.config.pad_token_id = pad_id
+                model.generation_config.eos_token_id = eos_ids if eos_mode == "list" else eos_ids[0]
+                model.generation_config.bos_token_id = eos_ids[0]
+                model.generation_config.pad_token_id = pad_id
+
+            save_kw = {}
+            if spec.get("max_shard_size"):
+                save_kw["max_shard_size"] = spec["max_shard_size"]
+            model.save_pretrained(tmp / "final", **save_kw)
+
+            m = load_fp32(tmp / "final", "eager")
+            m_sdpa = load_fp32(tmp / "final", "sdpa")
+            ok = True
+            sdpa_diffs = []
+            min_margin_all = float("inf")
+            for ci, c in enumerate(cases):
+                rp = float(c.get("repetition_penalty", 1.0))
+                c["outputs"], c["first_logits"], margins = [], [], []
+                for pi, p in enumerate(c["prompts"]):
+                    gen, mm = greedy(m, p, c["max_new_tokens"], rp)
+                    gen_s, _ = greedy(m_sdpa, p, c["max_new_tokens"], rp)
+                    if gen_s != gen:
+                        sdpa_diffs.append((c["name"], pi))
+                    eos_set = m.generation_config.eos_token_id
+                    eos_set = set(eos_set if isinstance(eos_set, list) else [eos_set]) if eos_set is not None else set()
+                    stopped = bool(gen) and gen[-1] in eos_set
+                    if degenerate(gen, stopped):
+                        ok, last_err = False, f"degenerate output {gen}"
+                    if eos_mode:
+                        # EOS does not change logits: output must be the no-EOS output cut after EOS
+                        ref = noeos[ci][pi]
+                        cut = next((k + 1 for k, t in enumerate(ref) if t in eos_set), len(ref))
+                        assert gen == ref[:cut], (name, gen, ref, eos_set)
+                    c["outputs"].append(gen)
+                    if not spec.get("real_vocab"):
+                        c["first_logits"].append(last_logits(m, p).tolist())
+                    margins.append(mm)
+                c["min_margin"] = min(margins)
+                min_margin_all = min(min_margin_all, c["min_margin"])
+            if min_margin_all < MIN_REL_MARGIN:
+                ok, last_err = False, f"min margin {min_margin_all:.2e}"
+            if eos_mode:
+                stops = [o for c in cases for o in c["outputs"] if len(o) < c["max_new_tokens"]]
+                if not stops:
+                    ok, last_err = False, "no prompt stopped early on EOS"
+                if eos_mode == "list":
+                    ends = {o[-1] for o in stops}
+                    if not set(eos_ids) <= ends:
+                        ok, last_err = False, "not every EOS id of the list stops a prompt"
+            if spec.get("real_vocab"):
+                for c in cases:
+                    c["output_texts"] = [tokenizer.decode(o) for o in c["outputs"]]
+                    if any("\ufffd" in t for t in c["output_texts"]):
+                        ok, last_err = False, "output text not valid UTF-8"
+            if not ok:
+                continue
+
+            # write out
+            if final_dir.exists():
+                shutil.rmtree(final_dir)
+            shutil.copytree(tmp / "final", final_dir)
+
+        expected = dict(
+            config_name=name,
+            notes=spec["notes"],
+            seed=seed,
+            saved_dtype=spec.get("save_dtype", "float32"),
+            hf_transformers_version=transformers.__version__,
+            torch_version=torch.__version__,
+            sdpa_matches_eager=not sdpa_diffs,
+            cases=[],
+        )
+        if sdpa_diffs:
+            expected["sdpa_mismatches"] = [f"{c}[{i}]" for c, i in sdpa_diffs]
+        for c in cases:
+            e = dict(name=c["name"], prompts=c["prompts"], max_new_tokens=c["max_new_tokens"],
+                     repetition_penalty=float(c.get("repetition_penalty", 1.0)),
+                     outputs=c["outputs"], min_margin=c["min_margin"])
+            if "prompt_texts" in c:
+                e["prompt_texts"] = c["prompt_texts"]
+                e["output_texts"] = c["output_texts"]
+            else:
+                e["first_logits"] = c["first_logits"]
+            expected["cases"].append(e)
+        (final_dir / "expected.json").write_text(dump_json(expected))
+        n_params = sum(p.numel() for p in m.parameters())
+        return dict(name=name, seed=seed, attempts=attempt + 1, params=n_params,
+                    size=dir_size(final_dir), min_margin=min_margin_all, sdpa_diffs=sdpa_diffs,
+                    files=sorted(f.name for f in final_dir.iterdir()))
+    raise RuntimeError(f"{name}: no acceptable seed after {MAX_ATTEMPTS} attempts ({last_err})")
+
+
+def choose_eos(outputs: list[list[int]], mode: str):
+    """Pick EOS id(s) from greedy outputs (without EOS) so that prompts stop early, not at step 0."""
+    def first_pos(out, tok):
+        return next((k for k, t in enumerate(out) if t == tok), None)
+
+    candidates = []
+    for i, out in enumerate(outputs):
+        for k, t in enumerate(out):
+            if 2 <= k <= len(out) - 3 and first_pos(out, t) == k:
+                # stopping position for every prompt; prefer tokens that don't end others at step 0
+                if any(first_pos(o, t) == 0 for o in outputs):
+                    continue
+                candidates.append((i, k, t))
+    if not candidates:
+        return None
+    if mode == "single":
+        _, _, t = candidates[0]
+        return [t]
+    # list: two ids, each being the first EOS reached by some prompt
+    for i1, k1, t1 in candidates:
+        for i2, k2, t2 in candidates:
+            if i2 == i1 or t2 == t1:
+                continue
+            s = {t1, t2}
+            # the stop token of prompt i1 must be t1 and of prompt i2 must be t2
+            def stop_tok(out):
+                return next((t for t in out if t in s), None)
+            if stop_tok(outputs[i1]) == t1 and stop_tok(outputs[i2]) == t2:
+                return [t1, t2]
+    return None
+
+
+def dump_json(obj) -> str:
+    """JSON with indentation, but every list of scalars on a single line. Floats use repr
+    (shortest round-trip of the double that holds the exact float32 value)."""
+    def enc(o, ind):
+        pad = "  " * ind
+        if isinstance(o, dict):
+            items = [f'{pad}  {json.dumps(k)}: {enc(v, ind + 1)}' for k, v in o.items()]
+            return "{\n" + ",\n".join(items) + "\n" + pad + "}"
+        if isinstance(o, list):
+            if all(not isinstance(x, (list, dict)) for x in o):
+                return "[" + ", ".join(json.dumps(x) for x in o) + "]"
+            return "[\n" + ",\n".join(pad + "  " + enc(x, ind + 1) for x in o) + "\n" + pad + "]"
+        return json.dumps(o)
+    s = enc(obj, 0) + "\n"
+    assert json.loads(s) == obj
+    return s
+
+
+def gpt2_tokenizer(tok_dir: Path):
+    from tokenizers import ByteLevelBPETokenizer
+    vocab = tok_dir / "encoder.json"
+    merges = tok_dir / "vocab.bpe"
+    if not (vocab.is_file() and merges.is_file()):
+        sys.exit(f"GPT-2 tokenizer files not found in {tok_dir} (need encoder.json and vocab.bpe); "
+                 "pass --tokenizer_dir or leave out real_vocab_fp16 with --only")
+    tok = ByteLevelBPETokenizer.from_file(str(vocab), str(merges))
+    try:  # cross-check with transformers' GPT-2 tokenizer loaded from a folder with the HF names
+        from transformers import GPT2TokenizerFast
+        with tempfile.TemporaryDirectory() as d:
+            os.symlink(vocab, os.path.join(d, "vocab.json"))
+            os.symlink(merges, os.path.join(d, "merges.txt"))
+            hf = GPT2TokenizerFast.from_pretrained(d)
+            for t in ["Hello, my name is", "The quick brown fox", "  two  spaces\nand 1492!"]:
+                ids = tok.encode(t).ids
+                assert hf.encode(t) == ids, t
+                assert hf.decode(ids) == tok.decode(ids) == t, t
+    except ImportError:
+        pass
+    return tok
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(REPO_ROOT / "tests" / "fixtures"))
+    ap.add_argument("--family", default="gpt2", choices=["gpt2"])
+    ap.add_argument("--only", nargs="*", help="only these fixture names")
+    ap.add_argument("--tokenizer_dir", default=str(GPT2_TOKENIZER_DIR),
+                    help="folder with the GPT-2 encoder.json + vocab.bpe (for real_vocab_fp16)")
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(1)  # fewer sources of run-to-run variation
+    out_root = Path(args.out) / args.family
+    out_root.mkdir(parents=True, exist_ok=True)
+    specs = [s for s in FIXTURES if not args.only or s["name"] in args.only]
+    tok = gpt2_tokenizer(Path(args.tokenizer_dir)) if any(s.get("real_vocab") for s in specs) else None
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+
+    print(f"transformers {transformers.__version__}, torch {torch.__version__}")
+    print(f"{'fixture':36s} {'seed':>6s} {'try':>3s} {'params':>9s} {'bytes':>9s} {'min margin':>10s}  sdpa")
+    total = 0
+    for s in specs:
+        r = build_one(s, out_root, tok)
+        total += r["size"]
+        sd = "same" if not r["sdpa_diffs"] else f"DIFF {r['sdpa_diffs']}"
+        print(f"{r['name']:36s} {r['seed']:6d} {r['attempts']:3d} {r['params']:9d} {r['size']:9d} "
+              f"{r['min_margin']:10.2e}  {sd}")
+    if not args.only:
+        total = dir_size(out_root)
+    print(f"total size of {out_root}: {total} bytes ({total / 2**20:.2f} MiB)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
