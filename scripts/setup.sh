@@ -5,7 +5,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 DEBS=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
-      libopenblas-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev
+      libopenblas-openmp-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev
       libgtest-dev libcpp-httplib-dev)
 missing=()
 for p in "${DEBS[@]}"; do
