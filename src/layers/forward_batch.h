@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "ops/ops.h"
 
 namespace kiln::layers {
 
@@ -13,9 +14,7 @@ struct ForwardBatch {
   Tensor input_ids;     // [n] int32
   Tensor positions;     // [n] int32, position of each token within its sequence
   Tensor slots;         // [n] int32, KV slot to write: block * block_size + offset
-  Tensor token_seq;     // [n] int32, index into block_tables of each token's sequence
-  Tensor kv_len;        // [n] int32, keys visible to each token (causal: position + 1)
-  Tensor block_tables;  // [num_seqs, max_blocks] int32
+  ops::AttentionMeta attn;  // block tables and per-token / per-sequence lengths
   Tensor logit_rows;    // [m] int32, packed rows whose logits are wanted (last token of a sequence)
   int64_t num_tokens() const { return input_ids.defined() ? input_ids.size(0) : 0; }
 };

@@ -13,9 +13,13 @@ struct Mlp {
   ops::ActivationKind act = ops::ActivationKind::kGeluTanh;
 
   void forward(const Tensor& x, Tensor& y, Workspace& ws, ExecContext& ctx) const {  // [n, hidden]
-    Tensor h = ws.take({x.size(0), fc1.out_features()}, DType::kFloat32);  // [n, inner]
-    fc1.forward(x, h, ctx);
-    ops::activation(h, act, ctx);
+    Tensor h = ws.take({x.size(0), fc1.out_features()}, x.dtype());  // [n, inner]
+    if (act == ops::ActivationKind::kGeluTanh && fc1.bias.defined()) {
+      ops::linear(x, fc1.weight, fc1.bias, h, ctx, /*gelu=*/true);  // fused GEMM epilogue
+    } else {
+      fc1.forward(x, h, ctx);
+      ops::activation(h, act, ctx);
+    }
     fc2.forward(h, y, ctx);
   }
 };

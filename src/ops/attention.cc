@@ -25,8 +25,22 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_
   require_shape(op, v_pool, k_pool.shape(), "v_pool");
   require_shape(op, slots, {n}, "slots");
   KILN_CHECK(slots.dtype() == DType::kInt32, "{}: slots must be int32", op);
+  require_same(op, k_pool, k, "k");
+  require_same(op, k_pool, v, "v");
+  require_same(op, k_pool, v_pool, "v_pool");
+  require_cuda_built(op, k_pool);
+#ifdef KILN_WITH_CUDA
+  if (k_pool.device().is_cuda()) {
+    dispatch_cuda_float(op, k_pool.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cuda::kv_cache_write<T>(k_pool.data<T>(), v_pool.data<T>(), k.data<T>(), v.data<T>(),
+                              k.strides()[0], slots.data<int32_t>(), n, kvh, block_size, hd,
+                              stream_of(ctx));
+    });
+    return;
+  }
+#endif
   require_cpu_f32(op, k_pool);
-  require_cpu_f32(op, k);
   const int64_t capacity = k_pool.size(0) * block_size;
   const int32_t* s = slots.data<int32_t>();
   for (int64_t i = 0; i < n; ++i)
@@ -37,8 +51,7 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_
 }
 
 void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
-                     const Tensor& block_tables, const Tensor& token_seq, const Tensor& kv_len,
-                     float scale, Tensor& out, ExecContext& ctx) {
+                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx) {
   constexpr const char* op = "paged_attention";
   KILN_CHECK(k_pool.dim() == 4, "{}: pools must be [blocks, kv_heads, block_size, head_dim]", op);
   const int64_t num_blocks = k_pool.size(0), kvh = k_pool.size(1), block_size = k_pool.size(2),
@@ -51,31 +64,66 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
   require_shape(op, v_pool, k_pool.shape(), "v_pool");
   require_shape(op, out, {n, heads * hd}, "out");
   require_contiguous(op, out, "out");
-  require_shape(op, token_seq, {n}, "token_seq");
-  require_shape(op, kv_len, {n}, "kv_len");
-  KILN_CHECK(block_tables.dim() == 2 && block_tables.dtype() == DType::kInt32 &&
-                 block_tables.is_contiguous(),
+  require_same(op, q, k_pool, "k_pool");
+  require_same(op, q, v_pool, "v_pool");
+  require_same(op, q, out, "out");
+  const Tensor& bt = meta.block_tables;
+  KILN_CHECK(bt.dim() == 2 && bt.dtype() == DType::kInt32 && bt.is_contiguous(),
              "{}: block_tables must be contiguous int32 [num_seqs, max_blocks]", op);
+  const int64_t num_seqs = bt.size(0), max_blocks = bt.size(1);
+  require_cuda_built(op, q);
+#ifdef KILN_WITH_CUDA
+  if (q.device().is_cuda()) {
+    require_shape(op, meta.cu_seqlens, {num_seqs + 1}, "cu_seqlens");
+    require_shape(op, meta.seq_kv_len, {num_seqs}, "seq_kv_len");
+    KILN_CHECK(meta.max_q_len >= 1 && meta.max_kv_len >= meta.max_q_len &&
+                   meta.max_kv_len <= max_blocks * block_size,
+               "{}: max_q_len {} / max_kv_len {} inconsistent with {} blocks of {}", op,
+               meta.max_q_len, meta.max_kv_len, max_blocks, block_size);
+    cuda::PagedAttentionArgs a;
+    a.num_seqs = num_seqs;
+    a.num_tokens = n;
+    a.max_q_len = meta.max_q_len;
+    a.max_kv_len = meta.max_kv_len;
+    a.heads = heads;
+    a.kv_heads = kvh;
+    a.head_dim = hd;
+    a.block_size = block_size;
+    a.max_blocks = max_blocks;
+    a.scale = scale;
+    const size_t ws = cuda::paged_attention_workspace_bytes(a);
+    KILN_CHECK(ws <= ctx.workspace_bytes, "{}: needs {} bytes of workspace, context has {}", op, ws,
+               ctx.workspace_bytes);
+    dispatch_cuda_float(op, q.dtype(), [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      cuda::paged_attention<T>(out.data<T>(), q.data<T>(), q.strides()[0], k_pool.data<T>(),
+                               v_pool.data<T>(), bt.data<int32_t>(),
+                               meta.cu_seqlens.data<int32_t>(), meta.seq_kv_len.data<int32_t>(),
+                               a, ctx.workspace, stream_of(ctx));
+    });
+    return;
+  }
+#endif
   require_cpu_f32(op, q);
-  require_cpu_f32(op, k_pool);
-  const int64_t num_seqs = block_tables.size(0), max_blocks = block_tables.size(1);
-  const int32_t* ts = token_seq.data<int32_t>();
-  const int32_t* kl = kv_len.data<int32_t>();
-  const int32_t* bt = block_tables.data<int32_t>();
+  require_shape(op, meta.token_seq, {n}, "token_seq");
+  require_shape(op, meta.kv_len, {n}, "kv_len");
+  const int32_t* ts = meta.token_seq.data<int32_t>();
+  const int32_t* kl = meta.kv_len.data<int32_t>();
+  const int32_t* table = bt.data<int32_t>();
   for (int64_t t = 0; t < n; ++t) {
     KILN_CHECK(ts[t] >= 0 && ts[t] < num_seqs, "{}: token {} names sequence {} of {}", op, t, ts[t],
                num_seqs);
     KILN_CHECK(kl[t] >= 1 && kl[t] <= max_blocks * block_size,
                "{}: token {} sees {} keys, block table holds {}", op, t, kl[t],
                max_blocks * block_size);
-    const int32_t* row = bt + ts[t] * max_blocks;
+    const int32_t* row = table + ts[t] * max_blocks;
     for (int64_t b = 0; b < (kl[t] + block_size - 1) / block_size; ++b)
       KILN_CHECK(row[b] >= 0 && row[b] < num_blocks, "{}: block table entry {} outside the pool", op,
                  row[b]);
   }
   cpu::paged_attention(out.data<float>(), q.data<float>(), q.strides()[0], k_pool.data<float>(),
-                       v_pool.data<float>(), bt, ts, kl, n, heads, kvh, hd, block_size, max_blocks,
-                       scale);
+                       v_pool.data<float>(), table, ts, kl, n, heads, kvh, hd, block_size,
+                       max_blocks, scale);
 }
 
 }  // namespace kiln::ops

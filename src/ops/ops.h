@@ -1,5 +1,6 @@
 // Op declarations: free functions over tensors. Each checks shapes once and dispatches once on
-// (device, dtype) to a kernel that takes raw pointers (cpu:: here; cuda:: twins in ops/cuda).
+// (device, dtype) to a kernel that takes raw pointers (cpu:: in ops/cpu, cuda:: in ops/cuda).
+// All tensors of one call live on one device; CPU tensors are float32.
 #pragma once
 
 #include "core/exec_context.h"
@@ -9,7 +10,7 @@
 namespace kiln::ops {
 
 // out[i, :] (+)= table[ids[i], :].  ids [n] int32, table [vocab, hidden], out [n, hidden].
-// Ids outside [0, vocab) throw.
+// On the CPU ids outside [0, vocab) throw; CUDA ids are validated by the runtime beforehand.
 void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumulate,
                ExecContext& ctx);
 
@@ -17,8 +18,14 @@ void embedding(const Tensor& ids, const Tensor& table, Tensor& out, bool accumul
 void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Tensor& out,
                 ExecContext& ctx);
 
-// out = x · wᵀ (+ bias).  x [n, in], w [out_features, in] (HF layout), bias [out_features], out [n, out].
-void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out, ExecContext& ctx);
+// Fused residual add + LayerNorm: residual += delta; out = LayerNorm(residual) * w + b.
+void add_layer_norm(Tensor& residual, const Tensor& delta, const Tensor& w, const Tensor& b,
+                    float eps, Tensor& out, ExecContext& ctx);
+
+// out = x · wᵀ (+ bias) (then GELU(tanh) if gelu).  x [n, in], w [out_features, in] (HF layout),
+// bias [out_features], out [n, out_features]. out may be float32 while x/w are 16-bit (logits).
+void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out, ExecContext& ctx,
+            bool gelu = false);
 
 // In place: x = act(x).  x [n, d].
 void activation(Tensor& x, ActivationKind kind, ExecContext& ctx);
@@ -29,19 +36,31 @@ void add(const Tensor& a, const Tensor& b, Tensor& out, ExecContext& ctx);
 // out[i, :] = x[rows[i], :].  x [n, d], rows [m] int32, out [m, d].
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out, ExecContext& ctx);
 
+// Copies src into dst (same shape and dtype; any pair of devices).
+void copy(const Tensor& src, Tensor& dst, ExecContext& ctx);
+
+// Per-step attention metadata for the packed batch; tensors on the op's device.
+struct AttentionMeta {
+  Tensor block_tables;  // [num_seqs, max_blocks] int32
+  Tensor token_seq;     // [n] int32, sequence of each token (CPU kernels)
+  Tensor kv_len;        // [n] int32, keys visible to each token (CPU kernels)
+  Tensor cu_seqlens;    // [num_seqs + 1] int32, query rows of each sequence (CUDA kernels)
+  Tensor seq_kv_len;    // [num_seqs] int32, keys of each sequence after this step (CUDA kernels)
+  int64_t max_q_len = 0;   // upper bound of query rows per sequence (host-known)
+  int64_t max_kv_len = 0;  // upper bound of seq_kv_len (host-known)
+};
+
 // Writes this step's K/V into the paged pools.  k/v [n, kv_heads * head_dim] (rows may be strided,
-// e.g. column slices of a fused QKV output);
-// pools [num_blocks, kv_heads, block_size, head_dim]; slots [n] int32 = block * block_size + offset.
+// e.g. column slices of a fused QKV output); pools [num_blocks, kv_heads, block_size, head_dim];
+// slots [n] int32 = block * block_size + offset.
 void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_pool,
                     const Tensor& slots, ExecContext& ctx);
 
-// Attention of packed query tokens over the paged cache. Token t of sequence s = token_seq[t]
-// sees keys at positions [0, kv_len[t]) of that sequence (causal: kv_len = position + 1).
-// q [n, heads * head_dim] (rows may be strided), out [n, heads * head_dim] dense; pools [num_blocks, kv_heads, block_size, head_dim];
-// block_tables [num_seqs, max_blocks] int32; token_seq/kv_len [n] int32.
-// heads % kv_heads == 0 (MHA/GQA/MQA). scores = (q·k) * scale, softmax in fp32.
+// Causal attention of packed query tokens over the paged cache (K/V of this step already written).
+// q [n, heads * head_dim] (rows may be strided), out [n, heads * head_dim] dense; pools
+// [num_blocks, kv_heads, block_size, head_dim]; heads % kv_heads == 0 (MHA/GQA/MQA).
+// scores = (q·k) * scale, softmax in fp32.
 void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
-                     const Tensor& block_tables, const Tensor& token_seq, const Tensor& kv_len,
-                     float scale, Tensor& out, ExecContext& ctx);
+                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx);
 
 }  // namespace kiln::ops

@@ -15,6 +15,9 @@ struct ScheduledChunk {
   bool wants_logits;   // the chunk ends at the sequence's last token
 };
 
-layers::ForwardBatch build_batch(const std::vector<ScheduledChunk>& chunks, int block_size);
+// table_width: block-table columns (0: the longest sequence's block count). A fixed width keeps
+// device buffers and captured CUDA graphs valid across steps.
+layers::ForwardBatch build_batch(const std::vector<ScheduledChunk>& chunks, int block_size,
+                                 int64_t table_width = 0);
 
 }  // namespace kiln::runtime

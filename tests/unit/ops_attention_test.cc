@@ -57,8 +57,11 @@ TEST_P(PagedAttention, MatchesDenseCausal) {
   }
   Tensor out = Tensor::empty({total, qc}, DType::kFloat32);
   const float scale = 1.f / std::sqrt(float(p.head_dim));
-  ops::paged_attention(qkv.slice(1, 0, qc), k_pool, v_pool, tables, test::int_tensor(seq),
-                       test::int_tensor(kvl), scale, out, ctx);
+  ops::AttentionMeta meta;
+  meta.block_tables = tables;
+  meta.token_seq = test::int_tensor(seq);
+  meta.kv_len = test::int_tensor(kvl);
+  ops::paged_attention(qkv.slice(1, 0, qc), k_pool, v_pool, meta, scale, out, ctx);
 
   std::vector<float> ref(total * qc);
   const float* a = qkv.data<float>();
@@ -103,8 +106,11 @@ TEST_P(PagedAttention, MatchesDenseCausal) {
   Tensor qdense = qkv.slice(1, 0, qc).contiguous();
   ops::gather_rows(qdense, test::int_tensor(last_rows), q_last, ctx);
   Tensor dout = Tensor::empty({4, qc}, DType::kFloat32);
-  ops::paged_attention(q_last, k_pool, v_pool, tables, test::int_tensor(dseq),
-                       test::int_tensor(dkvl), scale, dout, ctx);
+  ops::AttentionMeta dmeta;
+  dmeta.block_tables = tables;
+  dmeta.token_seq = test::int_tensor(dseq);
+  dmeta.kv_len = test::int_tensor(dkvl);
+  ops::paged_attention(q_last, k_pool, v_pool, dmeta, scale, dout, ctx);
   for (int s = 0; s < 4; ++s)
     EXPECT_LT(test::rel_error(dout.data<float>() + s * qc, ref.data() + last_rows[s] * qc, qc), 1e-5);
 }
@@ -118,13 +124,20 @@ TEST(PagedAttentionErrors, BadMetadataThrows) {
   Tensor k_pool = Tensor::zeros({2, 1, 4, 8}, DType::kFloat32), v_pool = k_pool.to(DType::kFloat32);
   Tensor q = test::random_tensor({1, 8}, 1), out = Tensor::empty({1, 8}, DType::kFloat32);
   Tensor tables = test::int_tensor({0, 1}).view({1, 2});
-  EXPECT_THROW(ops::paged_attention(q, k_pool, v_pool, tables, test::int_tensor({1}),
-                                    test::int_tensor({1}), 1.f, out, ctx), Error);  // bad seq
-  EXPECT_THROW(ops::paged_attention(q, k_pool, v_pool, tables, test::int_tensor({0}),
-                                    test::int_tensor({9}), 1.f, out, ctx), Error);  // too long
+  const auto meta = [](Tensor t, std::vector<int32_t> seq, std::vector<int32_t> len) {
+    ops::AttentionMeta m;
+    m.block_tables = t;
+    m.token_seq = test::int_tensor(seq);
+    m.kv_len = test::int_tensor(len);
+    return m;
+  };
+  EXPECT_THROW(ops::paged_attention(q, k_pool, v_pool, meta(tables, {1}, {1}), 1.f, out, ctx),
+               Error);  // bad sequence
+  EXPECT_THROW(ops::paged_attention(q, k_pool, v_pool, meta(tables, {0}, {9}), 1.f, out, ctx),
+               Error);  // longer than the table
   Tensor bad_tables = test::int_tensor({0, 7}).view({1, 2});
-  EXPECT_THROW(ops::paged_attention(q, k_pool, v_pool, bad_tables, test::int_tensor({0}),
-                                    test::int_tensor({6}), 1.f, out, ctx), Error);  // bad block
+  EXPECT_THROW(ops::paged_attention(q, k_pool, v_pool, meta(bad_tables, {0}, {6}), 1.f, out, ctx),
+               Error);  // block outside the pool
   Tensor kv = test::random_tensor({1, 8}, 2);
   EXPECT_THROW(ops::kv_cache_write(kv, kv, k_pool, v_pool, test::int_tensor({8}), ctx), Error);
 }

@@ -45,10 +45,18 @@ TEST(BatchBuilder, PacksChunksAndDecode) {
   EXPECT_EQ(std::vector<int32_t>(ids, ids + 3), (std::vector<int32_t>{7, 8, 3}));
   const int32_t* slots = batch.slots.data<int32_t>();
   EXPECT_EQ(std::vector<int32_t>(slots, slots + 3), (std::vector<int32_t>{14, 15, 2}));
-  const int32_t* kvl = batch.kv_len.data<int32_t>();
+  const int32_t* kvl = batch.attn.kv_len.data<int32_t>();
   EXPECT_EQ(std::vector<int32_t>(kvl, kvl + 3), (std::vector<int32_t>{3, 4, 3}));
-  EXPECT_EQ(batch.block_tables.shape(), (Shape{2, 2}));
+  EXPECT_EQ(batch.attn.block_tables.shape(), (Shape{2, 2}));
   EXPECT_EQ(batch.logit_rows.size(0), 1);
+  const int32_t* cu = batch.attn.cu_seqlens.data<int32_t>();
+  EXPECT_EQ(std::vector<int32_t>(cu, cu + 3), (std::vector<int32_t>{0, 2, 3}));
+  const int32_t* skv = batch.attn.seq_kv_len.data<int32_t>();
+  EXPECT_EQ(std::vector<int32_t>(skv, skv + 2), (std::vector<int32_t>{4, 3}));
+  EXPECT_EQ(batch.attn.max_q_len, 2);
+  EXPECT_EQ(batch.attn.max_kv_len, 4);
+  EXPECT_EQ(build_batch({{&a, 2, false}}, 4, 5).attn.block_tables.shape(), (Shape{1, 5}));
+  EXPECT_THROW(build_batch({{&a, 2, false}}, 4, 1), Error);
   EXPECT_EQ(batch.logit_rows.data<int32_t>()[0], 2);
   b.blocks.clear();
   EXPECT_THROW(build_batch({{&b, 1, true}}, 4), Error);  // no block for the position
