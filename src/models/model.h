@@ -20,6 +20,9 @@ struct ModelSpec {
   int head_dim = 0;
   int64_t vocab_size = 0;     // ids accepted as input and produced as logits
   int64_t max_positions = 0;  // longest sequence (prompt + generated) the model can encode
+  DType dtype = DType::kFloat32;  // activations and KV cache
+  Device device = Device::cpu();
+  int64_t weight_bytes = 0;       // bytes of weights read per forward (roofline accounting)
 };
 
 class Model {
@@ -31,7 +34,8 @@ class Model {
   // Returns fp32 logits [batch.logit_rows.size(0), vocab_size], valid until the next call.
   virtual Tensor forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
                          ExecContext& ctx) = 0;
-  // Writes a kiln checkpoint folder (config.json + model.safetensors) with weights in `dtype`.
+  // Writes a kiln checkpoint folder (config.json + model.safetensors) with weights in `dtype`
+  // (models on the CPU only: the CPU copy holds the fp32 weights).
   virtual void save(const std::string& dir, DType dtype) const = 0;
 };
 

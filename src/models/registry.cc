@@ -42,4 +42,15 @@ std::unique_ptr<Model> load_model(const std::string& dir, const LoadOptions& opt
   return it->second(dir, io::JsonConfig::load(dir + "/config.json"), options);
 }
 
+std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
+                                    const LoadOptions& options) {
+  const io::JsonConfig cfg = io::JsonConfig::from_json(arch, "architecture flags");
+  const std::string type = cfg.get_or<std::string>("model_type", "");
+  if (type == "gpt2") {
+    const gpt2::Gpt2Config c = gpt2::Gpt2Config::from_json(cfg);
+    return std::make_unique<gpt2::Gpt2Model>(c, gpt2::random_weights(c, seed), options);
+  }
+  KILN_FAIL("random weights: unsupported --model_type '{}' (supported: gpt2)", type);
+}
+
 }  // namespace kiln::models

@@ -28,4 +28,21 @@ void copy(const Tensor& src, Tensor& dst, ExecContext& ctx) {
 #endif
 }
 
+void synchronize(ExecContext& ctx) {
+  if (!ctx.device.is_cuda()) return;
+#ifdef KILN_WITH_CUDA
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream_of(ctx)), "synchronize");
+#endif
+}
+
+Tensor to_device(const Tensor& src, DType dtype, Allocator* alloc, ExecContext& ctx) {
+  KILN_CHECK(src.device().is_cpu(), "to_device: the source must be a host tensor");
+  Tensor host = src.dtype() == dtype ? src.contiguous() : src.to(dtype);
+  if (alloc->device().is_cpu()) return host;
+  Tensor dst = Tensor::empty(src.shape(), dtype, alloc);
+  copy(host, dst, ctx);
+  synchronize(ctx);  // `host` dies at return
+  return dst;
+}
+
 }  // namespace kiln::ops

@@ -36,8 +36,27 @@ void add(const Tensor& a, const Tensor& b, Tensor& out, ExecContext& ctx);
 // out[i, :] = x[rows[i], :].  x [n, d], rows [m] int32, out [m, d].
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out, ExecContext& ctx);
 
-// Copies src into dst (same shape and dtype; any pair of devices).
+// Copies src into dst (same shape and dtype; any pair of devices), asynchronously on ctx's stream.
 void copy(const Tensor& src, Tensor& dst, ExecContext& ctx);
+// Waits for ctx's stream (no-op on the CPU).
+void synchronize(ExecContext& ctx);
+// A copy of src in dtype on alloc's device (floats convert on the host first).
+Tensor to_device(const Tensor& src, DType dtype, Allocator* alloc, ExecContext& ctx);
+
+// Page-locked host memory for fast, asynchronous host<->device copies (plain host memory in a
+// build without CUDA).
+Allocator* pinned_allocator();
+
+// Sampling on the device (only token ids leave it): logits [rows, vocab] fp32 (modified in place);
+// per-row params [rows]: temperature, top_p, repetition_penalty (float32), top_k, step (int32),
+// seed (int64 holding the uint64 bits), do_sample (uint8); history_ids/history_offsets: CSR of the
+// token ids each row has seen (offsets [rows + 1]); eos_mask [rows, max_eos] int32 (-1 padded).
+// out_ids [rows] int32. CUDA only: the CPU runtime samples on the host (runtime/sampling).
+struct SamplingTensors {
+  Tensor temperature, top_p, repetition_penalty, top_k, step, seed, do_sample;
+  Tensor history_ids, history_offsets, eos_mask;
+};
+void sample(Tensor& logits, const SamplingTensors& params, Tensor& out_ids, ExecContext& ctx);
 
 // Per-step attention metadata for the packed batch; tensors on the op's device.
 struct AttentionMeta {

@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "runtime/batch_builder.h"
+#include "runtime/device_step.h"
 #include "runtime/sampling/sampler.h"
 #include "runtime/sequence.h"
 
@@ -69,8 +70,15 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   shape.block_size = options_.block_size;
   shape.num_blocks = static_cast<int>(options_.num_blocks > 0 ? options_.num_blocks
                                                                : std::max<int64_t>(demand, 1));
+  shape.dtype = spec.dtype;
   KvCache cache(shape, ctx_.allocator);
   layers::KvCacheView kv = cache.view();
+  // On a GPU the step's metadata goes up in one copy and only sampled ids come back.
+  const int64_t table_width = blocks_for(spec.max_positions);
+  std::unique_ptr<DeviceStep> device_step;
+  if (ctx_.device.is_cuda())
+    device_step = std::make_unique<DeviceStep>(options_.max_num_tokens, options_.max_batch_size,
+                                               table_width, spec.max_positions, ctx_);
 
   std::vector<GenerationResult> results(requests.size());
   std::deque<Sequence*> waiting;
@@ -84,6 +92,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   }
   std::vector<Sequence*> running;
   GenerationStats st;
+  const auto start = std::chrono::steady_clock::now();
   while (!waiting.empty() || !running.empty()) {
     // Admission: reserve the whole sequence's blocks up front (no eviction needed).
     while (!waiting.empty() && static_cast<int64_t>(running.size()) < options_.max_batch_size) {
@@ -112,16 +121,31 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
       any_prefill |= s->num_computed < s->prompt_len;
       chunks.push_back({s, take, take == remaining});
     }
-    const layers::ForwardBatch batch = build_batch(chunks, options_.block_size);
     const auto t0 = std::chrono::steady_clock::now();
-    Tensor logits = model_.forward(batch, kv, ctx_);  // [m, vocab]
-    int64_t row = 0;
+    const layers::ForwardBatch host_batch =
+        build_batch(chunks, options_.block_size, device_step ? table_width : 0);
+    std::vector<const Sequence*> sampled;
+    for (const ScheduledChunk& c : chunks)
+      if (c.wants_logits) sampled.push_back(c.seq);
+    std::vector<int32_t> next;
+    if (device_step) {
+      const layers::ForwardBatch batch = device_step->upload(host_batch);
+      Tensor logits = model_.forward(batch, kv, ctx_);  // [m, vocab] fp32 on the device
+      next = device_step->sample(logits, sampled);
+    } else {
+      Tensor logits = model_.forward(host_batch, kv, ctx_);  // [m, vocab]
+      for (size_t r = 0; r < sampled.size(); ++r) {
+        Sequence& s = *const_cast<Sequence*>(sampled[r]);
+        next.push_back(choose_token(logits.data<float>() + r * spec.vocab_size, spec.vocab_size,
+                                    s.params, s.tokens, s.num_generated(), s.rng));
+      }
+    }
+    size_t row = 0;
     for (const ScheduledChunk& c : chunks) {
       Sequence& s = *c.seq;
       s.num_computed += c.num_tokens;
       if (!c.wants_logits) continue;
-      float* l = logits.data<float>() + row++ * spec.vocab_size;
-      const int32_t tok = choose_token(l, spec.vocab_size, s.params, s.tokens, s.num_generated(), s.rng);
+      const int32_t tok = next[row++];
       s.tokens.push_back(tok);
       const bool eos = std::find(s.params.eos_token_ids.begin(), s.params.eos_token_ids.end(),
                                  tok) != s.params.eos_token_ids.end();
@@ -135,6 +159,10 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
     const double dt =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     (any_prefill ? st.prefill_seconds : st.decode_seconds) += dt;
+    ++(any_prefill ? st.prefill_steps : st.decode_steps);
+    if (st.first_token_seconds == 0 && !next.empty())
+      st.first_token_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     ++st.steps;
     std::erase_if(running, [](const Sequence* s) { return s->finished; });
   }

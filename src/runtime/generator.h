@@ -36,8 +36,11 @@ struct GenerationStats {
   int64_t steps = 0;
   int64_t prompt_tokens = 0;
   int64_t generated_tokens = 0;
+  int64_t prefill_steps = 0;
+  int64_t decode_steps = 0;
   double prefill_seconds = 0;  // steps that ran any prompt tokens
   double decode_seconds = 0;   // steps that ran only decode tokens
+  double first_token_seconds = 0;  // from generate() to the first sampled token
 };
 
 class Generator {

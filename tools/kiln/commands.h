@@ -9,5 +9,7 @@ namespace kiln::cli {
 void add_run_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_convert_command(CLI::App& app);
+void add_bench_command(CLI::App& app);
+void add_build_command(CLI::App& app);
 
 }  // namespace kiln::cli

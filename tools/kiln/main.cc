@@ -11,6 +11,8 @@ int main(int argc, char** argv) {
   kiln::cli::add_run_command(app);
   kiln::cli::add_tokenize_command(app);
   kiln::cli::add_convert_command(app);
+  kiln::cli::add_build_command(app);
+  kiln::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "commands.h"
+#include "device_options.h"
 #include "core/check.h"
 #include "models/registry.h"
 #include "parse_ids.h"
@@ -26,6 +27,7 @@ struct RunArgs {
   uint64_t seed = 0;
   bool no_add_special_tokens = false;
   int64_t max_batch_size = 64, max_num_tokens = 2048, tokens_per_block = 16;
+  DeviceOptions device;
 };
 
 std::unique_ptr<tok::Tokenizer> maybe_tokenizer(const std::string& dir, bool required) {
@@ -48,7 +50,8 @@ void run(const RunArgs& a) {
   const std::string dir = a.model_dir.empty() ? a.engine_dir : a.model_dir;
   const std::string tok_dir = a.tokenizer_dir.empty() ? dir : a.tokenizer_dir;
 
-  auto model = models::load_model(dir);
+  DeviceSession session(a.device);
+  auto model = models::load_model(dir, session.load_options());
   auto tokenizer = maybe_tokenizer(tok_dir, !a.input_text.empty());
 
   runtime::SamplingParams params = runtime::load_generation_defaults(dir);
@@ -69,7 +72,7 @@ void run(const RunArgs& a) {
   for (const std::string& text : a.input_text)
     requests.push_back({tokenizer->encode(text, !a.no_add_special_tokens), params});
 
-  ExecContext ctx;
+  ExecContext& ctx = session.ctx();
   runtime::GeneratorOptions opts;
   opts.max_batch_size = a.max_batch_size;
   opts.max_num_tokens = a.max_num_tokens;
@@ -141,6 +144,7 @@ void add_run_command(CLI::App& app) {
   sub->add_option("--tokens_per_block", a->tokens_per_block, "KV cache block size")
       ->check(CLI::Range(1, 1024));
   sub->add_option("--output_json", a->output_json, "Write {output_ids, output_text} here");
+  add_device_options(sub, a->device);
   sub->callback([a] { run(*a); });
 }
 

@@ -7,15 +7,30 @@
 
 namespace kiln::models::gpt2 {
 
-Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights)
-    : config_(config), weights_(std::move(weights)) {
+Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOptions& options)
+    : config_(config), weights_(std::move(weights)), allocator_(options.allocator) {
   spec_.model_type = "gpt2";
   spec_.num_layers = static_cast<int>(config_.n_layer);
   spec_.num_kv_heads = static_cast<int>(config_.n_head);
   spec_.head_dim = static_cast<int>(config_.head_dim());
   spec_.vocab_size = config_.vocab_size;
   spec_.max_positions = config_.n_positions;
+  spec_.device = options.allocator->device();
+  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
+  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
+                 spec_.dtype == DType::kBFloat16,
+             "gpt2: unsupported compute dtype {}", dtype_name(spec_.dtype));
+
+  // Move every weight to the device in the compute dtype (a no-op for fp32 on the CPU).
+  ExecContext ctx;
+  ctx.device = spec_.device;
+  for (const WeightEntry& e : weight_map(config_, weights_, "")) {
+    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
+    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  }
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
+  // Each step reads one wpe row per token, not the table.
+  spec_.weight_bytes -= static_cast<int64_t>(weights_.wpe.nbytes());
 
   const float eps = static_cast<float>(config_.layer_norm_epsilon);
   const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
@@ -41,51 +56,59 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights)
 }
 
 void Gpt2Model::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
-  const int64_t d = config_.n_embd;
-  // Live at once: h, tmp, normed (3 x d), qkv (3d) + attn (d), or mlp hidden (inner), then the
-  // gathered rows (2 x d) and the logits (vocab); 256-byte alignment slack per buffer.
+  const int64_t d = config_.n_embd, es = static_cast<int64_t>(dtype_size(spec_.dtype));
+  // Live at once: h, tmp, normed (3 x d), then qkv (3d) + attn (d) or the MLP hidden (inner);
+  // at the end the gathered rows (2 x d) and the fp32 logits; 256-byte alignment slack each.
   const int64_t per_token = 3 * d + std::max(4 * d, config_.inner());
-  const int64_t floats = max_num_tokens * per_token + max_logit_rows * (2 * d + config_.vocab_size);
-  ws_ = Workspace(static_cast<size_t>(floats) * 4 + 16 * 256);
+  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * 2 * d * es +
+                        max_logit_rows * config_.vocab_size * 4 + 16 * 256;
+  ws_ = Workspace();  // release the old arena first (device budgets are tight)
+  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
 }
 
 Tensor Gpt2Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
                           ExecContext& ctx) {
   const int64_t n = batch.num_tokens(), d = config_.n_embd;
+  const DType dt = spec_.dtype;
   KILN_CHECK(n > 0, "gpt2: empty batch");
   KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.n_layer,
              "gpt2: KV cache has {} layers, model {}", kv.k.size(), config_.n_layer);
   ws_.reset();
-  Tensor h = ws_.take({n, d}, DType::kFloat32);       // [n, d] residual stream
-  Tensor normed = ws_.take({n, d}, DType::kFloat32);  // [n, d]
-  Tensor tmp = ws_.take({n, d}, DType::kFloat32);     // [n, d] sublayer output
+  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
+  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
+  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
   ops::embedding(batch.input_ids, weights_.wte, h, /*accumulate=*/false, ctx);
   ops::embedding(batch.positions, weights_.wpe, h, /*accumulate=*/true, ctx);
 
   const size_t mark = ws_.used();
+  blocks_[0].ln_1.forward(h, normed, ctx);
   for (int64_t i = 0; i < config_.n_layer; ++i) {
     const Block& b = blocks_[i];
-    b.ln_1.forward(h, normed, ctx);
     b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
-    ops::add(h, tmp, h, ctx);
     ws_.rewind(mark);  // the attention's scratch is dead; the MLP reuses it
-    b.ln_2.forward(h, normed, ctx);
+    ops::add_layer_norm(h, tmp, b.ln_2.weight, b.ln_2.bias, b.ln_2.eps, normed, ctx);
     b.mlp.forward(normed, tmp, ws_, ctx);
-    ops::add(h, tmp, h, ctx);
     ws_.rewind(mark);
+    if (i + 1 < config_.n_layer) {
+      const layers::LayerNorm& next = blocks_[i + 1].ln_1;
+      ops::add_layer_norm(h, tmp, next.weight, next.bias, next.eps, normed, ctx);
+    } else {
+      ops::add(h, tmp, h, ctx);
+    }
   }
   // LayerNorm is per row, so only the rows whose logits are wanted go through ln_f and the head.
   const int64_t m = batch.logit_rows.size(0);
-  Tensor last = ws_.take({m, d}, DType::kFloat32);
+  Tensor last = ws_.take({m, d}, dt);
   ops::gather_rows(h, batch.logit_rows, last, ctx);
-  Tensor last_normed = ws_.take({m, d}, DType::kFloat32);
+  Tensor last_normed = ws_.take({m, d}, dt);
   ln_f_.forward(last, last_normed, ctx);
-  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab]
+  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
   ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
   return logits;
 }
 
 void Gpt2Model::save(const std::string& dir, DType dtype) const {
+  KILN_CHECK(spec_.device.is_cpu(), "gpt2: save() needs the model loaded on the CPU");
   nlohmann::json cfg = config_.to_json();
   cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
   save_checkpoint(dir, cfg, weight_map(config_, weights_, ""), dtype);
@@ -93,8 +116,6 @@ void Gpt2Model::save(const std::string& dir, DType dtype) const {
 
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
                             const LoadOptions& options) {
-  KILN_CHECK(options.device.is_cpu(), "gpt2: device {} is not supported by this build",
-             options.device.str());
   const Gpt2Config config = Gpt2Config::from_json(cfg);
   const io::Checkpoint ckpt = io::Checkpoint::open(dir);
   const bool kiln_format = cfg.has("kiln_checkpoint");
@@ -102,7 +123,31 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
   const std::string prefix = !kiln_format && ckpt.has("transformer.wte.weight") ? "transformer." : "";
   Gpt2Weights w;
   load_weights(ckpt, weight_map(config, w, prefix), kiln_format);
-  return std::make_unique<Gpt2Model>(config, std::move(w));
+  return std::make_unique<Gpt2Model>(config, std::move(w), options);
+}
+
+Gpt2Weights random_weights(const Gpt2Config& config, uint64_t seed) {
+  Gpt2Weights w;
+  int64_t index = 0;
+  for (const WeightEntry& e : weight_map(config, w, "")) {
+    *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
+    float* p = e.tensor->data<float>();
+    const int64_t count = e.tensor->numel();
+    const bool is_norm_weight = e.kiln_name.find("ln_") != std::string::npos &&
+                                e.kiln_name.find("weight") != std::string::npos;
+    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) {
+      // SplitMix64 hash -> uniform in [-1, 1) scaled to std 0.02 (HF's initializer_range).
+      uint64_t z = s + static_cast<uint64_t>(i) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
+      p[i] = (is_norm_weight ? 1.f : 0.f) + u * 0.0346f;  // uniform std = 0.0346/sqrt(3) = 0.02
+    }
+  }
+  return w;
 }
 
 }  // namespace kiln::models::gpt2

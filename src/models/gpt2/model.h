@@ -16,7 +16,8 @@ namespace kiln::models::gpt2 {
 
 class Gpt2Model final : public Model {
  public:
-  Gpt2Model(const Gpt2Config& config, Gpt2Weights weights);
+  // weights: fp32 host tensors; moved to options.device in options.dtype (CPU: fp32).
+  Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOptions& options);
   const ModelSpec& spec() const override { return spec_; }
   const Gpt2Config& config() const { return config_; }
   void reserve(int64_t max_num_tokens, int64_t max_logit_rows) override;
@@ -32,8 +33,9 @@ class Gpt2Model final : public Model {
     layers::Mlp mlp;
   };
   Gpt2Config config_;
-  mutable Gpt2Weights weights_;
+  mutable Gpt2Weights weights_;  // on spec_.device in spec_.dtype
   ModelSpec spec_;
+  Allocator* allocator_;
   std::vector<Block> blocks_;
   layers::LayerNorm ln_f_;
   Workspace ws_;
@@ -42,5 +44,8 @@ class Gpt2Model final : public Model {
 // Registry entry: HF GPT-2 folder or kiln checkpoint -> model.
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
                             const LoadOptions& options);
+
+// Seeded random weights for an architecture (performance work: `kiln build`, `kiln bench`).
+Gpt2Weights random_weights(const Gpt2Config& config, uint64_t seed);
 
 }  // namespace kiln::models::gpt2

@@ -7,7 +7,7 @@
 namespace kiln::ops::cuda {
 namespace {
 constexpr size_t kAlign = 256;
-constexpr size_t kBlasWorkspace = 32ull << 20;
+constexpr size_t kBlasWorkspace = 128ull << 20;  // cuBLASLt, split-K attention, sampling
 }  // namespace
 
 BudgetAllocator::BudgetAllocator(int device, size_t budget_bytes)

@@ -1,0 +1,212 @@
+// Paged KV cache write and paged attention (CUDA). Dispatch, per launch:
+//  - head_dim a multiple of 16 bytes, <= 256, 16-byte aligned pointers and q stride:
+//      * decode kernel (SIMT, attention_decode.cuh) for every sequence with q_len <= qmax (one CTA
+//        per sequence x kv head x slice of <= 16 query heads: K/V read once per GQA group), with
+//        split-K over the kv range when the grid would otherwise be small, plus a combine kernel;
+//      * fp16/bf16: context kernel (flash-attention-2 on mma.sync, attention_context.cuh) for the
+//        sequences with q_len > qmax; fp32: the decode kernel also covers them, 16 rows per CTA.
+//    Which kernel owns a sequence is decided on the device from cu_seqlens, so one launch of each
+//    covers mixed prefill / chunked-prefill / decode batches.
+//  - anything else: the scalar fallback (attention_fallback.cuh).
+// The split-K plan depends only on PagedAttentionArgs, so paged_attention_workspace_bytes and the
+// launcher agree without seeing the pointers.
+#include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/kernels.h"
+#include "ops/cuda/kernels/attention_context.cuh"
+#include "ops/cuda/kernels/attention_decode.cuh"
+#include "ops/cuda/kernels/attention_fallback.cuh"
+#include "ops/cuda/kernels/attention_kv_write.cuh"
+
+namespace kiln::ops::cuda {
+namespace {
+
+constexpr const char* kOp = "paged_attention";
+constexpr int kMinSplitCtas = 256;  // split the kv range until the decode grid has this many CTAs
+constexpr float kLog2e = 1.4426950408889634f;
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+struct Plan {
+  int hs = 1, slices = 1, qmax = 1, nsplit = 1, part = 1 << 30, qrows_ws = 1;
+  size_t ml_floats = 0, acc_floats = 0;  // workspace: [rows, 2] then [rows, head_dim]
+};
+
+Plan make_plan(const PagedAttentionArgs& a) {
+  Plan p;
+  const int group = static_cast<int>(a.heads / std::max<int64_t>(a.kv_heads, 1));
+  p.hs = std::max(1, std::min(group, attn::kDecodeMaxRows));
+  p.slices = (group + p.hs - 1) / p.hs;
+  p.qmax = std::max(1, attn::kDecodeMaxRows / p.hs);
+  p.qrows_ws = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(a.max_q_len, p.qmax)));
+  if (a.head_dim <= 0 || a.head_dim > 256 || a.max_kv_len <= 0) return p;
+  const int64_t base = a.num_seqs * a.kv_heads * p.slices;
+  int part = 512;
+  while (part > 128 && base * ((a.max_kv_len + part - 1) / part) < kMinSplitCtas) part /= 2;
+  const int64_t nsplit = (a.max_kv_len + part - 1) / part;
+  if (nsplit <= 1) return p;
+  p.nsplit = static_cast<int>(nsplit);
+  p.part = part;
+  const size_t rows = static_cast<size_t>(a.num_seqs) * p.qrows_ws * a.heads * p.nsplit;
+  p.ml_floats = (2 * rows + 3) / 4 * 4;  // keep the acc block 16-byte aligned
+  p.acc_floats = rows * a.head_dim;
+  return p;
+}
+
+template <class K>
+void set_smem(K kernel, int bytes) {
+  if (bytes > 48 * 1024)
+    KILN_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), kOp);
+}
+
+template <class T, int DP>
+void launch_context(T* out, const T* q, int64_t q_stride, const T* k_pool, const T* v_pool,
+                    const int32_t* block_tables, const int32_t* cu_seqlens,
+                    const int32_t* seq_kv_len, const attn::ContextParams& cp, int64_t num_seqs,
+                    cudaStream_t stream) {
+  auto kernel = attn::paged_attention_context_kernel<T, DP>;
+  constexpr int bytes = attn::context_smem_bytes<DP>();
+  set_smem(kernel, bytes);
+  const dim3 grid(static_cast<unsigned>(num_seqs * cp.qtiles), static_cast<unsigned>(cp.heads));
+  kernel<<<grid, attn::kCtxThreads, bytes, stream>>>(out, q, q_stride, k_pool, v_pool,
+                                                      block_tables, cu_seqlens, seq_kv_len, cp);
+  KILN_CUDA_LAUNCH_CHECK(kOp);
+}
+
+}  // namespace
+
+size_t paged_attention_workspace_bytes(const PagedAttentionArgs& a) {
+  const Plan p = make_plan(a);
+  return (p.ml_floats + p.acc_floats) * sizeof(float);
+}
+
+template <class T>
+void kv_cache_write(T* k_pool, T* v_pool, const T* k, const T* v, int64_t kv_stride,
+                    const int32_t* slots, int64_t n, int64_t kv_heads, int64_t block_size,
+                    int64_t head_dim, cudaStream_t stream) {
+  if (n <= 0 || kv_heads <= 0 || head_dim <= 0) return;
+  constexpr int VEC = 16 / sizeof(T);
+  const bool vec = head_dim % VEC == 0 && kv_stride % VEC == 0 && aligned16(k_pool) &&
+                   aligned16(v_pool) && aligned16(k) && aligned16(v);
+  const int64_t total = n * kv_heads * (vec ? head_dim / VEC : head_dim);
+  const int threads = 256;
+  const unsigned blocks =
+      static_cast<unsigned>(std::min<int64_t>((total + threads - 1) / threads, 1 << 20));
+  if (vec)
+    attn::kv_cache_write_kernel<T, VEC><<<blocks, threads, 0, stream>>>(
+        k_pool, v_pool, k, v, kv_stride, slots, n, static_cast<int>(kv_heads),
+        static_cast<int>(block_size), static_cast<int>(head_dim));
+  else
+    attn::kv_cache_write_kernel<T, 1><<<blocks, threads, 0, stream>>>(
+        k_pool, v_pool, k, v, kv_stride, slots, n, static_cast<int>(kv_heads),
+        static_cast<int>(block_size), static_cast<int>(head_dim));
+  KILN_CUDA_LAUNCH_CHECK("kv_cache_write");
+}
+
+template <class T>
+void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, const T* v_pool,
+                     const int32_t* block_tables, const int32_t* cu_seqlens,
+                     const int32_t* seq_kv_len, const PagedAttentionArgs& a, void* workspace,
+                     cudaStream_t stream) {
+  if (a.num_tokens <= 0 || a.num_seqs <= 0 || a.heads <= 0) return;
+  constexpr int VEC = 16 / sizeof(T);
+  const int group = static_cast<int>(a.heads / a.kv_heads);
+  const float scale_log2 = a.scale * kLog2e;
+  const int D = static_cast<int>(a.head_dim);
+  const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 &&
+                    aligned16(q) && aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
+  if (!fast) {
+    KILN_CHECK(D <= attn::kFallbackMaxDim, "{}: head_dim {} > {} is not supported", kOp, D,
+               attn::kFallbackMaxDim);
+    attn::FallbackParams fp{static_cast<int>(a.num_seqs), static_cast<int>(a.heads),
+                            static_cast<int>(a.kv_heads), group, D,
+                            static_cast<int>(a.block_size), static_cast<int>(a.max_blocks),
+                            a.num_tokens, scale_log2};
+    const int64_t warps = a.num_tokens * a.heads;
+    auto kernel = attn::paged_attention_fallback_kernel<T>;
+    const int bytes = 4 * D * static_cast<int>(sizeof(float));
+    kernel<<<static_cast<unsigned>((warps + 3) / 4), 128, bytes, stream>>>(
+        out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, fp);
+    KILN_CUDA_LAUNCH_CHECK(kOp);
+    return;
+  }
+
+  const Plan pl = make_plan(a);
+  const bool use_ctx = sizeof(T) == 2 && a.max_q_len > pl.qmax;
+  if constexpr (sizeof(T) == 2) {
+    if (use_ctx) {
+      attn::ContextParams cp{static_cast<int>(a.heads), static_cast<int>(a.kv_heads), group, D,
+                             static_cast<int>(a.block_size), static_cast<int>(a.max_blocks),
+                             static_cast<int>((a.max_q_len + attn::kCtxBQ - 1) / attn::kCtxBQ),
+                             pl.qmax, scale_log2};
+      if (D <= 64)
+        launch_context<T, 64>(out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens,
+                              seq_kv_len, cp, a.num_seqs, stream);
+      else if (D <= 128)
+        launch_context<T, 128>(out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens,
+                               seq_kv_len, cp, a.num_seqs, stream);
+      else
+        launch_context<T, 256>(out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens,
+                               seq_kv_len, cp, a.num_seqs, stream);
+    }
+  }
+
+  attn::DecodeParams dp{};
+  dp.num_seqs = static_cast<int>(a.num_seqs);
+  dp.heads = static_cast<int>(a.heads);
+  dp.kv_heads = static_cast<int>(a.kv_heads);
+  dp.group = group;
+  dp.head_dim = D;
+  dp.block_size = static_cast<int>(a.block_size);
+  dp.max_blocks = static_cast<int>(a.max_blocks);
+  dp.hs = pl.hs;
+  dp.slices = pl.slices;
+  dp.qmax = pl.qmax;
+  const int64_t q_rows = std::max<int64_t>(a.max_q_len, 1);
+  dp.qchunks = use_ctx ? 1 : static_cast<int>((q_rows + pl.qmax - 1) / pl.qmax);
+  dp.skip_long = use_ctx ? 1 : 0;
+  dp.nsplit = pl.nsplit;
+  dp.part = pl.part;
+  dp.qrows_ws = pl.qrows_ws;
+  dp.scale_log2 = scale_log2;
+  float* ws_ml = pl.nsplit > 1 ? static_cast<float*>(workspace) : nullptr;
+  float* ws_acc = pl.nsplit > 1 ? ws_ml + pl.ml_floats : nullptr;
+
+  auto kernel = attn::paged_attention_decode_kernel<T>;
+  const int bytes = attn::decode_smem<T>(D, pl.hs * pl.qmax).total;
+  set_smem(kernel, bytes);
+  const dim3 grid(static_cast<unsigned>(a.num_seqs * a.kv_heads * pl.slices * dp.qchunks),
+                  static_cast<unsigned>(pl.nsplit));
+  kernel<<<grid, attn::kDecodeThreads, bytes, stream>>>(out, q, q_stride, k_pool, v_pool,
+                                                        block_tables, cu_seqlens, seq_kv_len,
+                                                        ws_ml, ws_acc, dp);
+  KILN_CUDA_LAUNCH_CHECK(kOp);
+  if (pl.nsplit > 1) {
+    const int64_t rows = a.num_seqs * pl.qrows_ws * a.heads;
+    const int rbytes = 4 * pl.nsplit * static_cast<int>(sizeof(float));
+    auto reduce = attn::paged_attention_reduce_kernel<T>;
+    set_smem(reduce, rbytes);
+    reduce<<<static_cast<unsigned>((rows + 3) / 4), 128, rbytes, stream>>>(
+        out, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
+    KILN_CUDA_LAUNCH_CHECK(kOp);
+  }
+}
+
+#define KILN_INSTANTIATE_ATTENTION(T)                                                          \
+  template void kv_cache_write<T>(T*, T*, const T*, const T*, int64_t, const int32_t*, int64_t, \
+                                  int64_t, int64_t, int64_t, cudaStream_t);                    \
+  template void paged_attention<T>(T*, const T*, int64_t, const T*, const T*, const int32_t*,  \
+                                   const int32_t*, const int32_t*, const PagedAttentionArgs&,  \
+                                   void*, cudaStream_t);
+KILN_INSTANTIATE_ATTENTION(float)
+KILN_INSTANTIATE_ATTENTION(__half)
+KILN_INSTANTIATE_ATTENTION(__nv_bfloat16)
+#undef KILN_INSTANTIATE_ATTENTION
+
+}  // namespace kiln::ops::cuda

@@ -1,0 +1,134 @@
+#include "runtime/device_step.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "ops/ops.h"
+
+namespace kiln::runtime {
+namespace {
+
+// Sequential int32 carving of a staging buffer and its device twin.
+class Packer {
+ public:
+  Packer(Tensor& host, Tensor& device) : host_(host), device_(device) {}
+  // Copies src (int32 or 4-byte elements) in; returns the device view.
+  Tensor put(const Tensor& src, DType dtype = DType::kInt32) {
+    const int64_t words = static_cast<int64_t>(src.nbytes() / 4);
+    KILN_CHECK(offset_ + words <= host_.numel(), "device step staging overflow");
+    if (words) std::memcpy(host_.data<int32_t>() + offset_, src.raw(), src.nbytes());
+    Tensor d = device_.slice(0, offset_, offset_ + words);
+    offset_ += (words + 63) / 64 * 64;  // 256-byte aligned views
+    return Tensor::borrow(d.raw(), src.shape(), dtype, device_.device());
+  }
+  int64_t words() const { return offset_; }
+
+ private:
+  Tensor& host_;
+  Tensor& device_;
+  int64_t offset_ = 0;
+};
+
+Tensor host_vec(const void* data, int64_t count, DType dtype) {
+  Tensor t = Tensor::empty({count}, dtype);
+  if (count) std::memcpy(t.raw(), data, count * dtype_size(dtype));
+  return t;
+}
+
+}  // namespace
+
+DeviceStep::DeviceStep(int64_t max_tokens, int64_t max_seqs, int64_t table_width,
+                       int64_t max_positions, ExecContext& ctx)
+    : max_tokens_(max_tokens), max_seqs_(max_seqs), table_width_(table_width),
+      max_positions_(max_positions), ctx_(ctx) {
+  // 5 per-token arrays, 3 per-sequence, the block table, logit rows; 64-word alignment each.
+  const int64_t words = 5 * max_tokens + (3 + table_width) * max_seqs + 64 * 16 + 4;
+  host_buf_ = Tensor::empty({words}, DType::kInt32, ops::pinned_allocator());
+  device_buf_ = Tensor::empty({words}, DType::kInt32, ctx.allocator);
+  const int64_t sample_words = (10 + kMaxEos + max_positions) * max_seqs + 64 * 12 + 4;
+  sample_host_ = Tensor::empty({sample_words}, DType::kInt32, ops::pinned_allocator());
+  sample_device_ = Tensor::empty({sample_words}, DType::kInt32, ctx.allocator);
+  ids_host_ = Tensor::empty({max_seqs}, DType::kInt32, ops::pinned_allocator());
+  ids_device_ = Tensor::empty({max_seqs}, DType::kInt32, ctx.allocator);
+}
+
+layers::ForwardBatch DeviceStep::upload(const layers::ForwardBatch& h) {
+  KILN_CHECK(h.num_tokens() <= max_tokens_ && h.attn.block_tables.size(0) <= max_seqs_ &&
+                 h.attn.block_tables.size(1) == table_width_,
+             "device step: batch of {} tokens / {} sequences exceeds the configured capacity",
+             h.num_tokens(), h.attn.block_tables.size(0));
+  ops::synchronize(ctx_);  // the previous step may still read the staging buffer
+  Packer p(host_buf_, device_buf_);
+  layers::ForwardBatch d;
+  d.input_ids = p.put(h.input_ids);
+  d.positions = p.put(h.positions);
+  d.slots = p.put(h.slots);
+  d.attn.token_seq = p.put(h.attn.token_seq);
+  d.attn.kv_len = p.put(h.attn.kv_len);
+  d.attn.block_tables = p.put(h.attn.block_tables);
+  d.attn.cu_seqlens = p.put(h.attn.cu_seqlens);
+  d.attn.seq_kv_len = p.put(h.attn.seq_kv_len);
+  d.attn.max_q_len = h.attn.max_q_len;
+  d.attn.max_kv_len = h.attn.max_kv_len;
+  d.logit_rows = p.put(h.logit_rows);
+  Tensor src = host_buf_.slice(0, 0, p.words()), dst = device_buf_.slice(0, 0, p.words());
+  ops::copy(src, dst, ctx_);
+  return d;
+}
+
+std::vector<int32_t> DeviceStep::sample(Tensor& logits, const std::vector<const Sequence*>& seqs) {
+  const int64_t rows = static_cast<int64_t>(seqs.size());
+  KILN_CHECK(rows == logits.size(0) && rows <= max_seqs_, "device step: {} rows for {} sequences",
+             logits.size(0), rows);
+  std::vector<float> temperature(rows), top_p(rows), penalty(rows);
+  std::vector<int32_t> top_k(rows), step(rows), offsets(rows + 1, 0), history;
+  std::vector<int64_t> seed(rows);
+  std::vector<uint8_t> do_sample(rows);
+  size_t max_eos = 1;
+  for (const Sequence* s : seqs) max_eos = std::max(max_eos, s->params.eos_token_ids.size());
+  KILN_CHECK(max_eos <= kMaxEos, "at most {} end token ids per request", kMaxEos);
+  std::vector<int32_t> eos(rows * max_eos, -1);
+  for (int64_t r = 0; r < rows; ++r) {
+    const SamplingParams& sp = seqs[r]->params;
+    temperature[r] = sp.temperature;
+    top_p[r] = sp.top_p;
+    penalty[r] = sp.repetition_penalty;
+    top_k[r] = static_cast<int32_t>(sp.top_k);
+    step[r] = static_cast<int32_t>(seqs[r]->num_generated());
+    seed[r] = static_cast<int64_t>(sp.seed);
+    do_sample[r] = sp.do_sample ? 1 : 0;
+    if (sp.repetition_penalty != 1.f)
+      history.insert(history.end(), seqs[r]->tokens.begin(), seqs[r]->tokens.end());
+    offsets[r + 1] = static_cast<int32_t>(history.size());
+    if (seqs[r]->num_generated() < sp.min_new_tokens)
+      std::copy(sp.eos_token_ids.begin(), sp.eos_token_ids.end(), eos.begin() + r * max_eos);
+  }
+  // Sampling parameters ride in a staging area of their own, allocated once.
+  Packer p(sample_host_, sample_device_);
+  ops::SamplingTensors t;
+  t.temperature = p.put(host_vec(temperature.data(), rows, DType::kFloat32), DType::kFloat32);
+  t.top_p = p.put(host_vec(top_p.data(), rows, DType::kFloat32), DType::kFloat32);
+  t.repetition_penalty = p.put(host_vec(penalty.data(), rows, DType::kFloat32), DType::kFloat32);
+  t.top_k = p.put(host_vec(top_k.data(), rows, DType::kInt32));
+  t.step = p.put(host_vec(step.data(), rows, DType::kInt32));
+  t.seed = p.put(host_vec(seed.data(), rows, DType::kInt64), DType::kInt64);
+  // uint8 flags padded to whole words
+  std::vector<int32_t> flags((rows + 3) / 4, 0);
+  std::memcpy(flags.data(), do_sample.data(), rows);
+  Tensor fl = p.put(host_vec(flags.data(), static_cast<int64_t>(flags.size()), DType::kInt32));
+  t.do_sample = Tensor::borrow(fl.raw(), {rows}, DType::kUInt8, fl.device());
+  t.history_ids = p.put(host_vec(history.data(), static_cast<int64_t>(history.size()), DType::kInt32));
+  t.history_offsets = p.put(host_vec(offsets.data(), rows + 1, DType::kInt32));
+  t.eos_mask = p.put(host_vec(eos.data(), rows * static_cast<int64_t>(max_eos), DType::kInt32))
+                   .view({rows, static_cast<int64_t>(max_eos)});
+  Tensor hsrc = sample_host_.slice(0, 0, p.words()), hdst = sample_device_.slice(0, 0, p.words());
+  ops::copy(hsrc, hdst, ctx_);
+  Tensor ids = ids_device_.slice(0, 0, rows);
+  ops::sample(logits, t, ids, ctx_);
+  Tensor ids_h = ids_host_.slice(0, 0, rows);
+  ops::copy(ids, ids_h, ctx_);
+  ops::synchronize(ctx_);
+  return {ids_h.data<int32_t>(), ids_h.data<int32_t>() + rows};
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,37 @@
+// DeviceStep: moves one packed step to the GPU and the chosen tokens back. All int32 metadata is
+// packed into one pinned host buffer and sent with ONE copy into a device buffer of fixed
+// capacity (fixed addresses, so captured CUDA graphs stay valid); sampling parameters go the same
+// way, and only the sampled ids (rows x int32) come back.
+#pragma once
+
+#include <vector>
+
+#include "core/exec_context.h"
+#include "layers/forward_batch.h"
+#include "runtime/sequence.h"
+
+namespace kiln::runtime {
+
+class DeviceStep {
+ public:
+  // max_positions bounds each sequence's length (repetition-penalty history).
+  DeviceStep(int64_t max_tokens, int64_t max_seqs, int64_t table_width, int64_t max_positions,
+             ExecContext& ctx);
+  // host: a batch from build_batch (table width == table_width). Returns device views.
+  layers::ForwardBatch upload(const layers::ForwardBatch& host);
+  // Samples one token per logits row; seqs[i] owns row i. Blocks until the ids are on the host.
+  std::vector<int32_t> sample(Tensor& logits, const std::vector<const Sequence*>& seqs);
+
+ private:
+  static constexpr int64_t kMaxEos = 16;
+  int64_t max_tokens_, max_seqs_, table_width_, max_positions_;
+  ExecContext& ctx_;
+  Tensor host_buf_;    // pinned int32 staging
+  Tensor device_buf_;  // int32 on the device
+  Tensor sample_host_;    // pinned int32 staging for sampling parameters
+  Tensor sample_device_;  // int32 on the device
+  Tensor ids_host_;    // pinned [max_seqs] int32
+  Tensor ids_device_;  // [max_seqs] int32
+};
+
+}  // namespace kiln::runtime
