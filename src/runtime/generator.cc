@@ -33,6 +33,63 @@ void validate_request(const GenerationRequest& r, size_t index, const models::Mo
 
 }  // namespace
 
+Generator::~Generator() = default;
+
+void Generator::ensure_cache(int64_t num_blocks) {
+  const models::ModelSpec& spec = model_.spec();
+  const bool graphs = ops::graphs_supported(ctx_) && options_.cuda_graphs;
+  const int64_t want = num_blocks + (graphs ? 1 : 0);  // + the padding rows' scratch block
+  if (cache_ && cache_->shape().num_blocks >= want) return;
+  graphs_.clear();
+  graph_logits_.clear();
+  device_step_.reset();
+  cache_.reset();
+  KvCacheShape shape;
+  shape.num_layers = spec.num_layers;
+  shape.num_kv_heads = spec.num_kv_heads;
+  shape.head_dim = spec.head_dim;
+  shape.block_size = options_.block_size;
+  shape.num_blocks = static_cast<int>(want);
+  shape.dtype = spec.dtype;
+  cache_ = std::make_unique<KvCache>(shape, ctx_.allocator);
+  scratch_block_ = graphs ? cache_->blocks().allocate() : -1;
+  table_width_ = cache_->blocks_for(spec.max_positions);
+  // On a GPU the step's metadata goes up in one copy and only sampled ids come back.
+  if (ctx_.device.is_cuda())
+    device_step_ = std::make_unique<DeviceStep>(options_.max_num_tokens, options_.max_batch_size,
+                                                table_width_, spec.max_positions, ctx_);
+}
+
+Tensor Generator::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
+  int64_t bucket = 1;
+  while (bucket < static_cast<int64_t>(chunks.size())) bucket *= 2;
+  bucket = std::min(bucket, options_.max_batch_size);
+  // Padding rows: a one-token sequence in the scratch block (it attends only to itself).
+  std::vector<Sequence> pad(bucket - chunks.size());
+  for (Sequence& p : pad) {
+    p.tokens = {0};
+    p.blocks = {scratch_block_};
+    chunks.push_back({&p, 1, true});
+  }
+  layers::ForwardBatch host = build_batch(chunks, options_.block_size, table_width_);
+  chunks.resize(chunks.size() - pad.size());
+  // Launch arguments must not change between replays: bound the keys by the table's capacity.
+  host.attn.max_kv_len = table_width_ * options_.block_size;
+  const layers::ForwardBatch batch = device_step_->upload(host);
+  layers::KvCacheView kv = cache_->view();
+  auto it = graphs_.find(bucket);
+  if (it == graphs_.end()) {
+    model_.forward(batch, kv, ctx_);  // warm-up: kernel and GEMM algorithm selection
+    ops::StepGraph g;
+    Tensor logits;
+    g.capture(ctx_, [&] { logits = model_.forward(batch, kv, ctx_); });
+    graph_logits_[bucket] = logits;
+    it = graphs_.emplace(bucket, std::move(g)).first;
+  }
+  it->second.launch(ctx_);
+  return graph_logits_[bucket].slice(0, 0, static_cast<int64_t>(chunks.size()));
+}
+
 Generator::Generator(models::Model& model, const GeneratorOptions& options, ExecContext& ctx)
     : model_(model), options_(options), ctx_(ctx) {
   KILN_CHECK(options_.max_batch_size > 0, "max_batch_size must be positive");
@@ -63,22 +120,10 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
     s.rng.seed(s.params.seed);
     demand += blocks_for(s.prompt_len + s.max_new);
   }
-  KvCacheShape shape;
-  shape.num_layers = spec.num_layers;
-  shape.num_kv_heads = spec.num_kv_heads;
-  shape.head_dim = spec.head_dim;
-  shape.block_size = options_.block_size;
-  shape.num_blocks = static_cast<int>(options_.num_blocks > 0 ? options_.num_blocks
-                                                               : std::max<int64_t>(demand, 1));
-  shape.dtype = spec.dtype;
-  KvCache cache(shape, ctx_.allocator);
+  ensure_cache(options_.num_blocks > 0 ? options_.num_blocks : std::max<int64_t>(demand, 1));
+  KvCache& cache = *cache_;
   layers::KvCacheView kv = cache.view();
-  // On a GPU the step's metadata goes up in one copy and only sampled ids come back.
-  const int64_t table_width = blocks_for(spec.max_positions);
-  std::unique_ptr<DeviceStep> device_step;
-  if (ctx_.device.is_cuda())
-    device_step = std::make_unique<DeviceStep>(options_.max_num_tokens, options_.max_batch_size,
-                                               table_width, spec.max_positions, ctx_);
+  const bool use_graphs = options_.cuda_graphs && ops::graphs_supported(ctx_);
 
   std::vector<GenerationResult> results(requests.size());
   std::deque<Sequence*> waiting;
@@ -98,7 +143,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
     while (!waiting.empty() && static_cast<int64_t>(running.size()) < options_.max_batch_size) {
       Sequence* s = waiting.front();
       const int64_t need = blocks_for(s->prompt_len + s->max_new);
-      KILN_CHECK(need <= cache.blocks().num_blocks(),
+      KILN_CHECK(need <= cache.blocks().num_blocks() - (scratch_block_ >= 0 ? 1 : 0),
                  "request {} needs {} KV blocks but the cache has only {}", s->id, need,
                  cache.blocks().num_blocks());
       if (!cache.blocks().allocate(static_cast<int32_t>(need), &s->blocks)) break;
@@ -122,17 +167,20 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
       chunks.push_back({s, take, take == remaining});
     }
     const auto t0 = std::chrono::steady_clock::now();
-    const layers::ForwardBatch host_batch =
-        build_batch(chunks, options_.block_size, device_step ? table_width : 0);
     std::vector<const Sequence*> sampled;
     for (const ScheduledChunk& c : chunks)
       if (c.wants_logits) sampled.push_back(c.seq);
     std::vector<int32_t> next;
-    if (device_step) {
-      const layers::ForwardBatch batch = device_step->upload(host_batch);
+    if (device_step_ && use_graphs && !any_prefill) {
+      Tensor logits = decode_with_graph(chunks);  // [m, vocab] fp32 on the device
+      next = device_step_->sample(logits, sampled);
+    } else if (device_step_) {
+      const layers::ForwardBatch batch =
+          device_step_->upload(build_batch(chunks, options_.block_size, table_width_));
       Tensor logits = model_.forward(batch, kv, ctx_);  // [m, vocab] fp32 on the device
-      next = device_step->sample(logits, sampled);
+      next = device_step_->sample(logits, sampled);
     } else {
+      const layers::ForwardBatch host_batch = build_batch(chunks, options_.block_size);
       Tensor logits = model_.forward(host_batch, kv, ctx_);  // [m, vocab]
       for (size_t r = 0; r < sampled.size(); ++r) {
         Sequence& s = *const_cast<Sequence*>(sampled[r]);

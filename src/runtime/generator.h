@@ -5,11 +5,14 @@
 // (The in-flight executor with preemption and beams builds on the same pieces.)
 #pragma once
 
+#include <map>
 #include <memory>
 #include <vector>
 
 #include "core/exec_context.h"
 #include "models/model.h"
+#include "ops/graph.h"
+#include "runtime/device_step.h"
 #include "runtime/kv_cache/kv_cache.h"
 #include "runtime/sampling/sampling_params.h"
 
@@ -20,6 +23,7 @@ struct GeneratorOptions {
   int64_t max_num_tokens = 2048;  // tokens in one step (prefill chunks + decode)
   int block_size = 16;            // tokens per KV block
   int64_t num_blocks = 0;         // 0: enough for every request at once
+  bool cuda_graphs = true;        // replay decode steps as CUDA graphs (per batch-size bucket)
 };
 
 struct GenerationRequest {
@@ -46,15 +50,28 @@ struct GenerationStats {
 class Generator {
  public:
   Generator(models::Model& model, const GeneratorOptions& options, ExecContext& ctx);
+  ~Generator();
   // Validates every request first (ids in vocabulary, non-empty, fits n_positions); throws
   // kiln::Error before any work when one is bad.
   std::vector<GenerationResult> generate(const std::vector<GenerationRequest>& requests,
                                          GenerationStats* stats = nullptr);
 
  private:
+  // The KV cache (and what is tied to its addresses: device staging, captured graphs) persists
+  // across generate() calls and is rebuilt only when a call needs more blocks.
+  void ensure_cache(int64_t num_blocks);
+  // Decode step through a captured graph of its batch-size bucket; returns the logits.
+  Tensor decode_with_graph(std::vector<struct ScheduledChunk>& chunks);
+
   models::Model& model_;
   GeneratorOptions options_;
   ExecContext& ctx_;
+  int64_t table_width_ = 0;              // block-table columns on the device
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<DeviceStep> device_step_;
+  int32_t scratch_block_ = -1;           // KV block that padding rows of a graph bucket write
+  std::map<int64_t, ops::StepGraph> graphs_;  // bucket -> graph
+  std::map<int64_t, Tensor> graph_logits_;    // bucket -> logits buffer the graph writes
 };
 
 }  // namespace kiln::runtime

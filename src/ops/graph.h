@@ -1,0 +1,32 @@
+// StepGraph: a captured CUDA graph of one forward pass, replayed for later steps of the same
+// shape (decode steps of one batch-size bucket). Kernel arguments are baked in at capture, so the
+// caller keeps every buffer at a fixed address. Without CUDA it is never ready.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "core/exec_context.h"
+
+namespace kiln::ops {
+
+class StepGraph {
+ public:
+  StepGraph();
+  ~StepGraph();
+  StepGraph(StepGraph&&) noexcept;
+  StepGraph& operator=(StepGraph&&) noexcept;
+  // Records fn's launches on ctx's stream (nothing runs) and instantiates the graph.
+  void capture(ExecContext& ctx, const std::function<void()>& fn);
+  void launch(ExecContext& ctx);
+  bool ready() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Whether graph capture is available for ctx (a CUDA device in a CUDA build).
+bool graphs_supported(const ExecContext& ctx);
+
+}  // namespace kiln::ops

@@ -1,0 +1,402 @@
+// CUDA paged attention and kv_cache_write against their CPU twins (the oracle), on the same
+// (dtype-rounded) inputs: fp32 / fp16 / bf16, MHA / GQA / MQA, head_dim 64 / 128 / 80 / 256 and odd
+// ones for the scalar fallback, odd block sizes, and batches that mix full prefills, chunked
+// prefills and long-context decode rows (split-K) in one launch. Outputs and workspace are
+// poisoned (NaN) before each launch; every output element must be written. A decode timing test
+// prints achieved K/V bandwidth (never asserts on time). Skipped without a CUDA device.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime_api.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/cpu/kernels.h"
+#include "ops/cuda/kernels.h"
+
+namespace kiln {
+namespace {
+
+namespace cuda = ops::cuda;
+
+bool has_gpu() {
+  int n = 0;
+  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
+}
+
+#define CUDA_OK(call)                                                   \
+  do {                                                                  \
+    const cudaError_t e_ = (call);                                      \
+    ASSERT_EQ(e_, cudaSuccess) << #call << ": " << cudaGetErrorString(e_); \
+  } while (0)
+
+enum class DT { kF32, kF16, kBF16 };
+const char* dt_name(DT d) { return d == DT::kF32 ? "f32" : d == DT::kF16 ? "f16" : "bf16"; }
+
+template <class T>
+T from_float(float x) {
+  if constexpr (std::is_same_v<T, float>) return x;
+  else if constexpr (std::is_same_v<T, __half>) return __float2half(x);
+  else return __float2bfloat16(x);
+}
+template <class T>
+float to_float(T x) {
+  if constexpr (std::is_same_v<T, float>) return x;
+  else if constexpr (std::is_same_v<T, __half>) return __half2float(x);
+  else return __bfloat162float(x);
+}
+
+// Device buffer of n elements (RAII).
+template <class T>
+struct DevBuf {
+  T* p = nullptr;
+  size_t n = 0;
+  explicit DevBuf(size_t count) : n(count) {
+    if (cudaMalloc(reinterpret_cast<void**>(&p), std::max<size_t>(count, 1) * sizeof(T)) !=
+        cudaSuccess)
+      p = nullptr;
+  }
+  ~DevBuf() { cudaFree(p); }
+  DevBuf(const DevBuf&) = delete;
+  DevBuf& operator=(const DevBuf&) = delete;
+  void upload(const std::vector<T>& h) {
+    cudaMemcpy(p, h.data(), h.size() * sizeof(T), cudaMemcpyHostToDevice);
+  }
+  std::vector<T> download() const {
+    std::vector<T> h(n);
+    cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost);
+    return h;
+  }
+};
+
+// Random floats rounded through T, as floats (CPU) and as T (GPU).
+template <class T>
+void random_rounded(size_t n, float stddev, std::mt19937_64& rng, std::vector<float>& f,
+                    std::vector<T>& t) {
+  std::normal_distribution<float> nd(0.f, stddev);
+  f.resize(n);
+  t.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    float x = nd(rng);
+    if (x == 0.f) x = 1e-3f;  // never zeros
+    t[i] = from_float<T>(x);
+    f[i] = to_float(t[i]);
+  }
+}
+
+double rel_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    num += (double(a[i]) - b[i]) * (double(a[i]) - b[i]);
+    den += double(b[i]) * b[i];
+  }
+  return std::sqrt(num / std::max(den, 1e-30));
+}
+
+double tolerance(DT d) { return d == DT::kF32 ? 1e-5 : d == DT::kF16 ? 2e-3 : 1.5e-2; }
+
+struct Seq {
+  int q_len, kv_len;  // query rows this step; keys in total after this step
+};
+
+struct Case {
+  DT dt;
+  int heads, kv_heads, head_dim, block_size;
+  bool misalign_q = false;  // q one element off 16 bytes: forces the scalar fallback
+};
+
+std::string case_name(const Case& c) {
+  return std::string(dt_name(c.dt)) + "_h" + std::to_string(c.heads) + "_kv" +
+         std::to_string(c.kv_heads) + "_d" + std::to_string(c.head_dim) + "_bs" +
+         std::to_string(c.block_size) + (c.misalign_q ? "_misaligned" : "");
+}
+
+// Full prefills of odd lengths, chunked prefills, multi-row and long-context decode rows.
+const std::vector<Seq> kMixed = {{1, 1},    {7, 7},     {63, 63},  {64, 64},  {65, 65},
+                                 {300, 300}, {37, 137}, {128, 628}, {1, 2000}, {1, 4999},
+                                 {3, 1500},  {1, 3333}, {2, 2},    {1, 17},   {20, 1000},
+                                 {16, 1281}};
+const std::vector<Seq> kDecode = {{1, 1},    {1, 100},  {1, 513},  {1, 1024},
+                                  {1, 2048}, {1, 4097}, {1, 3000}, {1, 64}};
+const std::vector<Seq> kPrefill = {{129, 129}, {64, 64}, {5, 5}, {200, 450}};
+
+// Runs one paged_attention launch over `seqs` and compares with the CPU twin.
+template <class T>
+void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const int H = c.heads, KVH = c.kv_heads, D = c.head_dim, BS = c.block_size;
+  const int S = static_cast<int>(seqs.size());
+  int max_q = 0, max_kv = 0, max_blocks = 0, total_blocks = 0, n = 0;
+  for (const Seq& s : seqs) {
+    max_q = std::max(max_q, s.q_len);
+    max_kv = std::max(max_kv, s.kv_len);
+    const int nb = (s.kv_len + BS - 1) / BS;
+    max_blocks = std::max(max_blocks, nb);
+    total_blocks += nb;
+    n += s.q_len;
+  }
+  const int num_blocks = total_blocks + 7;  // spare blocks hold random data nobody may read
+  std::vector<int32_t> ids(num_blocks);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<int32_t> tables(static_cast<size_t>(S) * max_blocks, num_blocks - 1), cu(S + 1, 0),
+      kvl(S), token_seq, token_kv;
+  size_t next = 0;
+  for (int s = 0; s < S; ++s) {
+    for (int b = 0; b < (seqs[s].kv_len + BS - 1) / BS; ++b)
+      tables[s * max_blocks + b] = ids[next++];
+    cu[s + 1] = cu[s] + seqs[s].q_len;
+    kvl[s] = seqs[s].kv_len;
+    for (int i = 0; i < seqs[s].q_len; ++i) {
+      token_seq.push_back(s);
+      token_kv.push_back(seqs[s].kv_len - seqs[s].q_len + i + 1);
+    }
+  }
+  const int64_t q_stride = static_cast<int64_t>(H + 2 * KVH) * D + (c.misalign_q ? 1 : 0);
+  const size_t pool_n = static_cast<size_t>(num_blocks) * KVH * BS * D;
+  std::vector<float> qf, kf, vf;
+  std::vector<T> qt, kt, vt;
+  random_rounded<T>(static_cast<size_t>(n) * q_stride + 1, 1.5f, rng, qf, qt);
+  random_rounded<T>(pool_n, 1.f, rng, kf, kt);
+  random_rounded<T>(pool_n, 1.f, rng, vf, vt);
+  const int q_off = c.misalign_q ? 1 : 0;
+  const float scale = 1.f / std::sqrt(static_cast<float>(D));
+
+  std::vector<float> ref(static_cast<size_t>(n) * H * D);
+  ops::cpu::paged_attention(ref.data(), qf.data() + q_off, q_stride, kf.data(), vf.data(),
+                            tables.data(), token_seq.data(), token_kv.data(), n, H, KVH, D, BS,
+                            max_blocks, scale);
+
+  DevBuf<T> dq(qt.size()), dk(pool_n), dv(pool_n), dout(ref.size());
+  DevBuf<int32_t> dtab(tables.size()), dcu(cu.size()), dkvl(kvl.size());
+  ASSERT_TRUE(dq.p && dk.p && dv.p && dout.p && dtab.p && dcu.p && dkvl.p);
+  dq.upload(qt);
+  dk.upload(kt);
+  dv.upload(vt);
+  dtab.upload(tables);
+  dcu.upload(cu);
+  dkvl.upload(kvl);
+  cuda::PagedAttentionArgs a;
+  a.num_seqs = S;
+  a.num_tokens = n;
+  a.max_q_len = max_q;
+  a.max_kv_len = max_kv;
+  a.heads = H;
+  a.kv_heads = KVH;
+  a.head_dim = D;
+  a.block_size = BS;
+  a.max_blocks = max_blocks;
+  a.scale = scale;
+  const size_t ws_bytes = cuda::paged_attention_workspace_bytes(a);
+  DevBuf<unsigned char> ws(ws_bytes);
+  CUDA_OK(cudaMemset(dout.p, 0xff, ref.size() * sizeof(T)));  // NaN in every dtype
+  if (ws_bytes) CUDA_OK(cudaMemset(ws.p, 0xff, ws_bytes));
+  cuda::paged_attention<T>(dout.p, dq.p + q_off, q_stride, dk.p, dv.p, dtab.p, dcu.p, dkvl.p, a,
+                           ws_bytes ? ws.p : nullptr, nullptr);
+  CUDA_OK(cudaGetLastError());
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<T> got_t = dout.download();
+  std::vector<float> got(got_t.size());
+  size_t bad = 0, first_bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    got[i] = to_float(got_t[i]);
+    if (!std::isfinite(got[i]) && bad++ == 0) first_bad = i;
+  }
+  ASSERT_EQ(bad, 0u) << "unwritten/non-finite outputs, first at token "
+                     << first_bad / (H * D) << " head " << (first_bad / D) % H << " dim "
+                     << first_bad % D;
+  const double err = rel_error(got, ref);
+  EXPECT_LT(err, tolerance(c.dt)) << case_name(c) << " ws " << ws_bytes;
+  // Per-sequence errors locate a failure.
+  if (err >= tolerance(c.dt)) {
+    for (int s = 0; s < S; ++s) {
+      const size_t b = static_cast<size_t>(cu[s]) * H * D;
+      const size_t e = static_cast<size_t>(cu[s + 1]) * H * D;
+      std::vector<float> gs(got.begin() + b, got.begin() + e), rs(ref.begin() + b, ref.begin() + e);
+      std::printf("  seq %d (q %d, kv %d): rel err %.3g\n", s, seqs[s].q_len, seqs[s].kv_len,
+                  rel_error(gs, rs));
+    }
+  }
+}
+
+class PagedAttentionGpu : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    if (!has_gpu()) GTEST_SKIP() << "no CUDA device";
+  }
+  template <class F>
+  void dispatch(F&& f) {
+    switch (GetParam().dt) {
+      case DT::kF32: f(float{}); break;
+      case DT::kF16: f(__half{}); break;
+      case DT::kBF16: f(__nv_bfloat16{}); break;
+    }
+  }
+};
+
+TEST_P(PagedAttentionGpu, MixedBatch) {
+  dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kMixed, 101); });
+}
+TEST_P(PagedAttentionGpu, DecodeOnly) {
+  dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kDecode, 202); });
+}
+TEST_P(PagedAttentionGpu, PrefillOnly) {
+  dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kPrefill, 303); });
+}
+
+std::vector<Case> attention_cases() {
+  std::vector<Case> v;
+  for (DT dt : {DT::kF32, DT::kF16, DT::kBF16}) {
+    v.push_back({dt, 12, 12, 64, 16});
+    v.push_back({dt, 25, 25, 64, 32});
+    v.push_back({dt, 8, 2, 128, 16});
+    v.push_back({dt, 8, 1, 128, 7});
+    v.push_back({dt, 8, 2, 80, 5});
+    v.push_back({dt, 4, 4, 256, 32});
+    v.push_back({dt, 32, 1, 64, 16});  // MQA, group > 16 query heads per CTA: two slices
+    v.push_back({dt, 6, 2, 36, 16});   // fallback for 16-bit (36 % 8), vector path for fp32
+    v.push_back({dt, 4, 2, 9, 5});     // fallback for every dtype
+    v.push_back({dt, 4, 2, 64, 16, true});  // misaligned q: fallback
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionGpu, ::testing::ValuesIn(attention_cases()),
+                         [](const auto& info) { return case_name(info.param); });
+
+// ---- kv_cache_write ---------------------------------------------------------------------------
+
+template <class T>
+void run_kv_write(int heads, int kv_heads, int D, int bs, int extra_stride, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const int n = 57, num_blocks = 40;
+  const int64_t stride = static_cast<int64_t>(heads + 2 * kv_heads) * D + extra_stride;
+  std::vector<int32_t> slots(num_blocks * bs);
+  std::iota(slots.begin(), slots.end(), 0);
+  std::shuffle(slots.begin(), slots.end(), rng);
+  slots.resize(n);
+  const size_t pool_n = static_cast<size_t>(num_blocks) * kv_heads * bs * D;
+  std::vector<float> qkvf, kpf, vpf;
+  std::vector<T> qkvt, kpt, vpt;
+  random_rounded<T>(static_cast<size_t>(n) * stride, 1.f, rng, qkvf, qkvt);
+  random_rounded<T>(pool_n, 1.f, rng, kpf, kpt);
+  random_rounded<T>(pool_n, 1.f, rng, vpf, vpt);
+  const int64_t k_off = static_cast<int64_t>(heads) * D, v_off = k_off + kv_heads * D;
+  ops::cpu::kv_cache_write(kpf.data(), vpf.data(), qkvf.data() + k_off, qkvf.data() + v_off, stride,
+                           slots.data(), n, kv_heads, bs, D);
+  DevBuf<T> dqkv(qkvt.size()), dk(pool_n), dv(pool_n);
+  DevBuf<int32_t> dslots(n);
+  ASSERT_TRUE(dqkv.p && dk.p && dv.p && dslots.p);
+  dqkv.upload(qkvt);
+  dk.upload(kpt);
+  dv.upload(vpt);
+  dslots.upload(slots);
+  cuda::kv_cache_write<T>(dk.p, dv.p, dqkv.p + k_off, dqkv.p + v_off, stride, dslots.p, n,
+                          kv_heads, bs, D, nullptr);
+  CUDA_OK(cudaGetLastError());
+  CUDA_OK(cudaDeviceSynchronize());
+  const std::vector<T> gk = dk.download(), gv = dv.download();
+  size_t mismatches = 0;
+  for (size_t i = 0; i < pool_n; ++i)
+    mismatches += (to_float(gk[i]) != kpf[i]) + (to_float(gv[i]) != vpf[i]);
+  EXPECT_EQ(mismatches, 0u) << "heads " << heads << " kv " << kv_heads << " d " << D << " bs "
+                            << bs << " extra stride " << extra_stride;
+}
+
+TEST(KvCacheWriteGpu, MatchesCpu) {
+  if (!has_gpu()) GTEST_SKIP() << "no CUDA device";
+  for (auto [h, kvh, d, bs, extra] : std::vector<std::tuple<int, int, int, int, int>>{
+           {12, 12, 64, 16, 0}, {8, 2, 128, 7, 0}, {4, 2, 9, 5, 0}, {4, 4, 64, 16, 3},
+           {6, 2, 36, 32, 0}}) {
+    run_kv_write<float>(h, kvh, d, bs, extra, 7);
+    run_kv_write<__half>(h, kvh, d, bs, extra, 8);
+    run_kv_write<__nv_bfloat16>(h, kvh, d, bs, extra, 9);
+  }
+}
+
+// ---- timing (prints only) ---------------------------------------------------------------------
+
+TEST(PagedAttentionGpuTiming, DecodeFp16) {
+  if (!has_gpu()) GTEST_SKIP() << "no CUDA device";
+  cudaDeviceProp prop{};
+  CUDA_OK(cudaGetDeviceProperties(&prop, 0));
+  const int H = 25, D = 64, BS = 16;
+  std::printf("paged_attention decode, fp16, heads %d, head_dim %d, block %d on %s\n", H, D, BS,
+              prop.name);
+  for (int batch : {1, 64}) {
+    for (int ctx : {128, 512, 1024, 2048}) {
+      // Rotate over `rot` copies of the batch's blocks (>= ~200 MB of K+V in all) so repeated
+      // launches stream from HBM, not from L2.
+      const double step_bytes = 2.0 * batch * ctx * H * D * sizeof(__half);
+      const int rot = std::clamp(static_cast<int>(std::ceil(200e6 / step_bytes)), 1, 256);
+      const int nb_seq = (ctx + BS - 1) / BS, num_blocks = rot * batch * nb_seq;
+      const size_t pool_n = static_cast<size_t>(num_blocks) * H * BS * D;
+      std::mt19937_64 rng(batch * 7919 + ctx);
+      std::vector<float> f;
+      std::vector<__half> qt, kt, chunk;
+      random_rounded<__half>((1 << 20) + 7, 1.f, rng, f, chunk);  // tiled: random, never zeros
+      kt.resize(pool_n);
+      for (size_t i = 0; i < pool_n; ++i) kt[i] = chunk[i % chunk.size()];
+      random_rounded<__half>(static_cast<size_t>(batch) * 3 * H * D, 1.f, rng, f, qt);
+      std::vector<int32_t> ids(num_blocks), cu(batch + 1), kvl(batch, ctx);
+      std::iota(ids.begin(), ids.end(), 0);
+      std::shuffle(ids.begin(), ids.end(), rng);
+      for (int s = 0; s <= batch; ++s) cu[s] = s;
+      DevBuf<__half> dq(qt.size()), dk(pool_n), dv(pool_n);
+      DevBuf<__half> dout(static_cast<size_t>(batch) * H * D);
+      DevBuf<int32_t> dtab(ids.size()), dcu(cu.size()), dkvl(kvl.size());
+      ASSERT_TRUE(dq.p && dk.p && dv.p && dout.p);
+      dq.upload(qt);
+      dk.upload(kt);
+      dv.upload(kt);
+      dtab.upload(ids);
+      dcu.upload(cu);
+      dkvl.upload(kvl);
+      cuda::PagedAttentionArgs a;
+      a.num_seqs = batch;
+      a.num_tokens = batch;
+      a.max_q_len = 1;
+      a.max_kv_len = ctx;
+      a.heads = H;
+      a.kv_heads = H;
+      a.head_dim = D;
+      a.block_size = BS;
+      a.max_blocks = nb_seq;
+      a.scale = 0.125f;
+      const size_t ws_bytes = cuda::paged_attention_workspace_bytes(a);
+      DevBuf<unsigned char> ws(ws_bytes);
+      int it = 0;
+      auto launch = [&] {
+        cuda::paged_attention<__half>(dout.p, dq.p, 3 * H * D, dk.p, dv.p,
+                                      dtab.p + static_cast<size_t>(it++ % rot) * batch * nb_seq,
+                                      dcu.p, dkvl.p, a, ws_bytes ? ws.p : nullptr, nullptr);
+      };
+      for (int i = 0; i < 5; ++i) launch();
+      CUDA_OK(cudaDeviceSynchronize());
+      cudaEvent_t e0, e1;
+      CUDA_OK(cudaEventCreate(&e0));
+      CUDA_OK(cudaEventCreate(&e1));
+      const int iters = 50;
+      CUDA_OK(cudaEventRecord(e0));
+      for (int i = 0; i < iters; ++i) launch();
+      CUDA_OK(cudaEventRecord(e1));
+      CUDA_OK(cudaEventSynchronize(e1));
+      float ms = 0;
+      CUDA_OK(cudaEventElapsedTime(&ms, e0, e1));
+      cudaEventDestroy(e0);
+      cudaEventDestroy(e1);
+      const double us = 1e3 * ms / iters;
+      std::printf("  batch %3d ctx %5d: %8.2f us  %7.1f GB/s (K+V %.1f MB/step, workspace %zu B)\n",
+                  batch, ctx, us, step_bytes / (us * 1e3), step_bytes / 1e6, ws_bytes);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace kiln
