@@ -16,6 +16,7 @@ namespace kiln::models {
 struct ModelSpec {
   std::string model_type;
   int num_layers = 0;
+  int num_heads = 0;     // query heads
   int num_kv_heads = 0;
   int head_dim = 0;
   int64_t vocab_size = 0;     // ids accepted as input and produced as logits

@@ -123,7 +123,11 @@ void bench(const BenchArgs& a) {
       // context length over the decode.
       const double step_bytes = spec.weight_bytes + b * kv_bytes_per_token * (in + out / 2.0);
       const double roof = bw > 0 ? step_bytes / bw : 0;
-      const double pf_flops = flops_per_token * b * in / std::max(st.first_token_seconds, 1e-9);
+      // Prefill FLOPs: the matmuls plus causal attention (QKᵀ and PV over in(in+1)/2 pairs).
+      const double attn_flops = 4.0 * spec.num_layers * spec.num_heads * spec.head_dim *
+                                (in * (in + 1) / 2.0);
+      const double pf_flops =
+          (flops_per_token * in + attn_flops) * b / std::max(st.first_token_seconds, 1e-9);
       const double peak = session.peak_bytes() / 1048576.0;
       std::printf("%6ld %6ld %6ld | %10.2f %10.3f %11.1f %9.0f | %9.1f %9.3f %6.1f%% | %9.3f %5.1f%%\n",
                   static_cast<long>(b), static_cast<long>(in), static_cast<long>(out),

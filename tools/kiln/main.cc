@@ -1,10 +1,12 @@
 #include <cstdio>
 #include <exception>
 
+#include "blas_tune.h"
 #include "commands.h"
 #include "core/check.h"
 
 int main(int argc, char** argv) {
+  kiln::cli::maybe_reexec_for_blas(argv);
   CLI::App app{"kiln: a transformer inference engine (CPU and CUDA)", "kiln"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show help for every subcommand");

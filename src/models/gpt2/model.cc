@@ -11,7 +11,7 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
     : config_(config), weights_(std::move(weights)), allocator_(options.allocator) {
   spec_.model_type = "gpt2";
   spec_.num_layers = static_cast<int>(config_.n_layer);
-  spec_.num_kv_heads = static_cast<int>(config_.n_head);
+  spec_.num_heads = spec_.num_kv_heads = static_cast<int>(config_.n_head);
   spec_.head_dim = static_cast<int>(config_.head_dim());
   spec_.vocab_size = config_.vocab_size;
   spec_.max_positions = config_.n_positions;

@@ -1,0 +1,70 @@
+// gemv launcher: applicability checks and the CTA-size choice for kernels/gemv.cuh.
+#include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
+
+#include "ops/cuda/gemv.h"
+
+#include <climits>
+#include <type_traits>
+
+#include "ops/cuda/cuda_check.h"
+#include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/gemv.cuh"
+
+namespace kiln::ops::cuda {
+namespace {
+
+int sm_count() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    return 132;
+  return sms;
+}
+
+// Warps per CTA (k split). One CTA per 16 rows, so small m gives few CTAs: then a long k is
+// spread over 16 warps (512 threads) for more loads in flight per SM; otherwise 8 warps, fewer
+// when k has fewer 64-element steps than that.
+int warps_for(int64_t m, int64_t k) {
+  const int64_t tiles = detail::ceil_div(m, detail::kGemvRows);
+  const int64_t steps = detail::ceil_div(k, detail::kGemvStep);
+  if (steps >= 64 && tiles < 2 * static_cast<int64_t>(sm_count())) return 16;
+  if (steps >= 8) return 8;
+  if (steps >= 4) return 4;
+  if (steps >= 2) return 2;
+  return 1;
+}
+
+}  // namespace
+
+template <class T, class OutT>
+bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+          Epilogue epilogue, cudaStream_t stream) {
+  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+    return false;
+  } else {
+    static_assert(std::is_same_v<OutT, T> || std::is_same_v<OutT, float>);
+    if (n < 1 || n > detail::kGemvMaxN || m < 1 || m > INT_MAX - detail::kGemvRows) return false;
+    if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
+    if (!detail::is_aligned(x, 16) || !detail::is_aligned(w, 16)) return false;
+    if (!bias) epilogue = Epilogue::kNone;
+    const int warps = warps_for(m, k);
+    const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
+    detail::gemv_kernel<T, OutT><<<static_cast<unsigned>(grid), warps * 32, 0, stream>>>(
+        out, x, w, bias, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k),
+        static_cast<int>(epilogue));
+    KILN_CUDA_LAUNCH_CHECK("gemv");
+    return true;
+  }
+}
+
+#define KILN_INSTANTIATE(T, O)                                                                \
+  template bool gemv<T, O>(O*, const T*, const T*, const T*, int64_t, int64_t, int64_t,       \
+                           Epilogue, cudaStream_t);
+KILN_INSTANTIATE(float, float)
+KILN_INSTANTIATE(__half, __half)
+KILN_INSTANTIATE(__nv_bfloat16, __nv_bfloat16)
+KILN_INSTANTIATE(__half, float)
+KILN_INSTANTIATE(__nv_bfloat16, float)
+#undef KILN_INSTANTIATE
+
+}  // namespace kiln::ops::cuda

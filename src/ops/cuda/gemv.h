@@ -1,0 +1,21 @@
+// Tensor-core GEMV for decode-sized batches (see kernels/gemv.cuh for the design):
+// out [n, m] (OutT) = x [n, k] · w [m, k]ᵀ (+ bias [m]) (then GELU tanh), fp32 accumulation.
+// Applies to T in {__half, __nv_bfloat16}, OutT in {T, float}, 1 <= n <= 8, m >= 1, k >= 8 with
+// k % 8 == 0, x and w 16-byte aligned (out and bias need only element alignment). Returns false
+// without launching anything when it does not apply (fp32, n > 8, empty shapes, misalignment), so
+// a caller can fall back to a GEMM. No allocation, no synchronisation: graph-capturable.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+#include "ops/cuda/kernels.h"  // Epilogue
+
+namespace kiln::ops::cuda {
+
+template <class T, class OutT>
+bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+          Epilogue epilogue, cudaStream_t stream);
+
+}  // namespace kiln::ops::cuda

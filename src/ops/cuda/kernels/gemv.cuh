@@ -1,0 +1,155 @@
+// Decode-batch GEMV on the tensor cores: out [n, m] = x [n, k] · w [m, k]ᵀ (+ bias) (then GELU
+// tanh) for n <= 8, 16-bit inputs, fp32 accumulation. Memory-bound: the whole point is to stream
+// W (m·k·2 bytes) at HBM bandwidth, so the arithmetic is shaped around the loads.
+//
+// Layout. One CTA owns a tile of 16 consecutive W rows and all k; its nw warps split k: warp w
+// takes k-steps s = w, w + nw, ... of 64 elements each. Per k-step a lane (g = lane / 4,
+// q = lane % 4) loads, with 16-byte ld.global.nc, W rows r0+g and r0+g+8 and x row g (the batch
+// row; rows >= n are clamped, their output columns are never stored) at physical k offsets
+// s·64 + 32j + 8q (j = 0, 1): each load instruction reads 64 contiguous bytes of each of 8 rows
+// (full 32-byte sectors). Those registers are fed unchanged to mma.m16n8k16 (A = the 16 W rows,
+// B = xᵀ, 8 columns): a dot product may permute k, and this mapping assigns the mma's logical
+// k {2q, 2q+1, 2q+8, 2q+9} to physical k 8q + {0, 1, 2, 3} (then 8q + {4..7} for the second
+// mma of the 16-byte vector) the same way for A and B, so no shuffles or conversions are needed.
+// The tensor core does the 16×8 fp32 accumulation: the CUDA-core cost per 16 bytes of W is one
+// mma issue, independent of n (an FMA loop would need 8·n FMAs + conversions per 16 bytes).
+//
+// x is not staged in shared memory: with k split across the CTA's warps every x element is read
+// exactly once per CTA, so staging would only add a copy; x loads go through L1 (allocated; the
+// other CTAs resident on the SM read the same x), W loads bypass L1 (L1::no_allocate) with a
+// 256-byte L2 prefetch hint. U k-steps are loaded before the first mma of a batch (U·4 W loads +
+// U·2 x loads of 16 bytes per lane in flight).
+//
+// Epilogue: each warp's 16×8 fp32 partial goes to shared memory, the CTA sums the nw partials,
+// adds bias, applies GELU, rounds once and stores out[col·m + row] for row < m, col < n.
+//
+// Requirements (checked by the launcher): k % 8 == 0, x and w 16-byte aligned (so every W row and
+// x row start is), x and w not written while the kernel runs (non-coherent loads).
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <type_traits>
+
+#include "ops/cuda/kernels/common.cuh"
+
+namespace kiln::ops::cuda::detail {
+
+constexpr int kGemvMaxN = 8;
+constexpr int kGemvRows = 16;       // W rows per CTA (mma M)
+constexpr int kGemvStep = 64;       // k elements per warp k-step
+constexpr int kGemvMaxWarps = 16;   // CTA size cap (512 threads)
+constexpr int kGemvUnroll = 4;      // k-steps loaded before the first mma of a batch
+
+// 16-byte streaming load of W: non-coherent, no L1 allocation, 256-byte L2 prefetch.
+__device__ __forceinline__ uint4 gemv_ld_w(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.L1::no_allocate.L2::256B.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
+// 16-byte load of x: non-coherent, L1-allocated (shared by the CTAs on the SM).
+__device__ __forceinline__ uint4 gemv_ld_x(const void* p) {
+  uint4 v;
+  asm("ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(p));
+  return v;
+}
+
+// d (16×8 fp32) += a (16×16, row) · b (16×8, col).
+template <class T>
+__device__ __forceinline__ void gemv_mma(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                         uint32_t a3, uint32_t b0, uint32_t b1) {
+  if constexpr (std::is_same_v<T, __half>) {
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  } else {
+    static_assert(std::is_same_v<T, __nv_bfloat16>, "gemv: 16-bit inputs only");
+    asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+        "{%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+        : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+  }
+}
+
+__device__ __forceinline__ float gemv_gelu_tanh(float v) {
+  return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
+}
+
+// grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU.
+template <class T, class OutT>
+__global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
+    gemv_kernel(OutT* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
+                const T* __restrict__ bias, int n, int m, int k, int epilogue) {
+  __shared__ float partial[kGemvMaxWarps][kGemvRows][kGemvMaxN];
+
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int nw = static_cast<int>(blockDim.x >> 5);
+  const int g = lane >> 2, q = lane & 3;
+  const int row0 = static_cast<int>(blockIdx.x) * kGemvRows;
+  // Rows past m (last tile) and batch rows past n are clamped to valid ones: their results land
+  // in accumulator rows / columns that are never stored.
+  const T* wa = w + static_cast<int64_t>(min(row0 + g, m - 1)) * k;
+  const T* wb = w + static_cast<int64_t>(min(row0 + g + 8, m - 1)) * k;
+  const T* xr = x + static_cast<int64_t>(min(g, n - 1)) * k;
+  const int nsteps = (k + kGemvStep - 1) / kGemvStep;
+
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  for (int s0 = warp; s0 < nsteps; s0 += kGemvUnroll * nw) {
+    // Loads past k (a whole step past the end, warp-uniform, or the last step's tail) are
+    // skipped and read as zero. ptxas keeps the batch's loads ahead of the mmas only with the
+    // register room that __launch_bounds__(512, 1) grants (at the default occupancy target it
+    // interleaved loads and mmas, a few loads in flight per lane).
+    uint4 va[kGemvUnroll][2], vb[kGemvUnroll][2], vx[kGemvUnroll][2];
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int o = (s0 + u * nw) * kGemvStep + 32 * j + 8 * q;  // < 2^31: k < 2^31 - 128
+        va[u][j] = vb[u][j] = vx[u][j] = make_uint4(0u, 0u, 0u, 0u);
+        if (o < k) {
+          va[u][j] = gemv_ld_w(wa + o);
+          vb[u][j] = gemv_ld_w(wb + o);
+          vx[u][j] = gemv_ld_x(xr + o);
+        }
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const uint4 a = va[u][j], b = vb[u][j], xv = vx[u][j];
+        gemv_mma<T>(acc, a.x, b.x, a.y, b.y, xv.x, xv.y);
+        gemv_mma<T>(acc, a.z, b.z, a.w, b.w, xv.z, xv.w);
+      }
+    }
+  }
+
+  // acc: [0], [1] = C[g][2q], C[g][2q+1]; [2], [3] = C[g+8][2q], C[g+8][2q+1].
+  partial[warp][g][2 * q] = acc[0];
+  partial[warp][g][2 * q + 1] = acc[1];
+  partial[warp][g + 8][2 * q] = acc[2];
+  partial[warp][g + 8][2 * q + 1] = acc[3];
+  __syncthreads();
+  for (int t = threadIdx.x; t < kGemvRows * kGemvMaxN; t += blockDim.x) {
+    const int r = t & (kGemvRows - 1), c = t >> 4;  // consecutive threads: consecutive rows
+    const int row = row0 + r;
+    if (row < m && c < n) {
+      float v = 0.f;
+      for (int i = 0; i < nw; ++i) v += partial[i][r][c];
+      if (epilogue != 0) v += to_float(bias[row]);
+      if (epilogue == 2) v = gemv_gelu_tanh(v);
+      out[static_cast<int64_t>(c) * m + row] = from_float<OutT>(v);
+    }
+  }
+}
+
+}  // namespace kiln::ops::cuda::detail
