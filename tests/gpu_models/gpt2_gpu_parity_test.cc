@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../fixture_util.h"
 #include "models/registry.h"
 #include "ops/cuda/device.h"
 #include "ops/ops.h"
@@ -21,13 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> fixture_dirs() {
-  std::vector<std::string> dirs;
-  for (const auto& e : fs::directory_iterator(fs::path(KILN_SOURCE_DIR) / "tests/fixtures/gpt2"))
-    if (fs::exists(e.path() / "expected.json")) dirs.push_back(e.path().string());
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
 
 struct Gpu {
   std::unique_ptr<ops::cuda::CudaContext> ctx;
@@ -140,18 +134,15 @@ TEST_P(Gpt2GpuParity, Fixture) {
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  for (const auto& d : fixture_dirs())
+  for (const auto& d : test::fixture_dirs("gpt2"))
     for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) v.push_back({d, t});
   return v;
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Gpt2GpuParity, ::testing::ValuesIn(cases()),
                          [](const auto& info) {
-                           std::string n = fs::path(info.param.dir).filename().string() + "_" +
-                                           std::string(dtype_name(info.param.dtype));
-                           for (char& ch : n)
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return n;
+                           return test::test_name(fs::path(info.param.dir).filename().string() +
+                                                  "_" + std::string(dtype_name(info.param.dtype)));
                          });
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "../fixture_util.h"
 #include "models/registry.h"
 #include "runtime/batch_builder.h"
 #include "runtime/generator.h"
@@ -18,13 +19,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::vector<std::string> fixture_dirs() {
-  std::vector<std::string> dirs;
-  for (const auto& e : fs::directory_iterator(fs::path(KILN_SOURCE_DIR) / "tests/fixtures/gpt2"))
-    if (fs::exists(e.path() / "expected.json")) dirs.push_back(e.path().string());
-  std::sort(dirs.begin(), dirs.end());
-  return dirs;
-}
 
 nlohmann::json read_json(const std::string& path) {
   std::ifstream f(path);
@@ -105,12 +99,9 @@ TEST_P(Gpt2Parity, LogitsAndGreedyTokens) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Gpt2Parity, ::testing::ValuesIn(fixture_dirs()),
+INSTANTIATE_TEST_SUITE_P(Fixtures, Gpt2Parity, ::testing::ValuesIn(test::fixture_dirs("gpt2")),
                          [](const auto& info) {
-                           std::string n = fs::path(info.param).filename().string();
-                           for (char& ch : n)
-                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
-                           return n;
+                           return test::test_name(fs::path(info.param).filename().string());
                          });
 
 }  // namespace

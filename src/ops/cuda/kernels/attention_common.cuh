@@ -9,33 +9,17 @@
 #include <limits>
 #include <type_traits>
 
+#include "ops/cuda/kernels/common.cuh"
+
 namespace kiln::ops::cuda::attn {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
 __host__ __device__ inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
-template <class T>
-__device__ __forceinline__ float to_f(T x);
-template <>
-__device__ __forceinline__ float to_f<float>(float x) { return x; }
-template <>
-__device__ __forceinline__ float to_f<__half>(__half x) { return __half2float(x); }
-template <>
-__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 x) {
-  return __bfloat162float(x);
-}
-
-template <class T>
-__device__ __forceinline__ T from_f(float x);
-template <>
-__device__ __forceinline__ float from_f<float>(float x) { return x; }
-template <>
-__device__ __forceinline__ __half from_f<__half>(float x) { return __float2half_rn(x); }
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float x) {
-  return __float2bfloat16_rn(x);
-}
+// fp32 conversions shared with every other kernel (common.cuh).
+using detail::from_float;
+using detail::to_float;
 
 // 16 bytes of T <-> 16 / sizeof(T) floats.
 template <class T>

@@ -118,7 +118,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
     const int r = i / D, d = i - r * D, qi = r / nh, hh = r - qi * nh;
     const int64_t tok = q0 + qi0 + qi;
     const int head = kvh * p.group + h0 + hh;
-    sQ[i] = to_f(q[tok * q_stride + static_cast<int64_t>(head) * D + d]) * p.scale_log2;
+    sQ[i] = to_float(q[tok * q_stride + static_cast<int64_t>(head) * D + d]) * p.scale_log2;
   }
   for (int r = tid; r < R; r += NT) {
     sM[r] = kNegInf;
@@ -342,7 +342,7 @@ __global__ void __launch_bounds__(128)
   for (int d = lane; d < D; d += 32) {
     float a = 0.f;
     for (int z = 0; z < ns; ++z) a = fmaf(w[z], ws_acc[(pidx0 + z) * D + d], a);
-    o[d] = from_f<T>(a * inv);
+    o[d] = from_float<T>(a * inv);
   }
 }
 

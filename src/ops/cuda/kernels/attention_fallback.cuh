@@ -43,13 +43,13 @@ __global__ void __launch_bounds__(128)
   const int q0 = cu_seqlens[s], q_len = cu_seqlens[s + 1] - q0;
   const int nkeys = seq_kv_len[s] - q_len + static_cast<int>(tok - q0) + 1;
   if (tok >= cu_seqlens[p.num_seqs] || nkeys <= 0) {
-    for (int d = lane; d < D; d += 32) o[d] = from_f<T>(0.f);
+    for (int d = lane; d < D; d += 32) o[d] = from_float<T>(0.f);
     return;
   }
   const int kvh = head / p.group;
   const int32_t* table = block_tables + static_cast<int64_t>(s) * p.max_blocks;
   for (int d = lane; d < D; d += 32)
-    sq[d] = to_f(q[tok * q_stride + static_cast<int64_t>(head) * D + d]) * p.scale_log2;
+    sq[d] = to_float(q[tok * q_stride + static_cast<int64_t>(head) * D + d]) * p.scale_log2;
   __syncwarp();
   float acc[NA];
 #pragma unroll
@@ -62,7 +62,7 @@ __global__ void __launch_bounds__(128)
     if (key < nkeys) {
       base = pool_row(table, key, kvh, p.kv_heads, p.block_size, D);
       float a = 0.f;
-      for (int d = 0; d < D; ++d) a = fmaf(sq[d], to_f(k_pool[base + d]), a);
+      for (int d = 0; d < D; ++d) a = fmaf(sq[d], to_float(k_pool[base + d]), a);
       sc = a;
     }
     float mx = sc;
@@ -83,7 +83,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
       for (int i = 0; i < NA; ++i) {
         const int d = lane + 32 * i;
-        if (d < D) acc[i] = fmaf(pb, to_f(v_pool[bb + d]), acc[i]);
+        if (d < D) acc[i] = fmaf(pb, to_float(v_pool[bb + d]), acc[i]);
       }
     }
   }
@@ -91,7 +91,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
   for (int i = 0; i < NA; ++i) {
     const int d = lane + 32 * i;
-    if (d < D) o[d] = from_f<T>(acc[i] * inv);
+    if (d < D) o[d] = from_float<T>(acc[i] * inv);
   }
 }
 
