@@ -149,19 +149,7 @@ class ReplaceDecoder : public Decoder {
     }
   }
   void decode_chain(std::vector<std::string>& tokens) const override {
-    for (std::string& t : tokens) {
-      const std::vector<Span> spans =
-          regex_ ? find_regex_spans(t, *regex_) : find_string_spans(t, needle_);
-      std::string out;
-      for (const Span& sp : spans) {
-        if (sp.is_match) {
-          out.append(content_);
-        } else {
-          out.append(t, sp.begin, sp.end - sp.begin);
-        }
-      }
-      t.swap(out);
-    }
+    for (std::string& t : tokens) t = replace_matches(t, regex_.get(), needle_, content_);
   }
 
  private:

@@ -134,18 +134,7 @@ class ReplaceNormalizer : public Normalizer {
     }
   }
   void normalize(std::string& text) const override {
-    const std::vector<Span> spans =
-        regex_ ? find_regex_spans(text, *regex_) : find_string_spans(text, needle_);
-    std::string out;
-    out.reserve(text.size());
-    for (const Span& sp : spans) {
-      if (sp.is_match) {
-        out.append(content_);
-      } else {
-        out.append(text, sp.begin, sp.end - sp.begin);
-      }
-    }
-    text.swap(out);
+    text = replace_matches(text, regex_.get(), needle_, content_);
   }
 
  private:

@@ -123,4 +123,19 @@ std::vector<std::pair<size_t, size_t>> apply_split_behavior(std::vector<Span> sp
   return out;
 }
 
+std::string replace_matches(const std::string& s, const Regex* regex, std::string_view needle,
+                            std::string_view content) {
+  const std::vector<Span> spans = regex ? find_regex_spans(s, *regex) : find_string_spans(s, needle);
+  std::string out;
+  out.reserve(s.size());
+  for (const Span& sp : spans) {
+    if (sp.is_match) {
+      out.append(content);
+    } else {
+      out.append(s, sp.begin, sp.end - sp.begin);
+    }
+  }
+  return out;
+}
+
 }  // namespace kiln::tok
