@@ -4,9 +4,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "runtime/generator.h"
 
 namespace kiln::test {
 
@@ -23,6 +27,30 @@ inline std::string test_name(std::string n) {
   for (char& ch : n)
     if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
   return n;
+}
+
+// The generation requests of one expected.json case: its prompts with the model's generation
+// defaults, the case's max_new_tokens and repetition_penalty.
+inline std::vector<runtime::GenerationRequest> case_requests(const nlohmann::json& c,
+                                                             const runtime::SamplingParams& dflt) {
+  std::vector<runtime::GenerationRequest> reqs;
+  for (const auto& p : c["prompts"]) {
+    runtime::GenerationRequest r{p.get<std::vector<int32_t>>(), dflt};
+    r.params.max_new_tokens = c["max_new_tokens"].get<int64_t>();
+    r.params.repetition_penalty = c.value("repetition_penalty", 1.0);
+    reqs.push_back(r);
+  }
+  return reqs;
+}
+
+// ‖a − b‖ / ‖b‖.
+inline double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  double num = 0, den = 0;
+  for (size_t j = 0; j < b.size(); ++j) {
+    num += std::pow(double(a[j]) - b[j], 2);
+    den += double(b[j]) * b[j];
+  }
+  return std::sqrt(num / den);
 }
 
 }  // namespace kiln::test

@@ -56,14 +56,6 @@ std::vector<float> first_logits(models::Model& model, const std::vector<int32_t>
   return {h.data<float>(), h.data<float>() + spec.vocab_size};
 }
 
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t j = 0; j < b.size(); ++j) {
-    num += std::pow(double(a[j]) - b[j], 2);
-    den += double(b[j]) * b[j];
-  }
-  return std::sqrt(num / den);
-}
 
 struct Case {
   std::string dir;
@@ -86,18 +78,12 @@ TEST_P(Gpt2GpuParity, Fixture) {
   const runtime::SamplingParams defaults = runtime::load_generation_defaults(dir);
   const double tol = dtype == DType::kFloat32 ? 1e-4 : dtype == DType::kFloat16 ? 1e-2 : 4e-2;
   for (const auto& c : expected["cases"]) {
-    std::vector<runtime::GenerationRequest> reqs;
-    for (const auto& p : c["prompts"]) {
-      runtime::GenerationRequest r{p.get<std::vector<int32_t>>(), defaults};
-      r.params.max_new_tokens = c["max_new_tokens"].get<int64_t>();
-      r.params.repetition_penalty = c.value("repetition_penalty", 1.0);
-      reqs.push_back(r);
-    }
+    const std::vector<runtime::GenerationRequest> reqs = test::case_requests(c, defaults);
     const std::string name = dir + ":" + c["name"].get<std::string>();
     for (size_t i = 0; c.contains("first_logits") && i < reqs.size(); ++i) {
       const auto ref = c["first_logits"][i].get<std::vector<float>>();
       const auto got = first_logits(*model, reqs[i].prompt, ctx);
-      EXPECT_LT(rel_err(got, ref), tol) << name << " prompt " << i;
+      EXPECT_LT(test::rel_err(got, ref), tol) << name << " prompt " << i;
       if (dtype != DType::kFloat32) {
         // HF's first greedy token, where its top-2 margin exceeds our tolerance.
         std::vector<float> sorted = ref;
