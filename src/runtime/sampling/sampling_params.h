@@ -18,8 +18,22 @@ struct SamplingParams {
   int64_t top_k = 50;  // HF's default; 0 disables
   float top_p = 1.f;
   float repetition_penalty = 1.f;
+  float min_p = 0.f;              // HF MinPLogitsWarper; 0 disables
+  float presence_penalty = 0.f;   // OpenAI/vLLM additive penalties over generated tokens
+  float frequency_penalty = 0.f;
   uint64_t seed = 0;
   std::vector<int32_t> eos_token_ids;  // generation stops after emitting any of these
+  std::vector<int32_t> stop_token_ids;  // extra stop ids (kept in the output, like eos)
+  std::vector<std::string> stop;        // stop strings (need a tokenizer)
+  bool include_stop_str_in_output = false;
+  int logprobs = -1;  // -1: none; N >= 0: chosen token's logprob + top-N alternatives
+  int n = 1;          // independent samples of one prompt
+
+  // Beam search (HF generate(num_beams=k), greedy beams only).
+  int num_beams = 1;
+  float length_penalty = 1.f;
+  int early_stopping = 0;  // 0: False, 1: True, 2: "never" (HF's three values)
+  int num_return_sequences = 1;
   int32_t pad_token_id = -1;
   int32_t bos_token_id = -1;
 
