@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 
 #include "core/check.h"
+#include "runtime/sampling/logits_processors.h"
 #include "runtime/sampling/sampler.h"
 
 namespace kiln::runtime {
@@ -100,6 +102,54 @@ TEST(Sampler, TemperatureSharpens) {
     std::vector<float> l = {1.f, 1.5f, 0.f};
     EXPECT_EQ(choose_token(l.data(), 3, p, {}, 0, rng), 1);
   }
+}
+
+TEST(LogitsProcessors, PresenceFrequencyCountOnlyGeneratedTokens) {
+  SamplingParams p;
+  p.presence_penalty = 0.5f;
+  p.frequency_penalty = 0.25f;
+  // prompt {0, 1}, generated {1, 2, 2, 2}; id 9 and -1 (prompt-embedding rows) are ignored.
+  std::vector<float> l = {1.f, 1.f, 1.f, 1.f};
+  apply_logits_processors(l.data(), 4, p, {0, 1, 9, 1, 2, 2, -1, 2}, 3, 5);
+  EXPECT_FLOAT_EQ(l[0], 1.f);                // only in the prompt
+  EXPECT_FLOAT_EQ(l[1], 1.f - 0.5f - 0.25f);  // once generated
+  EXPECT_FLOAT_EQ(l[2], 1.f - 0.5f - 0.75f);  // three times
+  EXPECT_FLOAT_EQ(l[3], 1.f);
+  p.presence_penalty = -1.f;  // negative values encourage repetition
+  p.frequency_penalty = 0.f;
+  l = {1.f, 1.f, 1.f, 1.f};
+  apply_logits_processors(l.data(), 4, p, {0, 3}, 1, 1);
+  EXPECT_FLOAT_EQ(l[3], 2.f);
+  EXPECT_FLOAT_EQ(l[0], 1.f);
+}
+
+TEST(LogitsProcessors, HfOrderRepetitionThenAdditivePenalties) {
+  SamplingParams p;
+  p.repetition_penalty = 2.f;
+  p.presence_penalty = 1.f;
+  // token 1 in the prompt and generated twice: 3 / 2 (once, not per occurrence) - 1 = 0.5.
+  std::vector<float> l = {-1.f, 3.f, 2.f};
+  apply_logits_processors(l.data(), 3, p, {1, 0, 1, 1}, 2, 2);
+  EXPECT_FLOAT_EQ(l[1], 0.5f);
+  EXPECT_FLOAT_EQ(l[0], -2.f);  // prompt only: repetition penalty, no presence penalty
+  EXPECT_FLOAT_EQ(l[2], 2.f);
+}
+
+TEST(LogitsProcessors, MinNewTokensMasksEosAndStopTokenIds) {
+  SamplingParams p;
+  p.eos_token_ids = {1, 7};  // 7 is outside the vocabulary: ignored
+  p.stop_token_ids = {2};
+  p.min_new_tokens = 2;
+  std::vector<float> l = {0.f, 5.f, 4.f, 1.f};
+  apply_logits_processors(l.data(), 4, p, {0}, 1, 1);
+  EXPECT_EQ(l[1], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(l[2], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(l[3], 1.f);
+  l = {0.f, 5.f, 4.f, 1.f};
+  apply_logits_processors(l.data(), 4, p, {0, 3, 3}, 1, 2);
+  EXPECT_EQ(l[1], 5.f);
+  EXPECT_EQ(l[2], 4.f);
+  EXPECT_EQ(pick({0.f, 5.f, 4.f, 1.f}, p, {0, 3}, 0, 1), 3);
 }
 
 TEST(SamplingParams, ValidationAndMaxLength) {
