@@ -1,19 +1,14 @@
-// Generator: the step loop for a fixed set of prompts (the CLI's `run`). Each step packs decode
-// tokens first, then prefill chunks up to max_num_tokens (chunked prefill), runs one forward, and
-// samples. Admission reserves every block a sequence can need (prompt + max_new_tokens), so a
-// running sequence never runs out of KV; sequences that do not fit wait for others to finish.
-// (The in-flight executor with preemption and beams builds on the same pieces.)
+// Generator: a fixed set of prompts run to completion (the CLI's `run`, `kiln bench`, parity
+// tests) on top of the in-flight Executor. The executor (and its KV cache, staging and CUDA graphs)
+// persists across generate() calls and is rebuilt only when a call needs more blocks; by default
+// the cache holds every request's worst case at once, so nothing is preempted.
 #pragma once
 
-#include <map>
 #include <memory>
 #include <vector>
 
 #include "core/exec_context.h"
 #include "models/model.h"
-#include "ops/graph.h"
-#include "runtime/device_step.h"
-#include "runtime/kv_cache/kv_cache.h"
 #include "runtime/sampling/sampling_params.h"
 
 namespace kiln::runtime {
@@ -34,6 +29,11 @@ struct GenerationRequest {
 struct GenerationResult {
   std::vector<int32_t> output_ids;  // generated tokens only, including the end token if it stopped
   std::string finish_reason;        // "stop" or "length"
+  // Every returned sequence (n > 1, beams: num_return_sequences, best first); output_ids and
+  // finish_reason above are the first one.
+  std::vector<std::vector<int32_t>> sequences;
+  std::vector<std::string> finish_reasons;
+  std::vector<double> scores;       // beam search scores (HF sequences_scores)
 };
 
 struct GenerationStats {
@@ -47,6 +47,8 @@ struct GenerationStats {
   double first_token_seconds = 0;  // from generate() to the first sampled token
 };
 
+class Executor;
+
 class Generator {
  public:
   Generator(models::Model& model, const GeneratorOptions& options, ExecContext& ctx);
@@ -57,21 +59,11 @@ class Generator {
                                          GenerationStats* stats = nullptr);
 
  private:
-  // The KV cache (and what is tied to its addresses: device staging, captured graphs) persists
-  // across generate() calls and is rebuilt only when a call needs more blocks.
-  void ensure_cache(int64_t num_blocks);
-  // Decode step through a captured graph of its batch-size bucket; returns the logits.
-  Tensor decode_with_graph(std::vector<struct ScheduledChunk>& chunks);
-
   models::Model& model_;
   GeneratorOptions options_;
   ExecContext& ctx_;
-  int64_t table_width_ = 0;              // block-table columns on the device
-  std::unique_ptr<KvCache> cache_;
-  std::unique_ptr<DeviceStep> device_step_;
-  int32_t scratch_block_ = -1;           // KV block that padding rows of a graph bucket write
-  std::map<int64_t, ops::StepGraph> graphs_;  // bucket -> graph
-  std::map<int64_t, Tensor> graph_logits_;    // bucket -> logits buffer the graph writes
+  int64_t num_blocks_ = 0;
+  std::unique_ptr<Executor> executor_;
 };
 
 }  // namespace kiln::runtime

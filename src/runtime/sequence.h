@@ -18,6 +18,8 @@ struct Sequence {
   int64_t num_computed = 0;      // tokens whose K/V are in the cache
   int64_t max_new = 0;           // resolved max_new_tokens
   std::vector<int32_t> blocks;   // KV block ids, in order
+  int64_t blocks_registered = 0;  // leading blocks already offered to the prefix cache
+  int index = 0;                 // which of its request's returned sequences (n > 1, beams)
   SamplingParams params;
   std::mt19937_64 rng;
   bool finished = false;

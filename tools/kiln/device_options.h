@@ -1,38 +1,16 @@
 // Device flags shared by the subcommands that run models (--device, --dtype, the one GPU memory
-// cap) and the session that owns the device context they select.
+// cap); the session they select lives in the library (src/api/device_session.h).
 #pragma once
 
 #include <CLI/CLI.hpp>
-#include <memory>
-#include <string>
 
-#include "core/exec_context.h"
-#include "models/registry.h"
+#include "api/device_session.h"
 
 namespace kiln::cli {
 
-struct DeviceOptions {
-  std::string device = "cpu";   // cpu | cuda | cuda:N
-  std::string dtype = "float16";  // GPU compute dtype
-  double gpu_memory_fraction = 0.9;  // of the free memory, when --max_gpu_memory is not given
-  double max_gpu_memory_gib = 0;     // explicit cap in GiB (wins over the fraction)
-};
+using DeviceOptions = api::DeviceOptions;
+using DeviceSession = api::DeviceSession;
 
 void add_device_options(CLI::App* sub, DeviceOptions& o);
-
-class DeviceSession {
- public:
-  explicit DeviceSession(const DeviceOptions& o);
-  ~DeviceSession();
-  ExecContext& ctx();
-  models::LoadOptions load_options() const;
-  std::string device_name() const;
-  size_t peak_bytes() const;    // GPU budget high-water mark (0 on the CPU)
-  size_t budget_bytes() const;  // GPU budget (0 on the CPU)
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
 
 }  // namespace kiln::cli

@@ -1,0 +1,340 @@
+#include "runtime/executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+#include "core/check.h"
+#include "runtime/output/sequence_output.h"
+#include "runtime/sampling/beam_search.h"
+#include "runtime/sampling/sampler.h"
+
+namespace kiln::runtime {
+namespace {
+
+bool contains(const std::vector<int32_t>& v, int32_t x) {
+  return std::find(v.begin(), v.end(), x) != v.end();
+}
+
+// Rows the GPU sampling kernel cannot serve go to the host sampler (the oracle).
+bool needs_host_sampling(const RequestState& r) {
+  const SamplingParams& p = r.params;
+  return r.is_beam() || p.logprobs >= 0 || p.min_p > 0.f || p.presence_penalty != 0.f ||
+         p.frequency_penalty != 0.f || (r.width() > 1 && !r.forked);
+}
+
+SequenceDelta& delta_for(RequestOutput& o, int index) {
+  for (SequenceDelta& d : o.deltas)
+    if (d.index == index) return d;
+  o.deltas.push_back({});
+  o.deltas.back().index = index;
+  return o.deltas.back();
+}
+
+}  // namespace
+
+Executor::~Executor() = default;
+
+Executor::Executor(models::Model& model, const ExecutorOptions& options, ExecContext& ctx)
+    : model_(model), options_(options), ctx_(ctx) {
+  runner_ = std::make_unique<StepRunner>(model, options.runner, ctx);
+  blocks_ = std::make_unique<BlockManager>(runner_->cache().blocks(), options.runner.block_size,
+                                           options.prefix_caching);
+  scheduler_ = std::make_unique<Scheduler>(
+      SchedulerOptions{options.runner.max_batch_size, options.runner.max_num_tokens}, *blocks_);
+}
+
+void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams& params) const {
+  const models::ModelSpec& spec = model_.spec();
+  KILN_CHECK(!prompt.empty(), "the prompt is empty");
+  for (size_t i = 0; i < prompt.size(); ++i)
+    KILN_CHECK(prompt[i] >= 0 && prompt[i] < spec.vocab_size,
+               "token id {} at position {} is outside the vocabulary [0, {})", prompt[i], i,
+               spec.vocab_size);
+  params.validate(spec.vocab_size);
+  const int64_t len = static_cast<int64_t>(prompt.size());
+  KILN_CHECK(len <= spec.max_positions,
+             "the prompt has {} tokens, longer than the model's {} positions", len,
+             spec.max_positions);
+  const int64_t max_new = params.resolve_max_new(len);
+  KILN_CHECK(len + max_new <= spec.max_positions,
+             "prompt ({} tokens) + max_new_tokens ({}) exceeds the model's {} positions; lower "
+             "max_new_tokens to at most {}",
+             len, max_new, spec.max_positions, spec.max_positions - len);
+  const int64_t width = std::max(params.n, params.num_beams);
+  KILN_CHECK(width <= options_.runner.max_batch_size,
+             "the request needs {} sequences (n / num_beams) but max_batch_size is {}", width,
+             options_.runner.max_batch_size);
+  const int64_t per_seq = (len + max_new + blocks_->block_size() - 1) / blocks_->block_size();
+  KILN_CHECK(width * per_seq <= blocks_->num_total(),
+             "the request can need {} KV blocks ({} sequence(s) x {} tokens) but the cache holds "
+             "only {}; lower max_new_tokens or n, or give the KV cache more blocks",
+             width * per_seq, width, len + max_new, blocks_->num_total());
+  KILN_CHECK(params.stop.empty() || options_.tokenizer,
+             "stop strings need the model's tokenizer, and this model has none");
+}
+
+void Executor::add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params,
+                           bool detokenize, bool skip_special_tokens) {
+  validate(prompt, params);
+  KILN_CHECK(!requests_.count(id), "request id {} is already in use", id);
+  auto r = std::make_unique<RequestState>();
+  r->id = id;
+  r->arrival = next_arrival_++;
+  r->params = params;
+  r->max_new = params.resolve_max_new(static_cast<int64_t>(prompt.size()));
+  r->detokenize = detokenize && options_.tokenizer;
+  r->skip_special_tokens = skip_special_tokens;
+  SeqSlot slot;
+  slot.seq = std::make_unique<Sequence>();
+  Sequence& s = *slot.seq;
+  s.id = id;
+  s.prompt_len = static_cast<int64_t>(prompt.size());
+  s.tokens = std::move(prompt);
+  s.params = params;
+  s.max_new = r->max_new;
+  s.rng.seed(params.seed);
+  if (options_.tokenizer && (r->detokenize || !params.stop.empty()) && !r->is_beam())
+    slot.out = std::make_unique<SequenceOutput>(*options_.tokenizer, s.tokens, params,
+                                                skip_special_tokens);
+  r->seqs.push_back(std::move(slot));
+  if (r->max_new == 0) {  // nothing to generate: finishes at the next step
+    r->seqs[0].seq->finished = true;
+  }
+  scheduler_->add(r.get());
+  requests_.emplace(id, std::move(r));
+}
+
+void Executor::cancel(int64_t id) { cancels_.push_back(id); }
+
+void Executor::fork_samples(RequestState& r) {
+  const Sequence& root = *r.seqs[0].seq;
+  for (int i = 1; i < r.params.n; ++i) {
+    SeqSlot slot;
+    slot.seq = std::make_unique<Sequence>();
+    Sequence& c = *slot.seq;
+    c.id = root.id;
+    c.index = i;
+    c.tokens = root.tokens;
+    c.prompt_len = root.prompt_len;
+    c.num_computed = root.num_computed;
+    c.max_new = root.max_new;
+    c.params = root.params;
+    c.params.seed = root.params.seed + static_cast<uint64_t>(i);  // its own stream
+    c.rng.seed(c.params.seed);
+    blocks_->fork(root, c);
+    if (r.seqs[0].out) slot.out = std::make_unique<SequenceOutput>(*r.seqs[0].out);
+    r.seqs.push_back(std::move(slot));
+  }
+  r.forked = true;
+}
+
+void Executor::append_token(RequestState& r, SeqSlot& slot, int32_t token, const float* raw_row,
+                            RequestOutput& o) {
+  Sequence& s = *slot.seq;
+  const SamplingParams& p = r.params;
+  s.tokens.push_back(token);
+  SequenceDelta& d = delta_for(o, s.index);
+  d.token_ids.push_back(token);
+  if (p.logprobs >= 0 && raw_row) {
+    const TokenLogprobs lp = token_logprobs(raw_row, model_.spec().vocab_size, token, p.logprobs);
+    d.logprobs.push_back(lp.logprob);
+    std::vector<TokenLogprob> top;
+    for (const auto& [id, v] : lp.top) top.push_back({id, v});
+    d.top_logprobs.push_back(std::move(top));
+  }
+  const bool eos = !p.ignore_eos && contains(p.eos_token_ids, token);
+  const bool stop_id = contains(p.stop_token_ids, token);
+  bool stop_str = false;
+  if (slot.out) {
+    const std::string text =
+        slot.out->push(token, s.num_generated() >= p.min_new_tokens, &stop_str);
+    if (r.detokenize) d.text += text;
+  }
+  const bool length = s.num_generated() >= r.max_new;
+  if (!(eos || stop_id || stop_str || length)) return;
+  s.finished = true;
+  d.finish_reason = (eos || stop_id || stop_str) ? "stop" : "length";
+  if (slot.out && !stop_str && r.detokenize) d.text += slot.out->finish();
+  blocks_->free(s);
+}
+
+void Executor::advance_beams(RequestState& r, const std::vector<const float*>& rows,
+                             RequestOutput& o) {
+  const int64_t vocab = model_.spec().vocab_size;
+  if (!r.beam)
+    r.beam = std::make_unique<BeamSearch>(BeamParams::from(r.params, r.seqs[0].seq->prompt_len),
+                                          vocab);
+  std::vector<float> lp(rows.size() * vocab);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Sequence& s = *r.seqs[i].seq;
+    float* row = lp.data() + i * vocab;
+    std::copy(rows[i], rows[i] + vocab, row);
+    beam_logprobs(row, vocab, r.params, s.tokens, s.prompt_len);
+  }
+  const BeamSearch::Step st = r.beam->step(lp.data(), static_cast<int>(rows.size()));
+  std::vector<SeqSlot> next;
+  for (size_t j = 0; j < st.parent.size(); ++j) {
+    const Sequence& parent = *r.seqs[st.parent[j]].seq;
+    SeqSlot slot;
+    slot.seq = std::make_unique<Sequence>();
+    Sequence& c = *slot.seq;
+    c.id = parent.id;
+    c.index = static_cast<int>(j);
+    c.tokens = parent.tokens;
+    c.tokens.push_back(st.token[j]);
+    c.prompt_len = parent.prompt_len;
+    c.num_computed = parent.num_computed;
+    c.max_new = parent.max_new;
+    c.params = parent.params;
+    blocks_->fork(parent, c);
+    next.push_back(std::move(slot));
+  }
+  for (SeqSlot& s : r.seqs) blocks_->free(*s.seq);
+  r.seqs = std::move(next);
+  r.forked = true;
+  if (!r.beam->done()) return;
+  const std::vector<BeamSearch::Hypothesis> hyps = r.beam->finalize();
+  for (size_t k = 0; k < hyps.size(); ++k) {
+    SequenceDelta& d = delta_for(o, static_cast<int>(k));
+    d.token_ids = hyps[k].tokens;
+    if (r.detokenize) d.text = options_.tokenizer->decode(hyps[k].tokens, r.skip_special_tokens);
+    const bool eos = !hyps[k].tokens.empty() && contains(r.params.eos_token_ids, hyps[k].tokens.back());
+    d.finish_reason = eos ? "stop" : "length";
+    d.score = hyps[k].score;
+    o.generated_tokens += static_cast<int64_t>(hyps[k].tokens.size());
+  }
+  for (SeqSlot& s : r.seqs) {
+    s.seq->finished = true;
+    blocks_->free(*s.seq);
+  }
+}
+
+void Executor::finish_request(RequestState& r, std::vector<RequestOutput>& out, RequestOutput& o) {
+  scheduler_->remove(&r);
+  o.finished = true;
+  ++stats_.finished;
+  stats_.prompt_tokens += r.seqs.empty() ? 0 : r.seqs[0].seq->prompt_len;
+  stats_.generated_tokens += o.generated_tokens;
+  (void)out;
+}
+
+std::vector<RequestOutput> Executor::step() {
+  std::vector<RequestOutput> out;
+  for (int64_t id : cancels_) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    RequestState& r = *it->second;
+    RequestOutput o;
+    o.request_id = id;
+    o.prompt_tokens = r.seqs[0].seq->prompt_len;
+    for (SeqSlot& s : r.seqs)
+      if (!s.seq->finished) delta_for(o, s.seq->index).finish_reason = "cancelled";
+    scheduler_->remove(&r);
+    o.finished = true;
+    ++stats_.cancelled;
+    out.push_back(std::move(o));
+    requests_.erase(it);
+  }
+  cancels_.clear();
+  // Requests with nothing to generate finish without running.
+  for (auto it = requests_.begin(); it != requests_.end();) {
+    RequestState& r = *it->second;
+    if (r.max_new != 0) {
+      ++it;
+      continue;
+    }
+    RequestOutput o;
+    o.request_id = r.id;
+    o.prompt_tokens = r.seqs[0].seq->prompt_len;
+    for (int i = 0; i < r.width(); ++i) delta_for(o, i).finish_reason = "length";
+    finish_request(r, out, o);
+    out.push_back(std::move(o));
+    it = requests_.erase(it);
+  }
+  if (requests_.empty()) return out;
+
+  const auto t0 = std::chrono::steady_clock::now();
+  StepPlan plan = scheduler_->plan();
+  stats_.preemptions += plan.preempted;
+  if (plan.chunks.empty()) return out;
+  runner_->copy_blocks(plan.copies);
+  Tensor logits = runner_->forward(plan.chunks, plan.decode_only);  // [rows, vocab] fp32
+
+  // Rows in chunk order; requests in the order of their first row.
+  std::vector<Sequence*> row_seq;
+  bool any_prefill = false;
+  for (const ScheduledChunk& c : plan.chunks) {
+    any_prefill |= c.seq->num_computed < c.seq->prompt_len;
+    c.seq->num_computed += c.num_tokens;
+    blocks_->register_computed(*c.seq);
+    if (c.wants_logits) row_seq.push_back(c.seq);
+  }
+  std::vector<RequestState*> order;
+  std::map<int64_t, std::vector<int64_t>> rows_of;  // request id -> its rows
+  bool any_host = false, any_device = false;
+  for (size_t i = 0; i < row_seq.size(); ++i) {
+    RequestState* r = requests_.at(row_seq[i]->id).get();
+    if (!rows_of.count(r->id)) order.push_back(r);
+    rows_of[r->id].push_back(static_cast<int64_t>(i));
+    const bool host = !runner_->on_device() || needs_host_sampling(*r);
+    any_host |= host;
+    any_device |= !host;
+  }
+  std::vector<int32_t> device_ids;
+  if (any_device) {
+    std::vector<const Sequence*> seqs(row_seq.begin(), row_seq.end());
+    device_ids = runner_->sample_on_device(logits, seqs);
+  }
+  Tensor host = any_host ? runner_->logits_on_host(logits) : Tensor();
+  const int64_t vocab = model_.spec().vocab_size;
+  const auto host_row = [&](int64_t row) { return host.data<float>() + row * vocab; };
+
+  std::vector<float> scratch(vocab);
+  for (RequestState* rp : order) {
+    RequestState& r = *rp;
+    const std::vector<int64_t>& rows = rows_of[r.id];
+    RequestOutput o;
+    o.request_id = r.id;
+    o.prompt_tokens = r.seqs[0].seq->prompt_len;
+    const bool host_path = !runner_->on_device() || needs_host_sampling(r);
+    if (r.is_beam()) {
+      std::vector<const float*> ptrs;
+      for (int64_t row : rows) ptrs.push_back(host_row(row));
+      advance_beams(r, ptrs, o);
+    } else {
+      const bool forking = r.width() > 1 && !r.forked;
+      if (forking) fork_samples(r);
+      size_t k = 0;
+      for (SeqSlot& slot : r.seqs) {
+        Sequence& s = *slot.seq;
+        if (s.finished) continue;
+        const int64_t row = forking ? rows[0] : rows.at(k++);
+        int32_t token;
+        const float* raw = nullptr;
+        if (host_path) {
+          raw = host_row(row);
+          std::copy(raw, raw + vocab, scratch.begin());
+          token = choose_token(scratch.data(), vocab, s.params, s.tokens, s.num_generated(), s.rng);
+        } else {
+          token = device_ids[row];
+        }
+        append_token(r, slot, token, raw, o);
+      }
+    }
+    if (!r.is_beam())
+      for (const SeqSlot& s : r.seqs) o.generated_tokens += s.seq->num_generated();
+    bool done = true;
+    for (const SeqSlot& s : r.seqs) done &= s.seq->finished;
+    if (done) finish_request(r, out, o);
+    if (!o.deltas.empty() || o.finished) out.push_back(std::move(o));
+    if (done) requests_.erase(r.id);
+  }
+  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  (any_prefill ? stats_.prefill_seconds : stats_.decode_seconds) += dt;
+  ++(any_prefill ? stats_.prefill_steps : stats_.decode_steps);
+  ++stats_.steps;
+  return out;
+}
+
+}  // namespace kiln::runtime

@@ -1,0 +1,104 @@
+#include "runtime/step_runner.h"
+
+#include <algorithm>
+
+#include "core/check.h"
+#include "ops/ops.h"
+
+namespace kiln::runtime {
+
+StepRunner::~StepRunner() = default;
+
+StepRunner::StepRunner(models::Model& model, const StepRunnerOptions& options, ExecContext& ctx)
+    : model_(model), options_(options), ctx_(ctx) {
+  KILN_CHECK(options_.max_batch_size > 0, "max_batch_size must be positive");
+  KILN_CHECK(options_.max_num_tokens >= options_.max_batch_size,
+             "max_num_tokens ({}) must be >= max_batch_size ({})", options_.max_num_tokens,
+             options_.max_batch_size);
+  KILN_CHECK(options_.block_size > 0, "tokens_per_block must be positive");
+  KILN_CHECK(options_.num_blocks > 0, "the KV cache needs at least one block");
+  model_.reserve(options_.max_num_tokens, options_.max_batch_size);
+  const models::ModelSpec& spec = model_.spec();
+  const bool graphs = ops::graphs_supported(ctx_) && options_.cuda_graphs;
+  KvCacheShape shape;
+  shape.num_layers = spec.num_layers;
+  shape.num_kv_heads = spec.num_kv_heads;
+  shape.head_dim = spec.head_dim;
+  shape.block_size = options_.block_size;
+  shape.num_blocks = static_cast<int>(options_.num_blocks + (graphs ? 1 : 0));
+  shape.dtype = spec.dtype;
+  cache_ = std::make_unique<KvCache>(shape, ctx_.allocator);
+  scratch_block_ = graphs ? cache_->blocks().allocate() : -1;
+  table_width_ = cache_->blocks_for(spec.max_positions);
+  if (ctx_.device.is_cuda()) {
+    device_step_ = std::make_unique<DeviceStep>(options_.max_num_tokens, options_.max_batch_size,
+                                                table_width_, spec.max_positions, ctx_);
+    host_logits_ = Tensor::empty({options_.max_batch_size, spec.vocab_size}, DType::kFloat32,
+                                 ops::pinned_allocator());
+  }
+}
+
+void StepRunner::copy_blocks(const std::vector<BlockCopy>& copies) {
+  layers::KvCacheView kv = cache_->view();
+  for (const BlockCopy& c : copies)
+    for (size_t l = 0; l < kv.k.size(); ++l)
+      for (Tensor* pool : {&kv.k[l], &kv.v[l]}) {
+        Tensor src = pool->select(c.src), dst = pool->select(c.dst);
+        ops::copy(src, dst, ctx_);
+      }
+}
+
+Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
+  int64_t bucket = 1;
+  while (bucket < static_cast<int64_t>(chunks.size())) bucket *= 2;
+  bucket = std::min(bucket, options_.max_batch_size);
+  // Padding rows: a one-token sequence in the scratch block (it attends only to itself).
+  std::vector<Sequence> pad(bucket - chunks.size());
+  for (Sequence& p : pad) {
+    p.tokens = {0};
+    p.blocks = {scratch_block_};
+    chunks.push_back({&p, 1, true});
+  }
+  layers::ForwardBatch host = build_batch(chunks, options_.block_size, table_width_);
+  chunks.resize(chunks.size() - pad.size());
+  // Launch arguments must not change between replays: bound the keys by the table's capacity.
+  host.attn.max_kv_len = table_width_ * options_.block_size;
+  const layers::ForwardBatch batch = device_step_->upload(host);
+  layers::KvCacheView kv = cache_->view();
+  auto it = graphs_.find(bucket);
+  if (it == graphs_.end()) {
+    model_.forward(batch, kv, ctx_);  // warm-up: kernel and GEMM algorithm selection
+    ops::StepGraph g;
+    Tensor logits;
+    g.capture(ctx_, [&] { logits = model_.forward(batch, kv, ctx_); });
+    graph_logits_[bucket] = logits;
+    it = graphs_.emplace(bucket, std::move(g)).first;
+  }
+  it->second.launch(ctx_);
+  return graph_logits_[bucket].slice(0, 0, static_cast<int64_t>(chunks.size()));
+}
+
+Tensor StepRunner::forward(std::vector<ScheduledChunk>& chunks, bool decode_only) {
+  layers::KvCacheView kv = cache_->view();
+  if (!device_step_) return model_.forward(build_batch(chunks, options_.block_size), kv, ctx_);
+  if (decode_only && scratch_block_ >= 0) return decode_with_graph(chunks);
+  const layers::ForwardBatch batch =
+      device_step_->upload(build_batch(chunks, options_.block_size, table_width_));
+  return model_.forward(batch, kv, ctx_);
+}
+
+std::vector<int32_t> StepRunner::sample_on_device(Tensor& logits,
+                                                  const std::vector<const Sequence*>& seqs) {
+  KILN_CHECK(device_step_, "sample_on_device needs a GPU model");
+  return device_step_->sample(logits, seqs);
+}
+
+Tensor StepRunner::logits_on_host(const Tensor& logits) {
+  if (!device_step_) return logits;
+  Tensor dst = host_logits_.slice(0, 0, logits.size(0));
+  ops::copy(logits, dst, ctx_);
+  ops::synchronize(ctx_);
+  return dst;
+}
+
+}  // namespace kiln::runtime

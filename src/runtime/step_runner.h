@@ -1,0 +1,63 @@
+// StepRunner: runs one scheduled step on the model's device. It owns the KV cache and what is tied
+// to its addresses: the device staging of step metadata (one copy up, ids down) and, on CUDA, the
+// decode-step graphs per batch-size bucket (powers of two up to max_batch_size; padding rows are
+// one-token sequences in a reserved scratch block). It knows nothing of requests or policies.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "core/exec_context.h"
+#include "models/model.h"
+#include "ops/graph.h"
+#include "runtime/batch_builder.h"
+#include "runtime/device_step.h"
+#include "runtime/kv_cache/block_manager.h"
+#include "runtime/kv_cache/kv_cache.h"
+
+namespace kiln::runtime {
+
+struct StepRunnerOptions {
+  int64_t max_batch_size = 64;    // sequences (logit rows) in one step
+  int64_t max_num_tokens = 2048;  // tokens in one step
+  int block_size = 16;
+  int64_t num_blocks = 0;         // usable KV blocks (the graphs' scratch block is extra)
+  bool cuda_graphs = true;
+};
+
+class StepRunner {
+ public:
+  StepRunner(models::Model& model, const StepRunnerOptions& options, ExecContext& ctx);
+  ~StepRunner();
+
+  KvCache& cache() { return *cache_; }
+  bool on_device() const { return device_step_ != nullptr; }
+  int64_t table_width() const { return table_width_; }
+
+  // Copies whole KV blocks (every layer, K and V) src -> dst, before the forward that writes them.
+  void copy_blocks(const std::vector<BlockCopy>& copies);
+  // One forward over the chunks; returns fp32 logits [rows wanting logits, vocab] on the model's
+  // device, valid until the next call. decode_only steps replay a CUDA graph where possible.
+  Tensor forward(std::vector<ScheduledChunk>& chunks, bool decode_only);
+  // GPU sampling of every row (seqs[i] owns row i); ids come back to the host.
+  std::vector<int32_t> sample_on_device(Tensor& logits, const std::vector<const Sequence*>& seqs);
+  // The logits on the host (a copy from the GPU; the tensor itself on the CPU).
+  Tensor logits_on_host(const Tensor& logits);
+
+ private:
+  Tensor decode_with_graph(std::vector<ScheduledChunk>& chunks);
+
+  models::Model& model_;
+  StepRunnerOptions options_;
+  ExecContext& ctx_;
+  int64_t table_width_ = 0;
+  std::unique_ptr<KvCache> cache_;
+  std::unique_ptr<DeviceStep> device_step_;
+  int32_t scratch_block_ = -1;
+  std::map<int64_t, ops::StepGraph> graphs_;  // bucket -> graph
+  std::map<int64_t, Tensor> graph_logits_;    // bucket -> logits buffer the graph writes
+  Tensor host_logits_;                        // pinned [max_batch_size, vocab] fp32
+};
+
+}  // namespace kiln::runtime
