@@ -18,7 +18,23 @@ generation_config.json) and ``expected.json``::
                 "first_logits": [[float x vocab], ...],  # fp32 logits of the last prompt position
                 "min_margin": float,                  # min (top1-top2)/max(|top1|,1) over all steps
                 # real-vocab fixture only:
-                "prompt_texts": [str, ...], "output_texts": [str, ...]}]}
+                "prompt_texts": [str, ...], "output_texts": [str, ...],
+                # beam cases only (the greedy fields above are filled for them too):
+                "num_beams": int, "length_penalty": float,
+                "early_stopping": false | true | "never", "num_return_sequences": int,
+                "beam_outputs": [[[generated ids...] per returned sequence, best first], ...],
+                "beam_scores": [[sequences_scores per returned sequence], ...],
+                "beam_steps": [int, ...],             # decoding steps HF ran per prompt
+                "beam_min_gap": float}]}              # min gap between compared beam scores
+
+Beam cases (``beam_cases`` of a fixture) are HF ``generate(num_beams=k, do_sample=False,
+return_dict_in_generate=True, output_scores=True)`` per prompt (batch 1); the generated length of
+each returned sequence comes from its ``beam_indices`` (HF pads shorter ones). They are made after
+the fixture's model is accepted, from their own prompt generator, and never reseed the model, so
+adding one leaves every other golden byte-identical. Each is replayed by ``beam_reference`` (HF's
+bookkeeping re-done on HF's own per-step scores, the algorithm kiln's runtime/sampling/beam_search
+implements) and must match HF exactly; prompts are redrawn until every score comparison the
+bookkeeping makes has a relative gap >= MIN_BEAM_GAP (and ``want_eos`` cases see an early EOS).
 
 Golden outputs come from ``GPT2LMHeadModel.from_pretrained(dir, dtype=float32,
 attn_implementation="eager")`` i.e. from the files as written (16-bit checkpoints are widened to
@@ -50,6 +66,8 @@ if not GPT2_TOKENIZER_DIR.is_dir():  # the repo may live elsewhere; fall back to
 
 MIN_REL_MARGIN = 1e-3
 MAX_ATTEMPTS = 60
+MIN_BEAM_GAP = 1e-5  # relative; kiln fp32 logits match HF to ~1e-6
+MAX_BEAM_PROMPT_ATTEMPTS = 200
 
 # ---------------------------------------------------------------------------------------------
 # Fixture definitions.
@@ -60,6 +78,8 @@ MAX_ATTEMPTS = 60
 #        outputs so that at least one prompt stops early)
 #   cases: name, max_new_tokens, repetition_penalty, prompt lengths ("max" = n_positions -
 #          max_new_tokens - slack)
+#   beam_cases: like cases, plus num_beams, length_penalty, early_stopping (False/True/"never"),
+#          num_return_sequences, want_eos (some returned hypothesis must end on EOS early)
 # ---------------------------------------------------------------------------------------------
 FIXTURES = [
     dict(
@@ -73,6 +93,10 @@ FIXTURES = [
             dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max0"]),
             dict(name="greedy_rep_penalty_1.3", max_new_tokens=12, repetition_penalty=1.3,
                  prompt_lens=[1, 7, "max"]),
+        ],
+        beam_cases=[
+            dict(name="beam2_lp2_nrs2", max_new_tokens=8, prompt_lens=[1, 6], num_beams=2,
+                 length_penalty=2.0, early_stopping=False, num_return_sequences=2),
         ],
     ),
     dict(
@@ -166,6 +190,16 @@ FIXTURES = [
             dict(name="greedy_rep_penalty_1.3", max_new_tokens=16, repetition_penalty=1.3,
                  prompt_lens=[1, 4, 8]),
         ],
+        beam_cases=[
+            dict(name="beam4", max_new_tokens=12, prompt_lens=[1, 4, 9], num_beams=4,
+                 length_penalty=1.0, early_stopping=False, num_return_sequences=1, want_eos=True),
+            dict(name="beam2_lp0.5_early_true_nrs2", max_new_tokens=12, prompt_lens=[2, 6],
+                 num_beams=2, length_penalty=0.5, early_stopping=True, num_return_sequences=2,
+                 want_eos=True),
+            dict(name="beam4_rep1.3_lp0.8_never_nrs3", max_new_tokens=12, repetition_penalty=1.3,
+                 prompt_lens=[3, 7], num_beams=4, length_penalty=0.8, early_stopping="never",
+                 num_return_sequences=3, want_eos=True),
+        ],
     ),
     dict(
         name="eos_list",
@@ -176,6 +210,14 @@ FIXTURES = [
         config=dict(vocab_size=128, n_positions=64, n_embd=16, n_layer=2, n_head=2),
         eos="list",
         cases=[dict(name="greedy", max_new_tokens=16, prompt_lens=[1, 2, 4, 7, 12, "max"])],
+        beam_cases=[
+            dict(name="beam4_lp0.7_never_nrs4", max_new_tokens=12, prompt_lens=[1, 5, 10],
+                 num_beams=4, length_penalty=0.7, early_stopping="never", num_return_sequences=4,
+                 want_eos=True),
+            dict(name="beam3_lp-0.5_early_true_nrs2", max_new_tokens=12, prompt_lens=[2, 8],
+                 num_beams=3, length_penalty=-0.5, early_stopping=True, num_return_sequences=2,
+                 want_eos=True),
+        ],
     ),
     dict(
         name="real_vocab_fp16",
@@ -260,6 +302,139 @@ def make_prompts(gen: torch.Generator, vocab: int, lens, n_positions, max_new_to
             L = n_positions - max_new_tokens - 2
         prompts.append(torch.randint(0, vocab, (L,), generator=gen).tolist())
     return prompts
+
+
+# ---------------------------------------------------------------------------------------------
+# Beam search
+@torch.no_grad()
+def beam_generate(model, prompt, c):
+    """HF beam search for one prompt (batch 1): (returned generated ids, sequences_scores, scores)."""
+    ids = torch.tensor([prompt], dtype=torch.long)
+    kw = dict(do_sample=False, max_new_tokens=c["max_new_tokens"], num_beams=c["num_beams"],
+              length_penalty=float(c["length_penalty"]), early_stopping=c["early_stopping"],
+              num_return_sequences=c["num_return_sequences"], return_dict_in_generate=True,
+              output_scores=True, attention_mask=torch.ones_like(ids))
+    if c.get("repetition_penalty", 1.0) != 1.0:
+        kw["repetition_penalty"] = float(c["repetition_penalty"])
+    out = model.generate(ids, **kw)
+    # HF pads the shorter sequences; beam_indices is -1 past each one's generated length
+    lens = (out.beam_indices != -1).sum(dim=1).tolist()
+    outs = [out.sequences[i, len(prompt):len(prompt) + n].tolist() for i, n in enumerate(lens)]
+    return outs, out.sequences_scores.tolist(), [s.float().numpy() for s in out.scores]
+
+
+def beam_reference(step_scores, num_beams, length_penalty, early_stopping, num_return_sequences,
+                   eos_ids, max_new_tokens):
+    """HF's _beam_search bookkeeping (transformers 5.x) for one prompt, re-done in float32 on the
+    processed log-probs HF used at each step (step_scores[t]: [num_beams, vocab], row i = running
+    beam i). This is the algorithm kiln's runtime/sampling/beam_search.cc implements; ties go to
+    the lower index. Returns (ranked hypotheses [(generated ids, score)], steps, min relative gap
+    between any two scores the bookkeeping compared)."""
+    import numpy as np
+    f32, neg = np.float32, np.float32(-1.0e9)
+    keep = max(2, 1 + len(eos_ids)) * num_beams
+    run_score = np.array([0.0] + [-1.0e9] * (num_beams - 1), dtype=f32)
+    run_toks = [[] for _ in range(num_beams)]
+    fin_score = np.full(num_beams, -1.0e9, dtype=f32)
+    fin_toks = [[] for _ in range(num_beams)]
+    fin_flag = [False] * num_beams
+    unsat = True
+    gaps = []
+
+    def note_gaps(vals):  # adjacent gaps of a sorted list, real scores only
+        vals = [float(v) for v in vals if np.isfinite(v) and v > -1.0e8]
+        for a, b in zip(vals, vals[1:]):
+            gaps.append((a - b) / max(abs(a), 1.0))
+
+    steps = 0
+    for lp in step_scores:
+        steps += 1
+        vocab = lp.shape[1]
+        acc = (lp.astype(f32) + run_score[:, None]).reshape(-1)
+        order = sorted(range(acc.size), key=lambda i: (-acc[i], i))
+        note_gaps([acc[i] for i in order[:keep + 1]])
+        cand = order[:keep]
+        c_score = np.array([acc[i] for i in cand], dtype=f32)
+        c_toks = [run_toks[i // vocab] + [i % vocab] for i in cand]
+        n_gen = len(c_toks[0])
+        hits = [t[-1] in eos_ids or n_gen >= max_new_tokens for t in c_toks]
+        # next running beams: best non-finished candidates
+        r_score = c_score + np.array(hits, dtype=f32) * neg
+        r_order = sorted(range(keep), key=lambda i: (-r_score[i], i))[:num_beams]
+        # finished: only the top num_beams candidates may enter
+        just = [hits[i] and i < num_beams for i in range(keep)]
+        pen = f32(float(n_gen) ** length_penalty)
+        f = c_score / pen
+        if all(fin_flag) and early_stopping is True:
+            f = f + neg
+        if not unsat:
+            f = f + neg
+        f = f + np.array([not j for j in just], dtype=f32) * neg
+        m_score = np.concatenate([fin_score, f])
+        m_toks = fin_toks + c_toks
+        m_flag = fin_flag + just
+        note_gaps(sorted(m_score, reverse=True)[:num_beams + 1])
+        m_order = sorted(range(m_score.size), key=lambda i: (-m_score[i], i))[:num_beams]
+        fin_score = m_score[m_order]
+        fin_toks = [m_toks[i] for i in m_order]
+        fin_flag = [m_flag[i] for i in m_order]
+        run_score = r_score[r_order]
+        run_toks = [c_toks[i] for i in r_order]
+        # early-stop heuristic (sticky), then the loop condition
+        best_len = max_new_tokens if early_stopping == "never" and length_penalty > 0 else n_gen
+        best = run_score[0] / f32(float(best_len) ** length_penalty)
+        worst = [fin_score.min() if fl else neg for fl in fin_flag]
+        if unsat and all(fin_flag):
+            gaps.append(abs(float(best) - float(fin_score.min())) / max(abs(float(best)), 1.0))
+        unsat = unsat and any(best > w for w in worst)
+        if not unsat or (all(fin_flag) and early_stopping is True) or all(hits):
+            break
+    hyps = [(fin_toks[i], float(fin_score[i])) for i in range(num_return_sequences)]
+    return hyps, steps, min(gaps) if gaps else float("inf")
+
+
+def make_beam_case(model, c, vocab, n_positions, eos_ids, pgen):
+    """Draws prompts until HF's beam results are well separated (and, with want_eos, some returned
+    hypothesis ends on EOS early); checks beam_reference against HF. Returns the case's fields."""
+    for _ in range(MAX_BEAM_PROMPT_ATTEMPTS):
+        prompts = make_prompts(pgen, vocab, c["prompt_lens"], n_positions, c["max_new_tokens"])
+        rp = float(c.get("repetition_penalty", 1.0))
+        e = dict(outputs=[], first_logits=[], beam_outputs=[], beam_scores=[], beam_steps=[])
+        margins, gap, eos_early, ok = [], float("inf"), False, True
+        for p in prompts:
+            gen, mm = greedy(model, p, c["max_new_tokens"], rp)
+            if degenerate(gen, False):
+                ok = False
+            outs, scores, step_scores = beam_generate(model, p, c)
+            hyps, steps, g = beam_reference(step_scores, c["num_beams"], float(c["length_penalty"]),
+                                            c["early_stopping"], c["num_return_sequences"],
+                                            eos_ids, c["max_new_tokens"])
+            assert [h[0] for h in hyps] == outs and steps == len(step_scores), (c["name"], hyps, outs)
+            assert all(abs(h[1] - s) <= 1e-6 * max(1.0, abs(s)) for h, s in zip(hyps, scores)), \
+                (c["name"], hyps, scores)
+            eos_early |= any(o and o[-1] in eos_ids and len(o) < c["max_new_tokens"] for o in outs)
+            e["outputs"].append(gen)
+            e["first_logits"].append(last_logits(model, p).tolist())
+            e["beam_outputs"].append(outs)
+            e["beam_scores"].append(scores)
+            e["beam_steps"].append(steps)
+            margins.append(mm)
+            gap = min(gap, g)
+        if not ok or min(margins) < MIN_REL_MARGIN or gap < MIN_BEAM_GAP:
+            continue
+        if c.get("want_eos") and not eos_early:
+            continue
+        fields = dict(name=c["name"], prompts=prompts, max_new_tokens=c["max_new_tokens"],
+                      repetition_penalty=float(c.get("repetition_penalty", 1.0)),
+                      outputs=e["outputs"], min_margin=min(margins), first_logits=e["first_logits"],
+                      num_beams=c["num_beams"], length_penalty=float(c["length_penalty"]),
+                      early_stopping=c["early_stopping"],
+                      num_return_sequences=c["num_return_sequences"],
+                      beam_outputs=e["beam_outputs"], beam_scores=e["beam_scores"],
+                      beam_steps=e["beam_steps"], beam_min_gap=gap)
+        return fields
+    raise RuntimeError(f"beam case {c['name']}: no acceptable prompts after "
+                       f"{MAX_BEAM_PROMPT_ATTEMPTS} draws")
 
 
 def degenerate(out: list[int], stopped_on_eos: bool) -> bool:
@@ -376,6 +551,12 @@ def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
                         ok, last_err = False, "output text not valid UTF-8"
             if not ok:
                 continue
+            # beam cases: own prompts, never a reason to reseed (see the module docstring)
+            eos_cfg = m.generation_config.eos_token_id
+            eos_cfg = (eos_cfg if isinstance(eos_cfg, list) else [eos_cfg]) if eos_cfg is not None else []
+            beam_cases = [make_beam_case(m, c, config.vocab_size, config.n_positions, eos_cfg,
+                                         torch.Generator().manual_seed(20_000 + 100 * seed + bi))
+                          for bi, c in enumerate(spec.get("beam_cases", []))]
 
             # write out
             if final_dir.exists():
@@ -404,6 +585,7 @@ def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
             else:
                 e["first_logits"] = c["first_logits"]
             expected["cases"].append(e)
+        expected["cases"] += beam_cases
         (final_dir / "expected.json").write_text(dump_json(expected))
         n_params = sum(p.numel() for p in m.parameters())
         return dict(name=name, seed=seed, attempts=attempt + 1, params=n_params,
