@@ -167,11 +167,11 @@ void check_random(const tok::Tokenizer& t, uint64_t seed, int byte_bias) {
 
 TEST(IncrementalDetokenizer, RandomIdsMatchDecodeGpt2) {
   for (uint64_t seed = 0; seed < 5; ++seed) check_random(gpt2(), seed, 50);
-  for (uint64_t seed = 100; seed < 400; ++seed) check_random(gpt2(), seed, 80);
+  for (uint64_t seed = 100; seed < 250; ++seed) check_random(gpt2(), seed, 80);
 }
 TEST(IncrementalDetokenizer, RandomIdsMatchDecodeLlama2) {
   for (uint64_t seed = 0; seed < 5; ++seed) check_random(llama2(), seed, 50);
-  for (uint64_t seed = 100; seed < 400; ++seed) check_random(llama2(), seed, 80);
+  for (uint64_t seed = 100; seed < 250; ++seed) check_random(llama2(), seed, 80);
 }
 
 TEST(IncrementalDetokenizer, WindowStaysSmallOnLongOutputs) {

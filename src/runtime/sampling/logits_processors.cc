@@ -49,8 +49,9 @@ void apply_logits_processors(float* logits, int64_t vocab, const SamplingParams&
   apply_presence_frequency(logits, vocab, p.presence_penalty, p.frequency_penalty, context,
                            prompt_len);
   if (num_generated < p.min_new_tokens) {
-    for (int32_t e : p.eos_token_ids)
-      if (e >= 0 && e < vocab) logits[e] = kNegInf;
+    if (!p.ignore_eos)
+      for (int32_t e : p.eos_token_ids)
+        if (e >= 0 && e < vocab) logits[e] = kNegInf;
     for (int32_t e : p.stop_token_ids)
       if (e >= 0 && e < vocab) logits[e] = kNegInf;
   }

@@ -7,8 +7,8 @@
 //      logit -= presence * (count > 0) + frequency * count; HF has no such processor, and vLLM
 //      applies them after the repetition penalty, so they go here;
 //   3. the min-new-tokens mask (HF MinNewTokensLengthLogitsProcessor, extended like vLLM's
-//      min_tokens to stop_token_ids): eos_token_ids and stop_token_ids get -inf while
-//      num_generated < min_new_tokens.
+//      min_tokens to stop_token_ids): eos_token_ids (unless ignore_eos, as vLLM) and
+//      stop_token_ids get -inf while num_generated < min_new_tokens.
 // Token ids outside [0, vocab) in the context (prompt-embedding rows) are ignored. No allocation
 // proportional to the vocabulary: penalties work on sorted copies of the (short) token lists.
 #pragma once

@@ -20,10 +20,45 @@ void SamplingParams::validate(int64_t vocab_size) const {
              "temperature must be a positive number, got {}", temperature);
   KILN_CHECK(top_k >= 0, "top_k must be >= 0, got {}", top_k);
   KILN_CHECK(top_p > 0.f && top_p <= 1.f, "top_p must be in (0, 1], got {}", top_p);
+  KILN_CHECK(min_p >= 0.f && min_p <= 1.f, "min_p must be in [0, 1], got {}", min_p);
   KILN_CHECK(repetition_penalty > 0.f && std::isfinite(repetition_penalty),
              "repetition_penalty must be a positive number, got {}", repetition_penalty);
+  KILN_CHECK(presence_penalty >= -2.f && presence_penalty <= 2.f,
+             "presence_penalty must be in [-2, 2], got {}", presence_penalty);
+  KILN_CHECK(frequency_penalty >= -2.f && frequency_penalty <= 2.f,
+             "frequency_penalty must be in [-2, 2], got {}", frequency_penalty);
   for (int32_t e : eos_token_ids)
     KILN_CHECK(e >= 0, "eos_token_id must be >= 0, got {}", e);
+  for (int32_t e : stop_token_ids)
+    KILN_CHECK(e >= 0, "stop_token_ids must be >= 0, got {}", e);
+  for (const std::string& s : stop) KILN_CHECK(!s.empty(), "stop strings must be non-empty");
+  KILN_CHECK(logprobs >= -1 && logprobs <= kMaxLogprobs,
+             "logprobs must be in [0, {}] (or -1 for none), got {}", kMaxLogprobs, logprobs);
+  KILN_CHECK(n >= 1 && n <= kMaxN, "n must be in [1, {}], got {}", kMaxN, n);
+  KILN_CHECK(num_beams >= 1, "num_beams must be >= 1, got {}", num_beams);
+  KILN_CHECK(std::isfinite(length_penalty), "length_penalty must be a finite number, got {}",
+             length_penalty);
+  KILN_CHECK(early_stopping >= 0 && early_stopping <= 2,
+             "early_stopping must be 0 (False), 1 (True) or 2 (\"never\"), got {}", early_stopping);
+  KILN_CHECK(num_return_sequences >= 1, "num_return_sequences must be >= 1, got {}",
+             num_return_sequences);
+  if (num_beams > 1) {
+    KILN_CHECK(!do_sample, "beam sampling is not supported (num_beams = {} with do_sample)",
+               num_beams);
+    KILN_CHECK(num_return_sequences <= num_beams,
+               "num_return_sequences ({}) must be <= num_beams ({})", num_return_sequences,
+               num_beams);
+    KILN_CHECK(n == 1, "n must be 1 with beam search (num_beams = {}); use num_return_sequences",
+               num_beams);
+  } else {
+    // HF: greedy decoding cannot return several sequences (they would all be equal).
+    KILN_CHECK(do_sample || num_return_sequences == 1,
+               "greedy decoding (do_sample = false, num_beams = 1) does not support "
+               "num_return_sequences = {}; set do_sample or num_beams",
+               num_return_sequences);
+    KILN_CHECK(num_return_sequences <= kMaxN, "num_return_sequences must be <= {}, got {}", kMaxN,
+               num_return_sequences);
+  }
   (void)vocab_size;  // eos ids outside the vocabulary can never be produced; HF allows them
 }
 
@@ -45,6 +80,21 @@ SamplingParams load_generation_defaults(const std::string& dir) {
   p.top_k = cfg.get_or<int64_t>("top_k", 50);
   p.top_p = static_cast<float>(cfg.get_or<double>("top_p", 1.0));
   p.repetition_penalty = static_cast<float>(cfg.get_or<double>("repetition_penalty", 1.0));
+  p.min_p = static_cast<float>(cfg.get_or<double>("min_p", 0.0));  // null: disabled
+  p.num_beams = cfg.get_or<int>("num_beams", 1);
+  p.length_penalty = static_cast<float>(cfg.get_or<double>("length_penalty", 1.0));
+  p.num_return_sequences = cfg.get_or<int>("num_return_sequences", 1);
+  if (cfg.has("early_stopping")) {
+    const nlohmann::json& v = cfg.json().at("early_stopping");
+    if (v.is_boolean()) {
+      p.early_stopping = v.get<bool>() ? 1 : 0;
+    } else {
+      KILN_CHECK(v.is_string() && v.get<std::string>() == "never",
+                 "{}: 'early_stopping' must be true, false or \"never\", got {}", cfg.source(),
+                 v.dump());
+      p.early_stopping = 2;
+    }
+  }
   return p;
 }
 
