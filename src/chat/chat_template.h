@@ -2,7 +2,9 @@
 // or a list of {name, template}; "default" is used) or a `chat_template.jinja` file, rendered with
 // a Jinja2 subset that covers the templates models ship (see jinja/). The context HF passes:
 // messages, add_generation_prompt, bos_token, eos_token (and the other special tokens named in
-// tokenizer_config.json), plus raise_exception().
+// tokenizer_config.json), tools/documents (None unless extra_context has them), plus
+// raise_exception(). As HF does, message keys whose value is null are dropped and a message's
+// reasoning (reasoning_content / thinking / reasoning) is visible under the first two names.
 #pragma once
 
 #include <memory>
@@ -11,6 +13,10 @@
 #include <string>
 
 namespace kiln::chat {
+
+namespace jinja {
+class Template;
+}
 
 class ChatTemplate {
  public:
@@ -24,10 +30,14 @@ class ChatTemplate {
   // with the template's own message when it calls raise_exception (e.g. roles not alternating).
   std::string render(const nlohmann::json& messages, bool add_generation_prompt,
                      const nlohmann::json& extra_context = nlohmann::json::object()) const;
+  // The same, keeping the key order of the request's JSON objects (what `tojson` and `.items()`
+  // show the template, e.g. tool schemas), as HF's Python dicts do.
+  std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
+                     const nlohmann::ordered_json& extra_context = nlohmann::ordered_json::object()) const;
 
  private:
-  std::shared_ptr<const void> program_;  // parsed template (jinja::Template)
-  nlohmann::json special_tokens_;
+  std::shared_ptr<const jinja::Template> program_;
+  nlohmann::ordered_json special_tokens_;
 };
 
 }  // namespace kiln::chat

@@ -1,0 +1,20 @@
+// Code-point view of UTF-8 strings: Python's len(), indexing, slicing and str.strip() count and
+// test code points, not bytes. Invalid bytes decode to U+DC80..U+DCFF (Python's surrogateescape) so that
+// any input round-trips.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kiln::chat::jinja::utf8 {
+
+std::vector<char32_t> decode(std::string_view s);
+void append(std::string& out, char32_t cp);
+std::string encode(const std::vector<char32_t>& cps);
+size_t length(std::string_view s);  // number of code points
+// str.isspace() for one code point (Unicode White_Space as Python defines it).
+bool is_space(char32_t cp);
+
+}  // namespace kiln::chat::jinja::utf8
