@@ -1,7 +1,6 @@
-// Beam search bookkeeping (runtime/sampling/beam_search.h) on hand-built
-// probability tables: candidate ordering, eos only counted in the top
-// num_beams, length penalty, the three early_stopping modes,
-// num_return_sequences, max length, ties, and the row preprocessing.
+// Beam search bookkeeping (runtime/sampling/beam_search.h) on hand-built probability tables:
+// candidate ordering, eos only counted in the top num_beams, length penalty, the three
+// early_stopping modes, num_return_sequences, max length, ties, and the row preprocessing.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -15,8 +14,8 @@ namespace kiln::runtime {
 namespace {
 
 using Tokens = std::vector<int32_t>;
-// Generated prefix of a running beam -> next-token probabilities (missing: the
-// fallback row, by default uniform).
+// Generated prefix of a running beam -> next-token probabilities (missing: the fallback row, by
+// default uniform).
 using Table = std::map<Tokens, std::vector<float>>;
 
 struct Outcome {
@@ -24,15 +23,15 @@ struct Outcome {
   int64_t steps = 0;
 };
 
-// Drives one group to the end and checks, every step, that running beam j is
-// row parent[j]'s sequence plus token[j].
-Outcome drive(const BeamParams &params, int64_t vocab, const Table &table,
-              const std::vector<float> &fallback = {}) {
+// Drives one group to the end and checks, every step, that running beam j is row parent[j]'s
+// sequence plus token[j].
+Outcome drive(const BeamParams& params, int64_t vocab, const Table& table,
+              const std::vector<float>& fallback = {}) {
   BeamSearch bs(params, vocab);
   while (!bs.done()) {
     const int n = bs.num_running();
     std::vector<Tokens> rows;
-    std::vector<float> lp(n * vocab); // [n, vocab]
+    std::vector<float> lp(n * vocab);  // [n, vocab]
     for (int i = 0; i < n; ++i) {
       rows.push_back(bs.running_tokens(i));
       auto it = table.find(rows.back());
@@ -59,16 +58,14 @@ Outcome drive(const BeamParams &params, int64_t vocab, const Table &table,
 }
 
 // HF's score: fp32 sum of the step log-probs, divided by len^length_penalty.
-double score(const std::vector<float> &probs, double length_penalty) {
+double score(const std::vector<float>& probs, double length_penalty) {
   float s = 0.f;
-  for (float p : probs)
-    s += std::log(p);
-  return s / static_cast<float>(
-                 std::pow(static_cast<double>(probs.size()), length_penalty));
+  for (float p : probs) s += std::log(p);
+  return s / static_cast<float>(std::pow(static_cast<double>(probs.size()), length_penalty));
 }
 
-BeamParams params(int num_beams, std::vector<int32_t> eos, int64_t max_new,
-                  double lp = 1.0, int early_stopping = 0, int nrs = 1) {
+BeamParams params(int num_beams, std::vector<int32_t> eos, int64_t max_new, double lp = 1.0,
+                  int early_stopping = 0, int nrs = 1) {
   BeamParams p;
   p.num_beams = num_beams;
   p.eos_token_ids = std::move(eos);
@@ -81,14 +78,17 @@ BeamParams params(int num_beams, std::vector<int32_t> eos, int64_t max_new,
 
 // vocab 4, eos 3, 2 beams (K = 4 candidates a step), max 3 new tokens.
 //  step 0: 0 (.5), 1 (.3) run; eos (.05) is 4th, outside the top 2: ignored.
-//  step 1: [0]+eos (.35) finishes; [1]+0 (.18), [1]+1 (.06) run ([0]+0 .05
-//  ranks below). step 2: max length: [1,0]+0 (.162) and [1,1]+0 (.015) are the
-//  top 2; everything finishes.
+//  step 1: [0]+eos (.35) finishes; [1]+0 (.18), [1]+1 (.06) run ([0]+0 .05 ranks below).
+//  step 2: max length: [1,0]+0 (.162) and [1,1]+0 (.015) are the top 2; everything finishes.
+// clang-format off
 const Table kBasic = {
-    {{}, {.5f, .3f, .15f, .05f}},       {{0}, {.1f, .1f, .1f, .7f}},
-    {{1}, {.6f, .2f, .1f, .1f}},        {{1, 0}, {.9f, .05f, .03f, .02f}},
+    {{}, {.5f, .3f, .15f, .05f}},
+    {{0}, {.1f, .1f, .1f, .7f}},
+    {{1}, {.6f, .2f, .1f, .1f}},
+    {{1, 0}, {.9f, .05f, .03f, .02f}},
     {{1, 1}, {.25f, .25f, .25f, .25f}},
 };
+// clang-format on
 
 TEST(BeamSearch, OrderingEosAndMaxLength) {
   const Outcome r = drive(params(2, {3}, 3, 1.0, 0, 2), 4, kBasic);
@@ -126,9 +126,8 @@ TEST(BeamSearch, LengthPenaltyReranksHypotheses) {
 }
 
 TEST(BeamSearch, EosOutsideTopNumBeamsDoesNotFinish) {
-  // One beam, K = 2: eos (.4) is the 2nd candidate at step 0, so it is only a
-  // backup and never a hypothesis, although log(.4) would beat the final log(.5
-  // * .85) / 2.
+  // One beam, K = 2: eos (.4) is the 2nd candidate at step 0, so it is only a backup and never a
+  // hypothesis, although log(.4) would beat the final log(.5 * .85) / 2.
   const Table t = {{{}, {.5f, .1f, .4f}}, {{0}, {.1f, .85f, .05f}}};
   const Outcome r = drive(params(1, {2}, 2), 3, t);
   ASSERT_EQ(r.hyps.size(), 1u);
@@ -136,25 +135,25 @@ TEST(BeamSearch, EosOutsideTopNumBeamsDoesNotFinish) {
   EXPECT_NEAR(r.hyps[0].score, score({.5f, .85f}, 1.0), 1e-6);
 }
 
-// vocab 4, eos 3, 2 beams, lp 1, max 12 new tokens; rows not in the table are
-// kLikely0.
+// vocab 4, eos 3, 2 beams, lp 1, max 12 new tokens; rows not in the table are kLikely0.
 //  step 0: eos (.37) finishes ([3], -0.994); 0 (.3) and 1 (.25) run.
 //  step 1: [0,0] (.27), [1,0] (.225) run.
-//  step 2: [0,0,3] (.216) finishes (-0.511): both slots are full. Running
-//  [1,0,0] (.1575) could
-//          still beat -0.994 at the current length: early_stopping=True stops
-//          here, False goes on.
-//  step 3: [1,0,0,3] (.1339) finishes with -0.503, the new best. The best
-//  running beam, [0,0,2,0]
-//          (.0262), cannot beat -0.511 at length 4: False stops. "never"
-//          assumes it reaches max length (-0.303 > -0.511) and goes on: both
-//          running beams keep token 0 (.97) to length 12 and end as better
-//          hypotheses (-0.324, -0.424) than the short ones.
+//  step 2: [0,0,3] (.216) finishes (-0.511): both slots are full. Running [1,0,0] (.1575) could
+//          still beat -0.994 at the current length: early_stopping=True stops here, False goes on.
+//  step 3: [1,0,0,3] (.1339) finishes with -0.503, the new best. The best running beam, [0,0,2,0]
+//          (.0262), cannot beat -0.511 at length 4: False stops. "never" assumes it reaches max
+//          length (-0.303 > -0.511) and goes on: both running beams keep token 0 (.97) to length
+//          12 and end as better hypotheses (-0.324, -0.424) than the short ones.
+// clang-format off
 const Table kEarly = {
-    {{}, {.3f, .25f, .08f, .37f}},  {{0}, {.9f, .05f, .04f, .01f}},
-    {{1}, {.9f, .05f, .04f, .01f}}, {{0, 0}, {.05f, .05f, .1f, .8f}},
-    {{1, 0}, {.7f, .1f, .1f, .1f}}, {{1, 0, 0}, {.05f, .05f, .05f, .85f}},
+    {{}, {.3f, .25f, .08f, .37f}},
+    {{0}, {.9f, .05f, .04f, .01f}},
+    {{1}, {.9f, .05f, .04f, .01f}},
+    {{0, 0}, {.05f, .05f, .1f, .8f}},
+    {{1, 0}, {.7f, .1f, .1f, .1f}},
+    {{1, 0, 0}, {.05f, .05f, .05f, .85f}},
 };
+// clang-format on
 const std::vector<float> kLikely0 = {.97f, .01f, .01f, .01f};
 
 TEST(BeamSearch, EarlyStoppingTrueStopsWhenNumBeamsFinished) {
@@ -197,8 +196,7 @@ TEST(BeamSearch, EarlyStoppingNeverAssumesMaxLengthWithPositivePenalty) {
 }
 
 TEST(BeamSearch, NumReturnSequencesWithoutEos) {
-  // No eos: every hypothesis ends at max length; the best 3 of the last step,
-  // best first.
+  // No eos: every hypothesis ends at max length; the best 3 of the last step, best first.
   const Table t = {{{}, {.4f, .3f, .2f, .1f}},
                    {{0}, {.1f, .2f, .3f, .4f}},
                    {{1}, {.7f, .1f, .1f, .1f}},
@@ -206,31 +204,27 @@ TEST(BeamSearch, NumReturnSequencesWithoutEos) {
   const Outcome r = drive(params(3, {}, 2, 1.0, 0, 3), 4, t);
   EXPECT_EQ(r.steps, 2);
   ASSERT_EQ(r.hyps.size(), 3u);
-  EXPECT_EQ(r.hyps[0].tokens, (Tokens{1, 0})); // .21
-  EXPECT_EQ(r.hyps[1].tokens, (Tokens{0, 3})); // .16
-  EXPECT_EQ(r.hyps[2].tokens, (Tokens{0, 2})); // .12 (beats [2,0] = .1)
+  EXPECT_EQ(r.hyps[0].tokens, (Tokens{1, 0}));  // .21
+  EXPECT_EQ(r.hyps[1].tokens, (Tokens{0, 3}));  // .16
+  EXPECT_EQ(r.hyps[2].tokens, (Tokens{0, 2}));  // .12 (beats [2,0] = .1)
   EXPECT_NEAR(r.hyps[0].score, score({.3f, .7f}, 1.0), 1e-6);
   EXPECT_NEAR(r.hyps[2].score, score({.4f, .3f}, 1.0), 1e-6);
 }
 
 TEST(BeamSearch, TiesGoToTheLowerIndex) {
-  // Equal candidates: the lower token first within a beam, the lower beam first
-  // across beams.
+  // Equal candidates: the lower token first within a beam, the lower beam first across beams.
   BeamSearch bs(params(2, {}, 5), 4);
-  std::vector<float> row = {std::log(.1f), std::log(.4f), std::log(.4f),
-                            std::log(.1f)};
+  std::vector<float> row = {std::log(.1f), std::log(.4f), std::log(.4f), std::log(.1f)};
   BeamSearch::Step st = bs.step(row.data(), 1);
   EXPECT_EQ(st.token, (Tokens{1, 2}));
-  std::vector<float> rows(8,
-                          std::log(.25f)); // both beams (equal scores) uniform
+  std::vector<float> rows(8, std::log(.25f));  // both beams (equal scores) uniform
   st = bs.step(rows.data(), 2);
   EXPECT_EQ(st.parent, (std::vector<int>{0, 0}));
   EXPECT_EQ(st.token, (Tokens{0, 1}));
 }
 
 TEST(BeamSearch, MaskedEosNeverFinishes) {
-  // min_new_tokens masks eos with -inf: the masked candidate is never a
-  // hypothesis.
+  // min_new_tokens masks eos with -inf: the masked candidate is never a hypothesis.
   SamplingParams sp;
   sp.eos_token_ids = {2};
   sp.min_new_tokens = 2;
@@ -240,16 +234,15 @@ TEST(BeamSearch, MaskedEosNeverFinishes) {
   EXPECT_EQ(bp.max_new_tokens, 2);
   BeamSearch bs(bp, 3);
   const std::vector<int32_t> prompt = {0, 1, 0, 1, 0};
-  std::vector<float> row = {0.f, 0.f, 5.f}; // eos would dominate
+  std::vector<float> row = {0.f, 0.f, 5.f};  // eos would dominate
   beam_logprobs(row.data(), 3, sp, prompt, 5);
   EXPECT_EQ(row[2], -std::numeric_limits<float>::infinity());
   bs.step(row.data(), 1);
-  std::vector<float> rows(6); // [2, vocab]
+  std::vector<float> rows(6);  // [2, vocab]
   for (int i = 0; i < 2; ++i) {
     std::vector<int32_t> ctx = prompt;
-    ctx.insert(ctx.end(), bs.running_tokens(i).begin(),
-               bs.running_tokens(i).end());
-    float *r = rows.data() + 3 * i;
+    ctx.insert(ctx.end(), bs.running_tokens(i).begin(), bs.running_tokens(i).end());
+    float* r = rows.data() + 3 * i;
     r[0] = 0.f;
     r[1] = 1.f;
     r[2] = 5.f;
@@ -257,41 +250,35 @@ TEST(BeamSearch, MaskedEosNeverFinishes) {
   }
   bs.step(rows.data(), 2);
   ASSERT_TRUE(bs.done());
-  for (const auto &h : bs.finalize())
-    EXPECT_NE(h.tokens.back(), 2);
+  for (const auto& h : bs.finalize()) EXPECT_NE(h.tokens.back(), 2);
 }
 
 TEST(BeamSearch, LogSoftmaxAndRepetitionPenaltyOnLogProbs) {
   std::vector<float> row = {1.f, 2.f, 3.f};
   log_softmax_row(row.data(), 3);
   double sum = 0;
-  for (float v : row)
-    sum += std::exp(double(v));
+  for (float v : row) sum += std::exp(double(v));
   EXPECT_NEAR(sum, 1.0, 1e-6);
   EXPECT_NEAR(row[2] - row[1], 1.0, 1e-6);
-  // HF applies the penalty to log-probs (all negative: multiplied), without
-  // renormalising.
+  // HF applies the penalty to log-probs (all negative: multiplied), without renormalising.
   SamplingParams sp;
   sp.repetition_penalty = 2.f;
   std::vector<float> a = {1.f, 2.f, 3.f}, b = a;
   log_softmax_row(b.data(), 3);
-  beam_logprobs(a.data(), 3, sp, {2, 2, 0}, 2); // tokens 0 and 2 seen
+  beam_logprobs(a.data(), 3, sp, {2, 2, 0}, 2);  // tokens 0 and 2 seen
   EXPECT_FLOAT_EQ(a[0], b[0] * 2.f);
   EXPECT_FLOAT_EQ(a[1], b[1]);
   EXPECT_FLOAT_EQ(a[2], b[2] * 2.f);
 }
 
 TEST(BeamSearch, RejectsBadParametersAndMisuse) {
-  EXPECT_THROW(BeamSearch(params(2, {}, 4, 1.0, 0, 3), 10),
-               Error);                                   // nrs > num_beams
-  EXPECT_THROW(BeamSearch(params(2, {}, 0), 10), Error); // no new tokens
-  EXPECT_THROW(BeamSearch(params(2, {}, 4, 1.0, 3), 10),
-               Error);                                      // early_stopping
-  EXPECT_THROW(BeamSearch(params(4, {1, 2}, 4), 2), Error); // K = 12 > 4 x 2
+  EXPECT_THROW(BeamSearch(params(2, {}, 4, 1.0, 0, 3), 10), Error);  // nrs > num_beams
+  EXPECT_THROW(BeamSearch(params(2, {}, 0), 10), Error);             // no new tokens
+  EXPECT_THROW(BeamSearch(params(2, {}, 4, 1.0, 3), 10), Error);     // early_stopping
+  EXPECT_THROW(BeamSearch(params(4, {1, 2}, 4), 2), Error);          // K = 12 > 4 x 2
   BeamSearch bs(params(2, {}, 1), 4);
   std::vector<float> rows(8, -1.f);
-  EXPECT_THROW(bs.step(rows.data(), 2),
-               Error); // the first step takes the prompt's one row
+  EXPECT_THROW(bs.step(rows.data(), 2), Error);  // the first step takes the prompt's one row
   EXPECT_THROW(bs.finalize(), Error);
   bs.step(rows.data(), 1);
   EXPECT_TRUE(bs.done());
@@ -299,5 +286,5 @@ TEST(BeamSearch, RejectsBadParametersAndMisuse) {
   EXPECT_EQ(bs.finalize().size(), 1u);
 }
 
-} // namespace
-} // namespace kiln::runtime
+}  // namespace
+}  // namespace kiln::runtime

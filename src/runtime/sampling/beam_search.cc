@@ -11,49 +11,44 @@
 namespace kiln::runtime {
 namespace {
 
-// HF's "very large negative value" (fp32; adding it to a score of magnitude <
-// 32 gives exactly it).
+// HF's "very large negative value" (fp32; adding it to a score of magnitude < 32 gives exactly it).
 constexpr float kNeg = -1.0e9f;
 
-// torch.topk ranks NaN above everything; mapping it to +inf keeps the ordering
-// strict-weak.
+// torch.topk ranks NaN above everything; mapping it to +inf keeps the ordering strict-weak.
 inline float rank_key(float v) {
   return std::isnan(v) ? std::numeric_limits<float>::infinity() : v;
 }
 
-// HF divides an fp32 tensor by the Python float len ** length_penalty; torch
-// rounds that divisor to fp32 first (checked bit for bit against torch's CPU
-// kernel).
+// HF divides an fp32 tensor by the Python float len ** length_penalty; torch rounds that divisor to
+// fp32 first (checked bit for bit against torch's CPU kernel).
 inline float length_divisor(int64_t len, double length_penalty) {
   return static_cast<float>(std::pow(static_cast<double>(len), length_penalty));
 }
 
 struct Candidate {
-  float score;   // accumulated log-prob
-  int64_t index; // beam * vocab + token: torch.topk's flat index, the tie-break
+  float score;    // accumulated log-prob
+  int64_t index;  // beam * vocab + token: torch.topk's flat index, the tie-break
 };
 
 // a ranks before b: higher score, then lower index.
-inline bool before(const Candidate &a, const Candidate &b) {
+inline bool before(const Candidate& a, const Candidate& b) {
   const float ka = rank_key(a.score), kb = rank_key(b.score);
   return ka > kb || (ka == kb && a.index < b.index);
 }
 
-// Indices of the best k of scores[0, n), best first, ties to the lower index (a
-// stable top-k).
-std::vector<int> top_indices(const std::vector<float> &scores, int k) {
+// Indices of the best k of scores[0, n), best first, ties to the lower index (a stable top-k).
+std::vector<int> top_indices(const std::vector<float>& scores, int k) {
   std::vector<int> idx(scores.size());
   std::iota(idx.begin(), idx.end(), 0);
-  std::stable_sort(idx.begin(), idx.end(), [&](int a, int b) {
-    return rank_key(scores[a]) > rank_key(scores[b]);
-  });
+  std::stable_sort(idx.begin(), idx.end(),
+                   [&](int a, int b) { return rank_key(scores[a]) > rank_key(scores[b]); });
   idx.resize(std::min<size_t>(idx.size(), static_cast<size_t>(k)));
   return idx;
 }
 
-} // namespace
+}  // namespace
 
-BeamParams BeamParams::from(const SamplingParams &p, int64_t prompt_len) {
+BeamParams BeamParams::from(const SamplingParams& p, int64_t prompt_len) {
   BeamParams b;
   b.num_beams = p.num_beams;
   b.length_penalty = p.length_penalty;
@@ -64,67 +59,54 @@ BeamParams BeamParams::from(const SamplingParams &p, int64_t prompt_len) {
   return b;
 }
 
-BeamSearch::BeamSearch(const BeamParams &params, int64_t vocab)
-    : params_(params), vocab_(vocab) {
+BeamSearch::BeamSearch(const BeamParams& params, int64_t vocab) : params_(params), vocab_(vocab) {
   const int nb = params_.num_beams;
   KILN_CHECK(nb >= 1, "num_beams must be >= 1, got {}", nb);
-  KILN_CHECK(params_.num_return_sequences >= 1 &&
-                 params_.num_return_sequences <= nb,
+  KILN_CHECK(params_.num_return_sequences >= 1 && params_.num_return_sequences <= nb,
              "num_return_sequences must be in [1, num_beams = {}], got {}", nb,
              params_.num_return_sequences);
-  KILN_CHECK(
-      params_.early_stopping >= 0 && params_.early_stopping <= 2,
-      "early_stopping must be 0 (False), 1 (True) or 2 (\"never\"), got {}",
-      params_.early_stopping);
-  KILN_CHECK(std::isfinite(params_.length_penalty),
-             "length_penalty must be finite");
-  KILN_CHECK(params_.max_new_tokens >= 1,
-             "beam search needs max_new_tokens >= 1, got {}",
+  KILN_CHECK(params_.early_stopping >= 0 && params_.early_stopping <= 2,
+             "early_stopping must be 0 (False), 1 (True) or 2 (\"never\"), got {}",
+             params_.early_stopping);
+  KILN_CHECK(std::isfinite(params_.length_penalty), "length_penalty must be finite");
+  KILN_CHECK(params_.max_new_tokens >= 1, "beam search needs max_new_tokens >= 1, got {}",
              params_.max_new_tokens);
   keep_ = std::max(2, 1 + static_cast<int>(params_.eos_token_ids.size())) * nb;
   KILN_CHECK(vocab_ * nb >= keep_,
-             "beam search keeps {} candidates per step but {} beams x "
-             "vocabulary {} has fewer",
+             "beam search keeps {} candidates per step but {} beams x vocabulary {} has fewer",
              keep_, nb, vocab_);
   running_.resize(nb);
-  for (int b = 1; b < nb; ++b)
-    running_[b].score = kNeg; // HF: only the first copy is live
+  for (int b = 1; b < nb; ++b) running_[b].score = kNeg;  // HF: only the first copy is live
   finished_.resize(nb);
 }
 
 int BeamSearch::num_running() const {
-  if (done_)
-    return 0;
+  if (done_) return 0;
   return steps_ == 0 ? 1 : params_.num_beams;
 }
 
-const std::vector<int32_t> &BeamSearch::running_tokens(int i) const {
-  KILN_CHECK(i >= 0 && i < num_running(),
-             "running beam {} out of range [0, {})", i, num_running());
+const std::vector<int32_t>& BeamSearch::running_tokens(int i) const {
+  KILN_CHECK(i >= 0 && i < num_running(), "running beam {} out of range [0, {})", i, num_running());
   return running_[i].tokens;
 }
 
 bool BeamSearch::is_eos(int32_t t) const {
-  return std::find(params_.eos_token_ids.begin(), params_.eos_token_ids.end(),
-                   t) != params_.eos_token_ids.end();
+  return std::find(params_.eos_token_ids.begin(), params_.eos_token_ids.end(), t) !=
+         params_.eos_token_ids.end();
 }
 
-BeamSearch::Step BeamSearch::step(const float *logprobs, int num_rows) {
+BeamSearch::Step BeamSearch::step(const float* logprobs, int num_rows) {
   KILN_CHECK(!done_, "beam search step after the group finished");
-  KILN_CHECK(num_rows == num_running(),
-             "beam search step got {} rows, expected {}", num_rows,
+  KILN_CHECK(num_rows == num_running(), "beam search step got {} rows, expected {}", num_rows,
              num_running());
   const int nb = params_.num_beams;
-  const int64_t n_gen =
-      steps_ + 1; // generated length of this step's candidates
+  const int64_t n_gen = steps_ + 1;  // generated length of this step's candidates
 
-  // 1-2. Top K candidates over all beams: a bounded heap whose top is the worst
-  // kept one.
+  // 1-2. Top K candidates over all beams: a bounded heap whose top is the worst kept one.
   std::vector<Candidate> heap;
   heap.reserve(keep_);
   for (int b = 0; b < nb; ++b) {
-    const float *row =
-        logprobs + static_cast<int64_t>(running_[b].row) * vocab_; // [vocab]
+    const float* row = logprobs + static_cast<int64_t>(running_[b].row) * vocab_;  // [vocab]
     const float s = running_[b].score;
     for (int64_t t = 0; t < vocab_; ++t) {
       const Candidate c{row[t] + s, b * vocab_ + t};
@@ -138,8 +120,8 @@ BeamSearch::Step BeamSearch::step(const float *logprobs, int num_rows) {
       }
     }
   }
-  std::sort_heap(heap.begin(), heap.end(), before); // best first
-  const std::vector<Candidate> &cand = heap;
+  std::sort_heap(heap.begin(), heap.end(), before);  // best first
+  const std::vector<Candidate>& cand = heap;
   const int k = static_cast<int>(cand.size());
   std::vector<int> beam(k);
   std::vector<int32_t> token(k);
@@ -152,30 +134,22 @@ BeamSearch::Step BeamSearch::step(const float *logprobs, int num_rows) {
     all_hit = all_hit && hits[i];
   }
 
-  // 3. Next running beams: the best candidates, those that hit a stopping
-  // criterion pushed down.
+  // 3. Next running beams: the best candidates, those that hit a stopping criterion pushed down.
   std::vector<float> run_score(k);
-  for (int i = 0; i < k; ++i)
-    run_score[i] = hits[i] ? cand[i].score + kNeg : cand[i].score;
+  for (int i = 0; i < k; ++i) run_score[i] = hits[i] ? cand[i].score + kNeg : cand[i].score;
   const std::vector<int> next = top_indices(run_score, nb);
 
-  // 4. Finished hypotheses: only the top num_beams candidates that hit may
-  // enter.
+  // 4. Finished hypotheses: only the top num_beams candidates that hit may enter.
   bool all_finished = true;
-  for (const Finished &f : finished_)
-    all_finished = all_finished && f.finished;
+  for (const Finished& f : finished_) all_finished = all_finished && f.finished;
   const float div = length_divisor(n_gen, params_.length_penalty);
   std::vector<float> merged(nb + k);
-  for (int j = 0; j < nb; ++j)
-    merged[j] = finished_[j].score;
+  for (int j = 0; j < nb; ++j) merged[j] = finished_[j].score;
   for (int i = 0; i < k; ++i) {
     float f = cand[i].score / div;
-    if (all_finished && params_.early_stopping == 1)
-      f += kNeg; // HF adds these one by one
-    if (!improvable_)
-      f += kNeg;
-    if (!(hits[i] && i < nb))
-      f += kNeg;
+    if (all_finished && params_.early_stopping == 1) f += kNeg;  // HF adds these one by one
+    if (!improvable_) f += kNeg;
+    if (!(hits[i] && i < nb)) f += kNeg;
     merged[nb + i] = f;
   }
   std::vector<Finished> fin(nb);
@@ -208,28 +182,23 @@ BeamSearch::Step BeamSearch::step(const float *logprobs, int num_rows) {
   finished_ = std::move(fin);
   ++steps_;
 
-  // 5. Early-stop heuristic (sticky): can the best running beam still beat the
-  // worst finished?
-  const bool never =
-      params_.early_stopping == 2 && params_.length_penalty > 0.0;
+  // 5. Early-stop heuristic (sticky): can the best running beam still beat the worst finished?
+  const bool never = params_.early_stopping == 2 && params_.length_penalty > 0.0;
   const float best_possible =
-      running_[0].score / length_divisor(never ? params_.max_new_tokens : n_gen,
-                                         params_.length_penalty);
+      running_[0].score /
+      length_divisor(never ? params_.max_new_tokens : n_gen, params_.length_penalty);
   float worst = finished_[0].score;
   all_finished = true;
-  for (const Finished &f : finished_) {
+  for (const Finished& f : finished_) {
     worst = std::min(worst, f.score);
     all_finished = all_finished && f.finished;
   }
   bool can_improve = false;
-  for (const Finished &f : finished_)
-    can_improve |= best_possible > (f.finished ? worst : kNeg);
+  for (const Finished& f : finished_) can_improve |= best_possible > (f.finished ? worst : kNeg);
   improvable_ = improvable_ && can_improve;
 
-  done_ =
-      !improvable_ || (all_finished && params_.early_stopping == 1) || all_hit;
-  if (done_)
-    return {};
+  done_ = !improvable_ || (all_finished && params_.early_stopping == 1) || all_hit;
+  if (done_) return {};
   return out;
 }
 
@@ -237,30 +206,25 @@ std::vector<BeamSearch::Hypothesis> BeamSearch::finalize() const {
   KILN_CHECK(done_, "beam search finalize before the group finished");
   std::vector<Hypothesis> out;
   for (int j = 0; j < params_.num_return_sequences; ++j)
-    out.push_back(
-        {finished_[j].tokens, static_cast<double>(finished_[j].score)});
+    out.push_back({finished_[j].tokens, static_cast<double>(finished_[j].score)});
   return out;
 }
 
-void log_softmax_row(float *row, int64_t vocab) {
+void log_softmax_row(float* row, int64_t vocab) {
   float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < vocab; ++i)
-    mx = std::max(mx, row[i]);
-  if (std::isinf(mx) && mx < 0)
-    return; // every token masked: stays -inf
+  for (int64_t i = 0; i < vocab; ++i) mx = std::max(mx, row[i]);
+  if (std::isinf(mx) && mx < 0) return;  // every token masked: stays -inf
   double sum = 0;
-  for (int64_t i = 0; i < vocab; ++i)
-    sum += std::exp(static_cast<double>(row[i] - mx));
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(row[i] - mx));
   const float lse = static_cast<float>(std::log(sum));
-  for (int64_t i = 0; i < vocab; ++i)
-    row[i] = (row[i] - mx) - lse;
+  for (int64_t i = 0; i < vocab; ++i) row[i] = (row[i] - mx) - lse;
 }
 
-void beam_logprobs(float *row, int64_t vocab, const SamplingParams &params,
-                   const std::vector<int32_t> &context, int64_t prompt_len) {
+void beam_logprobs(float* row, int64_t vocab, const SamplingParams& params,
+                   const std::vector<int32_t>& context, int64_t prompt_len) {
   log_softmax_row(row, vocab);
   apply_logits_processors(row, vocab, params, context, prompt_len,
                           static_cast<int64_t>(context.size()) - prompt_len);
 }
 
-} // namespace kiln::runtime
+}  // namespace kiln::runtime
