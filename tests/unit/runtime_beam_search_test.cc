@@ -100,6 +100,20 @@ TEST(BeamSearch, OrderingEosAndMaxLength) {
   EXPECT_NEAR(r.hyps[1].score, score({.3f, .6f, .9f}, 1.0), 1e-6);
 }
 
+TEST(BeamSearch, StopIdsEndHypothesesWithoutWideningTopK) {
+  // Token 3 as a stop id (not eos) ends hypotheses like eos does; K stays 2 x num_beams, so the
+  // run is kBasic's.
+  BeamParams p = params(2, {}, 3, 1.0, 0, 2);
+  p.stop_token_ids = {3};
+  const Outcome r = drive(p, 4, kBasic);
+  EXPECT_EQ(r.steps, 3);
+  EXPECT_EQ(r.hyps[0].tokens, (Tokens{0, 3}));
+  EXPECT_EQ(r.hyps[1].tokens, (Tokens{1, 0, 0}));
+  // Three eos ids give K = 4 x num_beams (vocab 4 x 2 beams = 8 candidates: all of them).
+  EXPECT_NO_THROW(BeamSearch(params(2, {3, 2, 1}, 3), 4));
+  EXPECT_THROW(BeamSearch(params(2, {3, 2, 1, 0}, 3), 4), Error);
+}
+
 TEST(BeamSearch, FirstStepParentsAreThePromptRow) {
   BeamSearch bs(params(3, {}, 4), 5);
   EXPECT_EQ(bs.num_running(), 1);

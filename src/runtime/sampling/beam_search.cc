@@ -55,6 +55,7 @@ BeamParams BeamParams::from(const SamplingParams& p, int64_t prompt_len) {
   b.early_stopping = p.early_stopping;
   b.num_return_sequences = p.num_return_sequences;
   b.eos_token_ids = p.eos_token_ids;
+  b.stop_token_ids = p.stop_token_ids;
   b.max_new_tokens = p.resolve_max_new(prompt_len);
   return b;
 }
@@ -90,9 +91,11 @@ const std::vector<int32_t>& BeamSearch::running_tokens(int i) const {
   return running_[i].tokens;
 }
 
-bool BeamSearch::is_eos(int32_t t) const {
-  return std::find(params_.eos_token_ids.begin(), params_.eos_token_ids.end(), t) !=
-         params_.eos_token_ids.end();
+bool BeamSearch::is_stop(int32_t t) const {
+  const auto in = [t](const std::vector<int32_t>& ids) {
+    return std::find(ids.begin(), ids.end(), t) != ids.end();
+  };
+  return in(params_.eos_token_ids) || in(params_.stop_token_ids);
 }
 
 BeamSearch::Step BeamSearch::step(const float* logprobs, int num_rows) {
@@ -130,7 +133,7 @@ BeamSearch::Step BeamSearch::step(const float* logprobs, int num_rows) {
   for (int i = 0; i < k; ++i) {
     beam[i] = static_cast<int>(cand[i].index / vocab_);
     token[i] = static_cast<int32_t>(cand[i].index % vocab_);
-    hits[i] = is_eos(token[i]) || n_gen >= params_.max_new_tokens;
+    hits[i] = is_stop(token[i]) || n_gen >= params_.max_new_tokens;
     all_hit = all_hit && hits[i];
   }
 

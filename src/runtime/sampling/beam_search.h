@@ -9,7 +9,7 @@
 // HF's algorithm, per step (all scores fp32, as HF computes them):
 //   1. every running beam i adds its score to its row: cand = logprob[i][t] + score[i];
 //   2. keep the top K = max(2, 1 + #eos ids) * num_beams candidates over all beams and tokens;
-//   3. a candidate "hits a stopping criterion" if its token is an eos id or it reaches
+//   3. a candidate "hits a stopping criterion" if its token is an eos (or stop) id or it reaches
 //      max_new_tokens; the next running beams are the best num_beams candidates, with those that
 //      hit pushed down by -1e9 (so, normally, the best non-finished ones);
 //   4. only candidates among the top num_beams of the K that hit become finished hypotheses, scored
@@ -37,8 +37,9 @@ struct BeamParams {
   double length_penalty = 1.0;   // exponent on the generated length (incl. eos) in final scores
   int early_stopping = 0;        // 0: False, 1: True, 2: "never" (HF's three values)
   int num_return_sequences = 1;  // <= num_beams
-  std::vector<int32_t> eos_token_ids;  // HF's eos_token_id list (its size sets K)
-  int64_t max_new_tokens = 0;          // HF max_length - prompt length; >= 1
+  std::vector<int32_t> eos_token_ids;   // HF's eos_token_id list (its size sets K)
+  std::vector<int32_t> stop_token_ids;  // extra ids that end a hypothesis (vLLM's); not in K
+  int64_t max_new_tokens = 0;           // HF max_length - prompt length; >= 1
 
   // From a request's parameters; max_new_tokens resolved for a prompt of prompt_len tokens.
   static BeamParams from(const SamplingParams& p, int64_t prompt_len);
@@ -85,7 +86,7 @@ class BeamSearch {
     std::vector<int32_t> tokens;
     bool finished = false;  // HF's is_sent_finished: a real hypothesis, not a placeholder
   };
-  bool is_eos(int32_t t) const;
+  bool is_stop(int32_t t) const;  // an eos or stop id
 
   BeamParams params_;
   int64_t vocab_;
