@@ -32,7 +32,6 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
       const int64_t width = std::max(r.params.n, r.params.num_beams);
       demand += width * ((len + r.params.resolve_max_new(len) + options_.block_size - 1) /
                          options_.block_size);
-      if (executor_) executor_->validate(r.prompt, r.params);
     } catch (const Error& e) {
       KILN_FAIL("request {}: {}", i, e.what());
     }
