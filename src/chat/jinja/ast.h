@@ -18,7 +18,7 @@ struct Expr {
   enum class Kind {
     kLiteral,    // value
     kName,       // name
-    kList,       // args: items (tuples are lists too)
+    kList,       // args: items; name "tuple" for (a, b)
     kDict,       // args: key0, value0, key1, value1, ...
     kGetAttr,    // args[0].name
     kGetItem,    // args[0][args[1]]

@@ -27,9 +27,10 @@ Value get_path(const Value& obj, const std::string& path);
 bool contains(const Value& container, const Value& item);
 // The elements a for loop or list() sees: a list's items, a dict's keys, a str's characters.
 List iterate(const Value& v);
-// Python's str() of one code point sequence helpers used by several filters.
+// str.upper(), str.lower(), str.capitalize() (utf8.h's case mapping).
 std::string to_upper(const std::string& s);
 std::string to_lower(const std::string& s);
+std::string capitalize(const std::string& s);
 
 // range, namespace, dict, raise_exception, strftime_now.
 Dict make_globals();

@@ -1,5 +1,5 @@
 // Jinja's built-in filters that chat templates use, with jinja2/filters.py's semantics, plus HF's
-// `tojson` (json.dumps with ensure_ascii=False and no HTML escaping). Case mapping is ASCII-only.
+// `tojson` (json.dumps with ensure_ascii=False and no HTML escaping). Case mapping: utf8.h.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -69,22 +69,17 @@ Value replace(const Value& v, Args& a) {
   return get_attr(Value(v.str()), "replace").as_function()(m);
 }
 
-Value capitalize(const Value& v, Args&) {
-  Args none;
-  return get_attr(Value(v.str()), "capitalize").as_function()(none);
-}
 
 // Jinja's title: capitalise each run after whitespace, '-', '(', '{', '[' or '<'.
 Value title(const Value& v, Args&) {
-  std::string s = v.str();
+  std::vector<char32_t> cps = utf8::decode(v.str());
   bool start = true;
-  for (char& c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    const bool sep = std::isspace(u) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
-    if (!sep) c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
+  for (char32_t& c : cps) {
+    const bool sep = utf8::is_space(c) || c == '-' || c == '(' || c == '{' || c == '[' || c == '<';
+    if (!sep) c = start ? utf8::to_upper(c) : utf8::to_lower(c);
     start = sep;
   }
-  return s;
+  return utf8::encode(cps);
 }
 
 Value tojson(const Value& v, Args& a) {
@@ -221,7 +216,8 @@ Value dictsort(const Value& v, Args& a) {
   const int pos = by && by->str() == "value" ? 1 : 0;
   if (by && pos == 0 && by->str() != "key") throw Error("You can only sort by either 'key' or 'value'");
   const bool rev = flag(find_arg(a, 2, "reverse"));
-  List out = items(v, a).as_list();
+  Args none;
+  List out = items(v, none).as_list();
   std::stable_sort(out.begin(), out.end(), [&](const Value& x, const Value& y) {
     const Value kx = sort_key(x.as_list()[pos], cs), ky = sort_key(y.as_list()[pos], cs);
     return rev ? less(ky, kx) : less(kx, ky);
@@ -362,7 +358,7 @@ const std::map<std::string, FilterFn>& filters() {
       {"d", default_},
       {"trim", trim},
       {"replace", replace},
-      {"capitalize", capitalize},
+      {"capitalize", [](const Value& v, Args&) { return Value(capitalize(v.str())); }},
       {"title", title},
       {"upper", [](const Value& v, Args&) { return Value(to_upper(v.str())); }},
       {"lower", [](const Value& v, Args&) { return Value(to_lower(v.str())); }},

@@ -30,15 +30,21 @@ void check_args(const Args& args, size_t max_pos, std::initializer_list<const ch
 }
 
 std::string to_upper(const std::string& s) {
-  std::string out = s;
-  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
+  std::vector<char32_t> cps = utf8::decode(s);
+  for (char32_t& c : cps) c = utf8::to_upper(c);
+  return utf8::encode(cps);
 }
 
 std::string to_lower(const std::string& s) {
-  std::string out = s;
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
+  std::vector<char32_t> cps = utf8::decode(s);
+  for (char32_t& c : cps) c = utf8::to_lower(c);
+  return utf8::encode(cps);
+}
+
+std::string capitalize(const std::string& s) {
+  std::vector<char32_t> cps = utf8::decode(s);
+  for (size_t i = 0; i < cps.size(); ++i) cps[i] = i == 0 ? utf8::to_upper(cps[i]) : utf8::to_lower(cps[i]);
+  return utf8::encode(cps);
 }
 
 List iterate(const Value& v) {
@@ -163,18 +169,14 @@ bool affix_match(const std::string& s, const Value& affix, bool prefix) {
 
 // Python's str.title(): a cased letter after an uncased character starts a word.
 std::string py_title(const std::string& s) {
-  std::string out = s;
+  std::vector<char32_t> cps = utf8::decode(s);
   bool prev_cased = false;
-  for (char& c : out) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalpha(u)) {
-      c = static_cast<char>(prev_cased ? std::tolower(u) : std::toupper(u));
-      prev_cased = true;
-    } else {
-      prev_cased = false;
-    }
+  for (char32_t& c : cps) {
+    const bool cased = utf8::is_cased(c);
+    if (cased) c = prev_cased ? utf8::to_lower(c) : utf8::to_upper(c);
+    prev_cased = cased;
   }
-  return out;
+  return utf8::encode(cps);
 }
 
 int64_t int_arg(const Value* v, int64_t fallback) {
@@ -200,11 +202,7 @@ Value string_method(const std::string& s, const std::string& name, Args& a) {
   if (name == "upper") return to_upper(s);
   if (name == "lower") return to_lower(s);
   if (name == "title") return py_title(s);
-  if (name == "capitalize") {
-    std::string out = to_lower(s);
-    if (!out.empty()) out[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(out[0])));
-    return out;
-  }
+  if (name == "capitalize") return capitalize(s);
   if (name == "replace") {
     check_args(a, 3, {}, "replace");
     if (a.pos.size() < 2) throw Error("replace() takes at least 2 arguments");
@@ -266,7 +264,7 @@ Value dict_method(const Value& self, const std::string& name, Args& a) {
   const Dict& d = self.as_dict();
   if (name == "items") {
     List out;
-    for (const auto& [k, v] : d) out.emplace_back(List{Value(k), v});
+    for (const auto& [k, v] : d) out.push_back(Value::tuple({Value(k), v}));
     return out;
   }
   if (name == "keys") return iterate(self);

@@ -235,7 +235,7 @@ class Parser {
     const int line = cur().line;
     ExprPtr first = with_condexpr ? parse_expression() : parse_or();
     if (!is_op(",")) return first;
-    auto list = make(Expr::Kind::kList, line);
+    auto list = make(Expr::Kind::kList, line, "tuple");
     list->args.push_back(std::move(first));
     while (accept_op(",")) {
       if (cur().kind == K::kVarEnd || cur().kind == K::kBlockEnd || is_name("if")) break;
@@ -391,10 +391,10 @@ class Parser {
       default: break;
     }
     if (accept_op("(")) {
-      if (accept_op(")")) return make(Expr::Kind::kList, line);
+      if (accept_op(")")) return make(Expr::Kind::kList, line, "tuple");
       ExprPtr first = parse_expression();
       if (accept_op(")")) return first;
-      auto list = make(Expr::Kind::kList, line);
+      auto list = make(Expr::Kind::kList, line, "tuple");
       list->args.push_back(std::move(first));
       while (accept_op(",") && !is_op(")")) list->args.push_back(parse_expression());
       expect_op(")");

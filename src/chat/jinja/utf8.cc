@@ -69,4 +69,48 @@ bool is_space(char32_t cp) {
          cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
+namespace {
+
+// Latin Extended-A pairs capital/small as (even, odd) except 0x139..0x148 and 0x179..0x17E,
+// which pair (odd, even). 0x130, 0x131, 0x138, 0x149, 0x17F have no simple pair here.
+bool latin_ext_pair(char32_t cp) {
+  return cp >= 0x100 && cp <= 0x17E && cp != 0x130 && cp != 0x131 && cp != 0x138 && cp != 0x149;
+}
+bool latin_ext_odd_upper(char32_t cp) { return (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179); }
+
+}  // namespace
+
+char32_t to_upper(char32_t cp) {
+  if (cp >= 'a' && cp <= 'z') return cp - 32;
+  if (cp < 0x80) return cp;
+  if (cp >= 0xE0 && cp <= 0xFE && cp != 0xF7) return cp - 32;
+  if (cp == 0xFF) return 0x178;
+  if (latin_ext_pair(cp)) {
+    const bool lower = latin_ext_odd_upper(cp) ? cp % 2 == 0 : cp % 2 == 1;
+    return lower ? cp - 1 : cp;
+  }
+  if (cp == 0x3C2) return 0x3A3;  // final sigma
+  if (cp >= 0x3B1 && cp <= 0x3C9) return cp - 32;
+  if (cp >= 0x430 && cp <= 0x44F) return cp - 32;
+  if (cp >= 0x450 && cp <= 0x45F) return cp - 80;
+  return cp;
+}
+
+char32_t to_lower(char32_t cp) {
+  if (cp >= 'A' && cp <= 'Z') return cp + 32;
+  if (cp < 0x80) return cp;
+  if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) return cp + 32;
+  if (cp == 0x178) return 0xFF;
+  if (latin_ext_pair(cp)) {
+    const bool upper = latin_ext_odd_upper(cp) ? cp % 2 == 1 : cp % 2 == 0;
+    return upper ? cp + 1 : cp;
+  }
+  if (cp >= 0x391 && cp <= 0x3A9 && cp != 0x3A2) return cp + 32;
+  if (cp >= 0x410 && cp <= 0x42F) return cp + 32;
+  if (cp >= 0x400 && cp <= 0x40F) return cp + 80;
+  return cp;
+}
+
+bool is_cased(char32_t cp) { return to_upper(cp) != cp || to_lower(cp) != cp; }
+
 }  // namespace kiln::chat::jinja::utf8

@@ -16,5 +16,10 @@ std::string encode(const std::vector<char32_t>& cps);
 size_t length(std::string_view s);  // number of code points
 // str.isspace() for one code point (Unicode White_Space as Python defines it).
 bool is_space(char32_t cp);
+// Simple case mapping for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic; other code
+// points are returned unchanged (Python maps all of Unicode, and ß -> SS).
+char32_t to_upper(char32_t cp);
+char32_t to_lower(char32_t cp);
+bool is_cased(char32_t cp);  // has an upper/lower pair in the ranges above
 
 }  // namespace kiln::chat::jinja::utf8

@@ -119,9 +119,9 @@ std::string Value::repr() const {
   if (is_float()) return format_float(as_double());
   if (is_string()) return repr_string(as_string());
   if (is_list()) {
-    std::string out = "[";
+    std::string out = tuple_ ? "(" : "[";
     for (size_t i = 0; i < as_list().size(); ++i) out += (i ? ", " : "") + as_list()[i].repr();
-    return out + "]";
+    return out + (!tuple_ ? "]" : as_list().size() == 1 ? ",)" : ")");
   }
   if (is_dict() || is_namespace()) {
     const Dict& d = is_dict() ? as_dict() : as_namespace().attrs;
@@ -151,7 +151,7 @@ bool equals(const Value& a, const Value& b) {
   if (a.is_string() && b.is_string()) return a.as_string() == b.as_string();
   if (a.is_list() && b.is_list()) {
     const List &x = a.as_list(), &y = b.as_list();
-    if (x.size() != y.size()) return false;
+    if (x.size() != y.size() || a.is_tuple() != b.is_tuple()) return false;
     for (size_t i = 0; i < x.size(); ++i)
       if (!equals(x[i], y[i])) return false;
     return true;

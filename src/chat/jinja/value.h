@@ -47,6 +47,12 @@ class Value {
   Value(Dict d) : v_(std::make_shared<const Dict>(std::move(d))) {}
   Value(std::shared_ptr<Namespace> ns) : v_(std::move(ns)) {}
   Value(Function f) : v_(std::make_shared<const Function>(std::move(f))) {}
+  // A tuple is a list that prints as (a, b): tuple literals, dict.items(), dictsort.
+  static Value tuple(List l) {
+    Value v(std::move(l));
+    v.tuple_ = true;
+    return v;
+  }
   static Value undefined(std::string hint) {
     Value v;
     v.v_ = Undefined{std::move(hint)};
@@ -61,6 +67,7 @@ class Value {
   bool is_number() const { return is_int() || is_float() || is_bool(); }  // Python: bool is a Number
   bool is_string() const { return std::holds_alternative<std::string>(v_); }
   bool is_list() const { return std::holds_alternative<std::shared_ptr<const List>>(v_); }
+  bool is_tuple() const { return tuple_; }
   bool is_dict() const { return std::holds_alternative<std::shared_ptr<const Dict>>(v_); }
   bool is_namespace() const { return std::holds_alternative<std::shared_ptr<Namespace>>(v_); }
   bool is_callable() const { return std::holds_alternative<std::shared_ptr<const Function>>(v_); }
@@ -89,6 +96,7 @@ class Value {
                std::shared_ptr<const List>, std::shared_ptr<const Dict>,
                std::shared_ptr<Namespace>, std::shared_ptr<const Function>>
       v_;
+  bool tuple_ = false;
 };
 
 // Dict lookup by key; nullptr when absent.
