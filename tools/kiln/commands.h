@@ -12,5 +12,6 @@ void add_convert_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_build_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_loadtest_command(CLI::App& app);
 
 }  // namespace kiln::cli

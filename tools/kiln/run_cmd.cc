@@ -10,10 +10,8 @@
 #include "commands.h"
 #include "device_options.h"
 #include "core/check.h"
-#include "models/registry.h"
+#include "kiln/engine.h"
 #include "parse_ids.h"
-#include "runtime/generator.h"
-#include "tokenizer/tokenizer.h"
 
 namespace kiln::cli {
 namespace {
@@ -22,7 +20,11 @@ struct RunArgs {
   std::string model_dir, engine_dir, tokenizer_dir, output_json;
   std::vector<std::string> input_text, input_ids;
   std::optional<int64_t> max_new_tokens, min_new_tokens, top_k, end_id;
-  std::optional<float> temperature, top_p, repetition_penalty;
+  std::optional<float> temperature, top_p, min_p, repetition_penalty, length_penalty;
+  std::optional<int> num_beams, num_return_sequences;
+  std::optional<std::string> early_stopping;
+  std::vector<std::string> stop;
+  int n = 1;
   bool do_sample = false;
   uint64_t seed = 0;
   bool no_add_special_tokens = false;
@@ -30,91 +32,131 @@ struct RunArgs {
   DeviceOptions device;
 };
 
-std::unique_ptr<tok::Tokenizer> maybe_tokenizer(const std::string& dir, bool required) {
-  const bool present = std::filesystem::exists(dir + "/tokenizer.json") ||
-                       std::filesystem::exists(dir + "/vocab.json") ||
-                       std::filesystem::exists(dir + "/encoder.json");
-  if (!present) {
-    KILN_CHECK(!required, "no tokenizer files (tokenizer.json, vocab.json + merges.txt) in '{}'; "
-               "pass --tokenizer_dir or give --input_ids", dir);
-    return nullptr;
-  }
-  return tok::Tokenizer::from_dir(dir);
-}
-
 void run(const RunArgs& a) {
   KILN_CHECK(a.model_dir.empty() != a.engine_dir.empty(),
              "give exactly one of --model_dir and --engine_dir");
   KILN_CHECK(a.input_text.empty() != a.input_ids.empty(),
              "give prompts with either --input_text or --input_ids (not both, not neither)");
-  const std::string dir = a.model_dir.empty() ? a.engine_dir : a.model_dir;
-  const std::string tok_dir = a.tokenizer_dir.empty() ? dir : a.tokenizer_dir;
-
-  DeviceSession session(a.device);
-  auto model = models::load_model(dir, session.load_options());
-  auto tokenizer = maybe_tokenizer(tok_dir, !a.input_text.empty());
-
-  runtime::SamplingParams params = runtime::load_generation_defaults(dir);
   KILN_CHECK(!a.max_new_tokens || *a.max_new_tokens >= 0, "--max_new_tokens must be >= 0, got {}",
              a.max_new_tokens.value_or(0));
-  if (a.max_new_tokens) params.max_new_tokens = *a.max_new_tokens;
-  if (a.min_new_tokens) params.min_new_tokens = *a.min_new_tokens;
-  if (a.do_sample) params.do_sample = true;
-  if (a.temperature) params.temperature = *a.temperature;
-  if (a.top_k) params.top_k = *a.top_k;
-  if (a.top_p) params.top_p = *a.top_p;
-  if (a.repetition_penalty) params.repetition_penalty = *a.repetition_penalty;
-  if (a.end_id) params.eos_token_ids = {static_cast<int32_t>(*a.end_id)};
-  params.seed = a.seed;
+  EngineOptions eo;
+  eo.model_dir = a.model_dir.empty() ? a.engine_dir : a.model_dir;
+  eo.tokenizer_dir = a.tokenizer_dir;
+  eo.device = a.device.device;
+  eo.dtype = a.device.dtype;
+  eo.gpu_memory_fraction = a.device.gpu_memory_fraction;
+  eo.max_gpu_memory_gib = a.device.max_gpu_memory_gib;
+  eo.max_batch_size = a.max_batch_size;
+  eo.max_num_tokens = a.max_num_tokens;
+  eo.tokens_per_block = static_cast<int>(a.tokens_per_block);
+  eo.max_queue_size = static_cast<int64_t>(a.input_ids.size() + a.input_text.size()) + 1;
+  // Default KV: every prompt's worst case at once (no preemption), as `run` always did.
+  auto engine = Engine::create(eo);
+  KILN_CHECK(a.input_text.empty() || engine->has_tokenizer(),
+             "no tokenizer files (tokenizer.json, vocab.json + merges.txt) in '{}'; pass "
+             "--tokenizer_dir or give --input_ids",
+             a.tokenizer_dir.empty() ? eo.model_dir : a.tokenizer_dir);
 
-  std::vector<runtime::GenerationRequest> requests;
-  for (const std::string& s : a.input_ids) requests.push_back({parse_ids(s), params});
+  SamplingOptions so;
+  so.max_new_tokens = a.max_new_tokens;
+  so.min_new_tokens = a.min_new_tokens;
+  if (a.do_sample) so.do_sample = true;
+  so.temperature = a.temperature;
+  so.top_k = a.top_k;
+  so.top_p = a.top_p;
+  so.min_p = a.min_p;
+  so.repetition_penalty = a.repetition_penalty;
+  so.seed = a.seed;
+  so.stop = a.stop;
+  so.num_beams = a.num_beams;
+  so.length_penalty = a.length_penalty;
+  if (a.early_stopping)
+    so.early_stopping = *a.early_stopping == "never" ? EarlyStopping::kNever
+                        : *a.early_stopping == "true" ? EarlyStopping::kTrue
+                                                      : EarlyStopping::kFalse;
+  so.num_return_sequences = a.num_return_sequences;
+  so.n = a.n;
+  std::vector<Request> requests;
+  for (const std::string& s : a.input_ids) requests.push_back({parse_ids(s), so});
   for (const std::string& text : a.input_text)
-    requests.push_back({tokenizer->encode(text, !a.no_add_special_tokens), params});
-
-  ExecContext& ctx = session.ctx();
-  runtime::GeneratorOptions opts;
-  opts.max_batch_size = a.max_batch_size;
-  opts.max_num_tokens = a.max_num_tokens;
-  opts.block_size = static_cast<int>(a.tokens_per_block);
-  runtime::Generator gen(*model, opts, ctx);
-  runtime::GenerationStats stats;
+    requests.push_back({engine->encode(text, !a.no_add_special_tokens), so});
+  if (a.end_id) {  // overrides the model's end ids: stop on this one only
+    for (Request& r : requests) {
+      r.sampling.ignore_eos = true;
+      r.sampling.stop_token_ids = {static_cast<int32_t>(*a.end_id)};
+    }
+  }
   const auto t0 = std::chrono::steady_clock::now();
-  const auto results = gen.generate(requests, &stats);
+  std::vector<std::shared_ptr<RequestStream>> streams;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    try {
+      streams.push_back(engine->enqueue(requests[i]));
+    } catch (const std::exception& e) {
+      KILN_FAIL("request {}: {}", i, e.what());
+    }
+  }
+  std::vector<std::vector<std::vector<int32_t>>> seqs(requests.size());
+  std::vector<std::vector<std::string>> reasons(requests.size());
+  int64_t generated = 0, prompt_tokens = 0;
+  for (size_t i = 0; i < streams.size(); ++i) {
+    prompt_tokens += static_cast<int64_t>(requests[i].prompt_ids.size());
+    while (auto u = streams[i]->next()) {
+      KILN_CHECK(!u->error, "request {}: {}", i, u->error.value_or(""));
+      for (const SequenceDelta& d : u->sequences) {
+        if (seqs[i].size() <= static_cast<size_t>(d.index)) {
+          seqs[i].resize(d.index + 1);
+          reasons[i].resize(d.index + 1);
+        }
+        seqs[i][d.index].insert(seqs[i][d.index].end(), d.token_ids.begin(), d.token_ids.end());
+        generated += static_cast<int64_t>(d.token_ids.size());
+        if (d.finish_reason) reasons[i][d.index] = *d.finish_reason;
+      }
+      if (u->finished) break;
+    }
+    if (seqs[i].empty()) {
+      seqs[i].resize(1);
+      reasons[i].assign(1, "length");
+    }
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-
-  nlohmann::json out_ids = nlohmann::json::array(), out_text = nlohmann::json::array();
-  for (size_t i = 0; i < results.size(); ++i) {
-    const auto& r = results[i];
-    out_ids.push_back(r.output_ids);
+  nlohmann::json out_ids = nlohmann::json::array(), out_text = nlohmann::json::array(),
+                 all = nlohmann::json::array(), finish = nlohmann::json::array();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const std::vector<int32_t>& ids = seqs[i][0];
+    out_ids.push_back(ids);
+    all.push_back(seqs[i]);
+    finish.push_back(reasons[i][0]);
     std::string ids_str;
-    for (int32_t t : r.output_ids) ids_str += (ids_str.empty() ? "" : ",") + std::to_string(t);
-    if (tokenizer) {
-      const std::string text = tokenizer->decode(r.output_ids, /*skip_special_tokens=*/true);
+    for (int32_t t : ids) ids_str += (ids_str.empty() ? "" : ",") + std::to_string(t);
+    if (engine->has_tokenizer()) {
+      const std::string text = engine->decode(ids, /*skip_special_tokens=*/true);
       out_text.push_back(text);
       std::printf("Input [%zu]: %s\nOutput [%zu]: %s\n", i,
-                  nlohmann::json(tokenizer->decode(requests[i].prompt)).dump().c_str(), i,
+                  nlohmann::json(engine->decode(requests[i].prompt_ids, false)).dump().c_str(), i,
                   nlohmann::json(text).dump().c_str());
     } else {
       out_text.push_back(nullptr);
     }
-    std::printf("Output ids [%zu]: [%s] (%s)\n", i, ids_str.c_str(), r.finish_reason.c_str());
+    std::printf("Output ids [%zu]: [%s] (%s)\n", i, ids_str.c_str(), reasons[i][0].c_str());
+    for (size_t k = 1; k < seqs[i].size(); ++k) {
+      std::string more;
+      for (int32_t t : seqs[i][k]) more += (more.empty() ? "" : ",") + std::to_string(t);
+      std::printf("Output ids [%zu.%zu]: [%s] (%s)\n", i, k, more.c_str(), reasons[i][k].c_str());
+    }
   }
-  std::fprintf(stderr,
-               "kiln: %zu sequences, %ld prompt + %ld generated tokens in %.3f s "
-               "(prefill %.3f s, decode %.3f s, %.1f generated tok/s)\n",
-               results.size(), static_cast<long>(stats.prompt_tokens),
-               static_cast<long>(stats.generated_tokens), secs, stats.prefill_seconds,
-               stats.decode_seconds, stats.generated_tokens / std::max(secs, 1e-9));
+  std::fprintf(stderr, "kiln: %zu prompts, %ld prompt + %ld generated tokens in %.3f s (%.1f "
+               "generated tok/s) on %s\n",
+               requests.size(), static_cast<long>(prompt_tokens), static_cast<long>(generated), secs,
+               generated / std::max(secs, 1e-9), engine->info().device.c_str());
   if (!a.output_json.empty()) {
     std::ofstream f(a.output_json);
     KILN_CHECK(f.good(), "cannot open --output_json '{}' for writing", a.output_json);
-    nlohmann::json j = {{"output_ids", out_ids}, {"output_text", out_text}};
-    j["finish_reason"] = nlohmann::json::array();
-    for (const auto& r : results) j["finish_reason"].push_back(r.finish_reason);
+    nlohmann::json j = {{"output_ids", out_ids}, {"output_text", out_text},
+                        {"finish_reason", finish}, {"sequences", all}};
     f << j.dump() << "\n";
     KILN_CHECK(f.good(), "cannot write --output_json '{}'", a.output_json);
   }
+  engine->shutdown();
 }
 
 }  // namespace
@@ -134,6 +176,14 @@ void add_run_command(CLI::App& app) {
   sub->add_option("--top_k", a->top_k, "Top-k filter (0 disables; HF default 50)");
   sub->add_option("--top_p", a->top_p, "Top-p (nucleus) filter");
   sub->add_option("--repetition_penalty", a->repetition_penalty, "HF repetition penalty");
+  sub->add_option("--min_p", a->min_p, "Min-p filter (0 disables)");
+  sub->add_option("--stop", a->stop, "Stop string (repeatable; needs a tokenizer)");
+  sub->add_option("--n", a->n, "Samples per prompt")->check(CLI::Range(1, 128));
+  sub->add_option("--num_beams", a->num_beams, "Beam search width (HF num_beams)");
+  sub->add_option("--length_penalty", a->length_penalty, "Beam search length penalty");
+  sub->add_option("--early_stopping", a->early_stopping, "Beam search: true | false | never")
+      ->check(CLI::IsMember({"true", "false", "never"}));
+  sub->add_option("--num_return_sequences", a->num_return_sequences, "Beams to return");
   sub->add_option("--seed", a->seed, "Random seed for sampling (per request)");
   sub->add_option("--end_id", a->end_id, "End token id (overrides generation_config)");
   sub->add_flag("--no_add_special_tokens", a->no_add_special_tokens,
