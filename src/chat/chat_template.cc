@@ -80,14 +80,16 @@ std::optional<std::string> token_text(const nlohmann::ordered_json& j, const std
   if (j.is_null()) return std::nullopt;
   if (j.is_string()) return j.get<std::string>();
   KILN_CHECK(j.is_object() && j.contains("content") && j["content"].is_string(),
-             "tokenizer_config.json: {} must be a string or an object with a string \"content\"", key);
+             "tokenizer_config.json: {} must be a string or an object with a string \"content\"",
+             key);
   return j["content"].get<std::string>();
 }
 
 }  // namespace
 
 ChatTemplate::ChatTemplate(const std::string& source, nlohmann::json special_tokens)
-    : program_(std::make_shared<const jinja::Template>(source)), special_tokens_(std::move(special_tokens)) {
+    : program_(std::make_shared<const jinja::Template>(source)),
+      special_tokens_(std::move(special_tokens)) {
   KILN_CHECK(special_tokens_.is_object(), "special tokens must be a JSON object");
 }
 
@@ -128,14 +130,15 @@ std::optional<ChatTemplate> ChatTemplate::from_model_dir(const std::string& dir)
                    config_path.string());
         if (named["name"] == "default") source = named["template"].get<std::string>();
       }
-      KILN_CHECK(source || t.empty(), "{}: the model has several chat templates and none is named \"default\"",
+      KILN_CHECK(source || t.empty(),
+                 "{}: the model has several chat templates and none is named \"default\"",
                  config_path.string());
     }
   }
   if (!source) return std::nullopt;
   nlohmann::json specials = nlohmann::json::object();
-  for (const char* key :
-       {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+  for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token",
+                          "cls_token", "mask_token"}) {
     if (!config.contains(key)) continue;
     if (auto text = token_text(config[key], key)) specials[key] = *text;
   }

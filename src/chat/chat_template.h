@@ -32,8 +32,9 @@ class ChatTemplate {
                      const nlohmann::json& extra_context = nlohmann::json::object()) const;
   // The same, keeping the key order of the request's JSON objects (what `tojson` and `.items()`
   // show the template, e.g. tool schemas), as HF's Python dicts do.
-  std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt,
-                     const nlohmann::ordered_json& extra_context = nlohmann::ordered_json::object()) const;
+  std::string render(
+      const nlohmann::ordered_json& messages, bool add_generation_prompt,
+      const nlohmann::ordered_json& extra_context = nlohmann::ordered_json::object()) const;
 
  private:
   std::shared_ptr<const jinja::Template> program_;

@@ -24,7 +24,8 @@ const ordered_json& fixture() {
 
 std::string case_name(const ordered_json& c) {
   return c["template"].get<std::string>() + "/" + c["messages"].get<std::string>() +
-         (c["add_generation_prompt"].get<bool>() ? "/gen" : "") + (c["extra"].empty() ? "" : "/extra");
+         (c["add_generation_prompt"].get<bool>() ? "/gen" : "") +
+         (c["extra"].empty() ? "" : "/extra");
 }
 
 TEST(ChatTemplateParity, FixtureIsThere) {
@@ -38,7 +39,8 @@ TEST(ChatTemplateParity, MatchesTransformers) {
   for (const auto& c : f["cases"]) {
     SCOPED_TRACE(case_name(c));
     const std::string name = c["template"];
-    const ChatTemplate tmpl(f["templates"][name].get<std::string>(), nlohmann::json(f["special_tokens"][name]));
+    const ChatTemplate tmpl(f["templates"][name].get<std::string>(),
+                            nlohmann::json(f["special_tokens"][name]));
     const ordered_json& messages = f["messages"][c["messages"].get<std::string>()];
     const bool agp = c["add_generation_prompt"];
     if (c.contains("expected")) {

@@ -51,14 +51,14 @@ struct MacroParam {
 
 struct Node {
   enum class Kind {
-    kText,        // text
-    kOutput,      // {{ expr }}
-    kIf,          // conds[i] -> bodies[i]; else_body
-    kFor,         // for targets in expr [if cond]: bodies[0]; else_body
-    kSet,         // set targets = expr, or set targets[0].attr = expr (namespace)
-    kSetBlock,    // set targets[0] %}bodies[0]{% endset (expr: optional filter chain on a
-                  // placeholder kName "")
-    kMacro,       // macro name(params): bodies[0]
+    kText,      // text
+    kOutput,    // {{ expr }}
+    kIf,        // conds[i] -> bodies[i]; else_body
+    kFor,       // for targets in expr [if cond]: bodies[0]; else_body
+    kSet,       // set targets = expr, or set targets[0].attr = expr (namespace)
+    kSetBlock,  // set targets[0] %}bodies[0]{% endset (expr: optional filter chain on a
+                // placeholder kName "")
+    kMacro,     // macro name(params): bodies[0]
     kBreak,
     kContinue,
     kFilterBlock  // {% filter f %}bodies[0]{% endfilter %} (expr: filter chain on placeholder)

@@ -1,6 +1,8 @@
 #include "chat/jinja/eval.h"
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <unordered_map>
 
 #include "chat/jinja/builtins.h"
@@ -31,10 +33,17 @@ enum class Flow { kNormal, kBreak, kContinue };
 int64_t int_of(const Value& v) { return v.is_bool() ? int64_t{v.as_bool()} : v.as_int(); }
 
 [[noreturn]] void bad_operands(const std::string& op, const Value& a, const Value& b) {
-  throw Error(fmt::format("unsupported operand type(s) for {}: '{}' and '{}'", op, a.type_name(), b.type_name()));
+  throw Error(fmt::format("unsupported operand type(s) for {}: '{}' and '{}'", op, a.type_name(),
+                          b.type_name()));
 }
 
+constexpr size_t kMaxRepeatBytes = size_t{1} << 28;
+
 Value repeat(const Value& seq, int64_t n) {
+  const size_t unit =
+      seq.is_string() ? seq.as_string().size() : seq.as_list().size() * sizeof(Value);
+  if (n > 0 && unit > 0 && static_cast<size_t>(n) > kMaxRepeatBytes / unit)
+    throw Error("repetition result too large");
   if (seq.is_string()) {
     std::string out;
     for (int64_t i = 0; i < n; ++i) out += seq.as_string();
@@ -73,9 +82,10 @@ Value arithmetic(const std::string& op, const Value& a, const Value& b) {
     if (op == "-") return x - y;
     if (op == "*") return x * y;
     if (op == "**" && y >= 0) {
-      int64_t r = 1;
-      for (int64_t i = 0; i < y; ++i) r *= x;
-      return r;
+      uint64_t r = 1, base = static_cast<uint64_t>(x);  // wraps on overflow (Python has bigints)
+      for (uint64_t e = static_cast<uint64_t>(y); e; e >>= 1, base *= base)
+        if (e & 1) r *= base;
+      return static_cast<int64_t>(r);
     }
     if (op == "//" || op == "%") {
       if (y == 0) throw Error("integer division or modulo by zero");
@@ -114,6 +124,8 @@ bool compare(const std::string& op, const Value& a, const Value& b) {
 
 class Evaluator {
  public:
+  static constexpr int kMaxCallDepth = 200;
+
   Flow exec(const Body& body, Frame& frame, std::string& out) {
     for (const auto& node : body) {
       const Flow flow = exec(*node, frame, out);
@@ -135,18 +147,26 @@ class Evaluator {
  private:
   Flow exec(const Node& n, Frame& frame, std::string& out) {
     switch (n.kind) {
-      case Node::Kind::kText: out += n.text; return Flow::kNormal;
-      case Node::Kind::kOutput: out += eval(*n.expr, frame).str(); return Flow::kNormal;
+      case Node::Kind::kText:
+        out += n.text;
+        return Flow::kNormal;
+      case Node::Kind::kOutput:
+        out += eval(*n.expr, frame).str();
+        return Flow::kNormal;
       case Node::Kind::kIf:
         for (size_t i = 0; i < n.conds.size(); ++i)
           if (eval(*n.conds[i], frame).truthy()) return exec(n.bodies[i], frame, out);
         return exec(n.else_body, frame, out);
-      case Node::Kind::kFor: return exec_for(n, frame, out);
-      case Node::Kind::kSet: exec_set(n, frame); return Flow::kNormal;
+      case Node::Kind::kFor:
+        return exec_for(n, frame, out);
+      case Node::Kind::kSet:
+        exec_set(n, frame);
+        return Flow::kNormal;
       case Node::Kind::kSetBlock: {
         std::string captured;
         exec(n.bodies[0], frame, captured);
-        frame.vars[n.targets[0]] = n.expr ? apply_chain(*n.expr, Value(captured), frame) : Value(captured);
+        frame.vars[n.targets[0]] =
+            n.expr ? apply_chain(*n.expr, Value(captured), frame) : Value(captured);
         return Flow::kNormal;
       }
       case Node::Kind::kFilterBlock: {
@@ -155,22 +175,28 @@ class Evaluator {
         out += apply_chain(*n.expr, Value(captured), frame).str();
         return Flow::kNormal;
       }
-      case Node::Kind::kMacro: frame.vars[n.name] = make_macro(n, frame); return Flow::kNormal;
-      case Node::Kind::kBreak: return Flow::kBreak;
-      case Node::Kind::kContinue: return Flow::kContinue;
+      case Node::Kind::kMacro:
+        frame.vars[n.name] = make_macro(n, frame);
+        return Flow::kNormal;
+      case Node::Kind::kBreak:
+        return Flow::kBreak;
+      case Node::Kind::kContinue:
+        return Flow::kContinue;
     }
     return Flow::kNormal;
   }
 
   // Binds for-loop / set targets; several targets unpack a sequence.
-  static void bind(const std::vector<std::string>& targets, const Value& v, Frame& frame, int line) {
+  static void bind(const std::vector<std::string>& targets, const Value& v, Frame& frame,
+                   int line) {
     if (targets.size() == 1) {
       frame.vars[targets[0]] = v;
       return;
     }
     const List items = iterate(v);
     if (items.size() != targets.size())
-      fail_at(line, fmt::format("cannot unpack {} values into {} names", items.size(), targets.size()));
+      fail_at(line,
+              fmt::format("cannot unpack {} values into {} names", items.size(), targets.size()));
     for (size_t i = 0; i < items.size(); ++i) frame.vars[targets[i]] = items[i];
   }
 
@@ -197,7 +223,6 @@ class Evaluator {
     for (int64_t i = 0; i < len; ++i) {
       Frame scope{{}, &frame};
       bind(n.targets, items[i], scope, n.line);
-      const List cycle_items;
       scope.vars["loop"] = Value(Dict{
           {"index", Value(i + 1)},
           {"index0", Value(i)},
@@ -228,7 +253,8 @@ class Evaluator {
       return;
     }
     const Value* ns = frame.find(n.targets[0]);
-    if (!ns || !ns->is_namespace()) fail_at(n.line, "cannot assign attribute on non-namespace object");
+    if (!ns || !ns->is_namespace())
+      fail_at(n.line, "cannot assign attribute on non-namespace object");
     if (n.attr[0] == '_')
       fail_at(n.line, fmt::format("Chat templates cannot store underscore-prefixed attributes on a "
                                   "namespace, but got '{}'. Please rename the attribute.",
@@ -243,12 +269,21 @@ class Evaluator {
     attrs.emplace_back(n.attr, v);
   }
 
-  // A macro is a function over a fresh scope whose parent is the frame it was defined in.
+  // A macro is a function over a fresh scope. It sees the template's top-level variables live
+  // (as Jinja does: they may be set after the macro) and the enclosing loop scopes as they were
+  // when it was defined, copied so that the macro cannot outlive what it reads.
   Value make_macro(const Node& n, Frame& frame) {
-    return Value(Function([this, &n, &frame](Args& a) -> Value {
+    Frame* top = &frame;
+    auto captured = std::make_shared<std::unordered_map<std::string, Value>>();
+    for (; top->parent && top->parent->parent; top = top->parent)
+      for (const auto& [k, v] : top->vars) captured->emplace(k, v);  // inner scopes first: they win
+    return Value(Function([this, &n, top, captured](Args& a) -> Value {
       if (a.pos.size() > n.params.size())
-        throw Error(fmt::format("macro '{}' takes not more than {} argument(s)", n.name, n.params.size()));
-      Frame scope{{}, &frame};
+        throw Error(
+            fmt::format("macro '{}' takes not more than {} argument(s)", n.name, n.params.size()));
+      if (depth_ >= kMaxCallDepth) throw Error("maximum macro recursion depth exceeded");
+      Frame closure{*captured, top};
+      Frame scope{{}, &closure};
       for (size_t i = 0; i < n.params.size(); ++i) {
         const MacroParam& p = n.params[i];
         const Value* kw = nullptr;
@@ -256,15 +291,24 @@ class Evaluator {
           if (k == p.name) kw = &v;
         scope.vars[p.name] = i < a.pos.size() ? a.pos[i]
                              : kw             ? *kw
-                             : p.default_value ? eval(*p.default_value, scope)
-                                               : Value::undefined(fmt::format("'{}' is undefined", p.name));
+                             : p.default_value
+                                 ? eval(*p.default_value, scope)
+                                 : Value::undefined(fmt::format("'{}' is undefined", p.name));
       }
       for (const auto& [k, v] : a.kw) {
-        if (std::none_of(n.params.begin(), n.params.end(), [&](const MacroParam& p) { return p.name == k; }))
+        if (std::none_of(n.params.begin(), n.params.end(),
+                         [&](const MacroParam& p) { return p.name == k; }))
           throw Error(fmt::format("macro '{}' takes no keyword argument '{}'", n.name, k));
       }
       std::string out;
-      exec(n.bodies[0], scope, out);
+      ++depth_;
+      try {
+        exec(n.bodies[0], scope, out);
+      } catch (...) {
+        --depth_;
+        throw;
+      }
+      --depth_;
       return out;
     }));
   }
@@ -292,7 +336,8 @@ class Evaluator {
 
   Value eval_unchecked(const Expr& e, Frame& frame) {
     switch (e.kind) {
-      case Expr::Kind::kLiteral: return e.value;
+      case Expr::Kind::kLiteral:
+        return e.value;
       case Expr::Kind::kName: {
         const Value* v = frame.find(e.name);
         return v ? *v : Value::undefined(fmt::format("'{}' is undefined", e.name));
@@ -319,7 +364,8 @@ class Evaluator {
         }
         return d;
       }
-      case Expr::Kind::kGetAttr: return get_attr(eval(*e.args[0], frame), e.name);
+      case Expr::Kind::kGetAttr:
+        return get_attr(eval(*e.args[0], frame), e.name);
       case Expr::Kind::kGetItem: {
         const Value obj = eval(*e.args[0], frame);
         return get_item(obj, eval(*e.args[1], frame));
@@ -334,7 +380,8 @@ class Evaluator {
       case Expr::Kind::kCall: {
         const Value callee = eval(*e.args[0], frame);
         if (callee.is_undefined()) undefined_error(callee);
-        if (!callee.is_callable()) throw Error(fmt::format("'{}' object is not callable", callee.type_name()));
+        if (!callee.is_callable())
+          throw Error(fmt::format("'{}' object is not callable", callee.type_name()));
         Args a = eval_args(e, frame);
         return callee.as_function()(a);
       }
@@ -352,7 +399,8 @@ class Evaluator {
         const Value v = eval(*e.args[0], frame);
         if (e.name == "not") return !v.truthy();
         if (v.is_undefined()) undefined_error(v);
-        if (!v.is_number()) throw Error(fmt::format("bad operand type for unary {}: '{}'", e.name, v.type_name()));
+        if (!v.is_number())
+          throw Error(fmt::format("bad operand type for unary {}: '{}'", e.name, v.type_name()));
         if (e.name == "+") return v.is_float() ? v : Value(int_of(v));
         return v.is_float() ? Value(-v.as_double()) : Value(-int_of(v));
       }
@@ -379,6 +427,8 @@ class Evaluator {
     }
     return Value();
   }
+
+  int depth_ = 0;  // nested macro calls
 };
 
 }  // namespace

@@ -50,7 +50,8 @@ Value join(const Value& v, Args& a) {
 Value default_(const Value& v, Args& a) {
   check_args(a, 2, {"default_value", "boolean"}, "default");
   const Value* d = find_arg(a, 0, "default_value");
-  if (v.is_undefined() || (flag(find_arg(a, 1, "boolean")) && !v.truthy())) return d ? *d : Value("");
+  if (v.is_undefined() || (flag(find_arg(a, 1, "boolean")) && !v.truthy()))
+    return d ? *d : Value("");
   return v;
 }
 
@@ -68,7 +69,6 @@ Value replace(const Value& v, Args& a) {
   }
   return get_attr(Value(v.str()), "replace").as_function()(m);
 }
-
 
 // Jinja's title: capitalise each run after whitespace, '-', '(', '{', '[' or '<'.
 Value title(const Value& v, Args&) {
@@ -95,7 +95,8 @@ Value tojson(const Value& v, Args& a) {
     }
   }
   if (const Value* sep = find_arg(a, 2, "separators"); sep && !sep->is_none()) {
-    if (!sep->is_list() || sep->as_list().size() != 2) throw Error("tojson separators must be a pair");
+    if (!sep->is_list() || sep->as_list().size() != 2)
+      throw Error("tojson separators must be a pair");
     o.item_sep = sep->as_list()[0].str();
     o.key_sep = sep->as_list()[1].str();
   }
@@ -109,7 +110,8 @@ Value to_int(const Value& v, Args& a) {
   const Value fallback = d ? *d : Value(0);
   if (v.is_int()) return v;
   if (v.is_bool()) return static_cast<int64_t>(v.as_bool());
-  if (v.is_float()) return std::isfinite(v.as_double()) ? Value(static_cast<int64_t>(v.as_double())) : fallback;
+  if (v.is_float())
+    return std::isfinite(v.as_double()) ? Value(static_cast<int64_t>(v.as_double())) : fallback;
   if (v.is_string()) {
     std::string s = v.as_string();
     s.erase(std::remove(s.begin(), s.end(), '_'), s.end());
@@ -117,11 +119,14 @@ Value to_int(const Value& v, Args& a) {
     try {
       size_t used = 0;
       const int64_t i = std::stoll(s, &used, base ? static_cast<int>(base->as_double()) : 10);
-      const bool rest_ws = std::all_of(s.begin() + used, s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); });
+      const bool rest_ws = std::all_of(s.begin() + used, s.end(), [](char c) {
+        return std::isspace(static_cast<unsigned char>(c));
+      });
       if (rest_ws) return i;
       size_t fused = 0;
       const double f = std::stod(s, &fused);
-      if (std::all_of(s.begin() + fused, s.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); }))
+      if (std::all_of(s.begin() + fused, s.end(),
+                      [](char c) { return std::isspace(static_cast<unsigned char>(c)); }))
         return static_cast<int64_t>(f);
     } catch (const std::exception&) {
     }
@@ -152,14 +157,17 @@ Value round_(const Value& v, Args& a) {
   const int precision = p ? static_cast<int>(p->as_double()) : 0;
   const Value* m = find_arg(a, 1, "method");
   const std::string method = m ? m->str() : "common";
-  if (!v.is_number()) throw Error(fmt::format("type {} doesn't define __round__ method", v.type_name()));
+  if (!v.is_number())
+    throw Error(fmt::format("type {} doesn't define __round__ method", v.type_name()));
   if (method == "common") {
-    if (!v.is_float()) return v.is_bool() ? Value(static_cast<int64_t>(v.as_bool())) : v;  // round(int, n)
+    if (!v.is_float())
+      return v.is_bool() ? Value(static_cast<int64_t>(v.as_bool())) : v;  // round(int, n)
     char buf[512];  // glibc rounds the exact binary value half-to-even, as Python's round() does
     std::snprintf(buf, sizeof(buf), "%.*f", std::max(precision, 0), v.as_double());
     return std::strtod(buf, nullptr);
   }
-  if (method != "ceil" && method != "floor") throw Error("method must be 'common', 'ceil' or 'floor'");
+  if (method != "ceil" && method != "floor")
+    throw Error("method must be 'common', 'ceil' or 'floor'");
   const double scale = std::pow(10.0, precision);
   const double x = v.as_double() * scale;
   return (method == "ceil" ? std::ceil(x) : std::floor(x)) / scale;
@@ -185,7 +193,8 @@ Value reverse(const Value& v, Args&) {
 
 Value items(const Value& v, Args&) {
   if (v.is_undefined()) return List{};
-  if (!v.is_dict()) throw Error(fmt::format("Can only get item pairs from a mapping, not '{}'", v.type_name()));
+  if (!v.is_dict())
+    throw Error(fmt::format("Can only get item pairs from a mapping, not '{}'", v.type_name()));
   Args none;
   return get_attr(v, "items").as_function()(none);
 }
@@ -214,7 +223,8 @@ Value dictsort(const Value& v, Args& a) {
   const bool cs = flag(find_arg(a, 0, "case_sensitive"));
   const Value* by = find_arg(a, 1, "by");
   const int pos = by && by->str() == "value" ? 1 : 0;
-  if (by && pos == 0 && by->str() != "key") throw Error("You can only sort by either 'key' or 'value'");
+  if (by && pos == 0 && by->str() != "key")
+    throw Error("You can only sort by either 'key' or 'value'");
   const bool rev = flag(find_arg(a, 2, "reverse"));
   Args none;
   List out = items(v, none).as_list();
@@ -261,9 +271,12 @@ Value sum(const Value& v, Args& a) {
   for (const Value& x : iterate(v)) {
     const Value y = attr ? get_path(x, attr->str()) : x;
     if (!total.is_number() || !y.is_number())
-      throw Error(fmt::format("unsupported operand type(s) for +: '{}' and '{}'", total.type_name(), y.type_name()));
-    total = total.is_float() || y.is_float() ? Value(total.as_double() + y.as_double())
-                                             : Value(static_cast<int64_t>(total.as_double()) + static_cast<int64_t>(y.as_double()));
+      throw Error(fmt::format("unsupported operand type(s) for +: '{}' and '{}'", total.type_name(),
+                              y.type_name()));
+    total =
+        total.is_float() || y.is_float()
+            ? Value(total.as_double() + y.as_double())
+            : Value(static_cast<int64_t>(total.as_double()) + static_cast<int64_t>(y.as_double()));
   }
   return total;
 }
@@ -314,7 +327,9 @@ Value select(const Value& v, Args& a, bool by_attr, bool keep) {
 Value indent(const Value& v, Args& a) {
   check_args(a, 3, {"width", "first", "blank"}, "indent");
   const Value* w = find_arg(a, 0, "width");
-  const std::string pad = w && w->is_string() ? w->as_string() : std::string(w ? static_cast<size_t>(w->as_double()) : 4, ' ');
+  const std::string pad = w && w->is_string()
+                              ? w->as_string()
+                              : std::string(w ? static_cast<size_t>(w->as_double()) : 4, ' ');
   const bool first_line = flag(find_arg(a, 1, "first"));
   const bool blank = flag(find_arg(a, 2, "blank"));
   std::vector<std::string> lines;  // str.splitlines() of s + "\n"
@@ -328,7 +343,8 @@ Value indent(const Value& v, Args& a) {
     }
   }
   std::string out = lines[0];
-  for (size_t i = 1; i < lines.size(); ++i) out += "\n" + (blank || !lines[i].empty() ? pad : "") + lines[i];
+  for (size_t i = 1; i < lines.size(); ++i)
+    out += "\n" + (blank || !lines[i].empty() ? pad : "") + lines[i];
   return first_line ? pad + out : out;
 }
 
@@ -336,12 +352,23 @@ Value escape(const Value& v, Args&) {
   std::string out;
   for (char c : v.str()) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&#34;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -386,7 +413,8 @@ const std::map<std::string, FilterFn>& filters() {
       {"indent", indent},
       {"escape", escape},
       {"e", escape},
-      {"attr", [](const Value& v, Args& a) { return get_attr(v, a.pos.empty() ? "" : a.pos[0].str()); }},
+      {"attr",
+       [](const Value& v, Args& a) { return get_attr(v, a.pos.empty() ? "" : a.pos[0].str()); }},
   };
   return kFilters;
 }

@@ -10,7 +10,9 @@
 namespace kiln::chat::jinja {
 namespace {
 
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_ws(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 // "\r\n" and "\r" become "\n"; a single trailing newline is dropped (keep_trailing_newline=False).
 std::string normalize_newlines(const std::string& src) {
@@ -45,17 +47,38 @@ std::string unescape(const std::string& s, int line) {
     }
     const char c = s[++i];
     switch (c) {
-      case '\n': break;  // line continuation
-      case '\\': out += '\\'; break;
-      case '\'': out += '\''; break;
-      case '"': out += '"'; break;
-      case 'a': out += '\a'; break;
-      case 'b': out += '\b'; break;
-      case 'f': out += '\f'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case 'v': out += '\v'; break;
+      case '\n':
+        break;  // line continuation
+      case '\\':
+        out += '\\';
+        break;
+      case '\'':
+        out += '\'';
+        break;
+      case '"':
+        out += '"';
+        break;
+      case 'a':
+        out += '\a';
+        break;
+      case 'b':
+        out += '\b';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case 'v':
+        out += '\v';
+        break;
       case 'x':
       case 'u':
       case 'U': {
@@ -129,7 +152,8 @@ class Lexer {
         pos_ = end + 2;
       } else if (kind == '%' && try_raw(tag_line, strip_after, keep_newline)) {
       } else {
-        tokens_.push_back({kind == '{' ? Token::Kind::kVarBegin : Token::Kind::kBlockBegin, "", tag_line});
+        tokens_.push_back(
+            {kind == '{' ? Token::Kind::kVarBegin : Token::Kind::kBlockBegin, "", tag_line});
         lex_tag(kind == '{' ? '}' : '%', tag_line, strip_after, keep_newline);
       }
       const size_t before = pos_;
@@ -146,7 +170,8 @@ class Lexer {
 
  private:
   int line_at(size_t pos) const {
-    return 1 + static_cast<int>(std::lower_bound(newlines_.begin(), newlines_.end(), pos) - newlines_.begin());
+    return 1 + static_cast<int>(std::lower_bound(newlines_.begin(), newlines_.end(), pos) -
+                                newlines_.begin());
   }
 
   void emit_text(const std::string& text, size_t at) {
@@ -205,22 +230,27 @@ class Lexer {
     while (true) {
       while (pos_ < src_.size() && is_ws(src_[pos_])) ++pos_;
       if (pos_ >= src_.size())
-        fail_at(tag_line, close == '}' ? "unterminated '{{' (missing '}}')" : "unterminated '{%' (missing '%}')");
+        fail_at(tag_line, close == '}' ? "unterminated '{{' (missing '}}')"
+                                       : "unterminated '{%' (missing '%}')");
       const int line = line_at(pos_);
       const char c = src_[pos_];
       if (depth == 0) {
-        const bool mod = (c == '-' || (c == '+' && close == '%')) && src_.compare(pos_ + 1, 2, end) == 0;
+        const bool mod =
+            (c == '-' || (c == '+' && close == '%')) && src_.compare(pos_ + 1, 2, end) == 0;
         if (mod || src_.compare(pos_, 2, end) == 0) {
           strip_after = mod && c == '-';
           keep_newline = mod && c == '+';
           pos_ += mod ? 3 : 2;
-          tokens_.push_back({close == '}' ? Token::Kind::kVarEnd : Token::Kind::kBlockEnd, "", line});
+          tokens_.push_back(
+              {close == '}' ? Token::Kind::kVarEnd : Token::Kind::kBlockEnd, "", line});
           return;
         }
       }
       if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
         size_t e = pos_;
-        while (e < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        while (e < src_.size() &&
+               (std::isalnum(static_cast<unsigned char>(src_[e])) || src_[e] == '_'))
+          ++e;
         tokens_.push_back({Token::Kind::kName, src_.substr(pos_, e - pos_), line});
         pos_ = e;
       } else if (std::isdigit(static_cast<unsigned char>(c))) {
@@ -229,12 +259,13 @@ class Lexer {
         size_t e = pos_ + 1;
         while (e < src_.size() && src_[e] != c) e += src_[e] == '\\' ? 2 : 1;
         if (e >= src_.size()) fail_at(line, "unterminated string literal");
-        tokens_.push_back({Token::Kind::kString, unescape(src_.substr(pos_ + 1, e - pos_ - 1), line), line});
+        tokens_.push_back(
+            {Token::Kind::kString, unescape(src_.substr(pos_ + 1, e - pos_ - 1), line), line});
         pos_ = e + 1;
       } else {
-        static const char* const kOps[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%",
-                                           "~",  "<",  ">",  "=",  "(",  ")",  "[", "]", "{", "}", ",",
-                                           ".",  ":",  "|"};
+        static const char* const kOps[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*",
+                                           "/",  "%",  "~",  "<",  ">",  "=",  "(", ")", "[",
+                                           "]",  "{",  "}",  ",",  ".",  ":",  "|"};
         const char* op = nullptr;
         for (const char* o : kOps) {
           if (src_.compare(pos_, std::strlen(o), o) == 0) {
@@ -256,12 +287,15 @@ class Lexer {
 
   void lex_number(int line) {
     auto digits = [&](size_t p) {
-      while (p < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[p])) || src_[p] == '_')) ++p;
+      while (p < src_.size() &&
+             (std::isdigit(static_cast<unsigned char>(src_[p])) || src_[p] == '_'))
+        ++p;
       return p;
     };
     size_t e = digits(pos_);
     bool is_float = false;
-    if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
+    if (e + 1 < src_.size() && src_[e] == '.' &&
+        std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
       is_float = true;
       e = digits(e + 1);
     }
@@ -287,6 +321,8 @@ class Lexer {
 
 }  // namespace
 
-std::vector<Token> tokenize(const std::string& source) { return Lexer(normalize_newlines(source)).run(); }
+std::vector<Token> tokenize(const std::string& source) {
+  return Lexer(normalize_newlines(source)).run();
+}
 
 }  // namespace kiln::chat::jinja

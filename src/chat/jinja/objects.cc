@@ -43,7 +43,8 @@ std::string to_lower(const std::string& s) {
 
 std::string capitalize(const std::string& s) {
   std::vector<char32_t> cps = utf8::decode(s);
-  for (size_t i = 0; i < cps.size(); ++i) cps[i] = i == 0 ? utf8::to_upper(cps[i]) : utf8::to_lower(cps[i]);
+  for (size_t i = 0; i < cps.size(); ++i)
+    cps[i] = i == 0 ? utf8::to_upper(cps[i]) : utf8::to_lower(cps[i]);
   return utf8::encode(cps);
 }
 
@@ -70,10 +71,12 @@ List iterate(const Value& v) {
 bool contains(const Value& container, const Value& item) {
   if (container.is_string()) {
     if (!item.is_string())
-      throw Error(fmt::format("'in <string>' requires string as left operand, not {}", item.type_name()));
+      throw Error(
+          fmt::format("'in <string>' requires string as left operand, not {}", item.type_name()));
     return container.as_string().find(item.as_string()) != std::string::npos;
   }
-  if (container.is_dict()) return item.is_string() && dict_find(container.as_dict(), item.as_string());
+  if (container.is_dict())
+    return item.is_string() && dict_find(container.as_dict(), item.as_string());
   if (container.is_namespace()) return false;
   for (const Value& v : iterate(container))
     if (equals(v, item)) return true;
@@ -132,7 +135,8 @@ List split(const std::string& s, const Value* sep, int64_t maxsplit) {
   return out;
 }
 
-std::string replace(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
+std::string replace(const std::string& s, const std::string& from, const std::string& to,
+                    int64_t count) {
   std::string out;
   if (from.empty()) {  // Python inserts `to` between every code point
     const std::vector<char32_t> cps = utf8::decode(s);
@@ -161,7 +165,8 @@ bool affix_match(const std::string& s, const Value& affix, bool prefix) {
     return std::any_of(affix.as_list().begin(), affix.as_list().end(),
                        [&](const Value& a) { return affix_match(s, a, prefix); });
   }
-  if (!affix.is_string()) throw Error("startswith/endswith first arg must be str or a tuple of str");
+  if (!affix.is_string())
+    throw Error("startswith/endswith first arg must be str or a tuple of str");
   const std::string& a = affix.as_string();
   if (a.size() > s.size()) return false;
   return prefix ? s.compare(0, a.size(), a) == 0 : s.compare(s.size() - a.size(), a.size(), a) == 0;
@@ -214,7 +219,8 @@ Value string_method(const std::string& s, const std::string& name, Args& a) {
     const std::string& sub = a.pos[0].as_string();
     if (name == "find") {
       const size_t p = s.find(sub);
-      return p == std::string::npos ? Value(-1) : Value(static_cast<int64_t>(utf8::length(s.substr(0, p))));
+      return p == std::string::npos ? Value(-1)
+                                    : Value(static_cast<int64_t>(utf8::length(s.substr(0, p))));
     }
     if (sub.empty()) return static_cast<int64_t>(utf8::length(s) + 1);
     int64_t n = 0;
@@ -227,7 +233,8 @@ Value string_method(const std::string& s, const std::string& name, Args& a) {
     const List items = a.pos.empty() ? List{} : iterate(a.pos[0]);
     for (size_t i = 0; i < items.size(); ++i) {
       if (!items[i].is_string())
-        throw Error(fmt::format("sequence item {}: expected str instance, {} found", i, items[i].type_name()));
+        throw Error(fmt::format("sequence item {}: expected str instance, {} found", i,
+                                items[i].type_name()));
       out += (i ? s : "") + items[i].as_string();
     }
     return out;
@@ -281,10 +288,10 @@ Value dict_method(const Value& self, const std::string& name, Args& a) {
 }
 
 bool is_string_method(const std::string& n) {
-  static const char* const kNames[] = {"strip",   "lstrip",     "rstrip", "split",   "startswith",
-                                       "endswith", "upper",     "lower",  "title",   "capitalize",
-                                       "replace",  "find",      "count",  "join",    "splitlines",
-                                       "isdigit",  "isspace",   "isalpha", "isalnum"};
+  static const char* const kNames[] = {"strip",    "lstrip",  "rstrip",  "split",  "startswith",
+                                       "endswith", "upper",   "lower",   "title",  "capitalize",
+                                       "replace",  "find",    "count",   "join",   "splitlines",
+                                       "isdigit",  "isspace", "isalpha", "isalnum"};
   return std::any_of(std::begin(kNames), std::end(kNames), [&](const char* k) { return n == k; });
 }
 
@@ -315,7 +322,8 @@ Value get_item(const Value& obj, const Value& key) {
       if (const Value* v = dict_find(d, key.as_string())) return *v;
       return get_attr(obj, key.as_string());  // a method, or undefined
     }
-    return Value::undefined(fmt::format("'{}' object has no attribute {}", obj.type_name(), key.repr()));
+    return Value::undefined(
+        fmt::format("'{}' object has no attribute {}", obj.type_name(), key.repr()));
   }
   if ((obj.is_list() || obj.is_string()) && (key.is_int() || key.is_bool())) {
     int64_t i = key.is_bool() ? key.as_bool() : key.as_int();
@@ -328,10 +336,12 @@ Value get_item(const Value& obj, const Value& key) {
       if (i < 0) i += static_cast<int64_t>(cps.size());
       if (i >= 0 && i < static_cast<int64_t>(cps.size())) return utf8::encode({cps[i]});
     }
-    return Value::undefined(fmt::format("{} object has no element {}", obj.type_name(), key.repr()));
+    return Value::undefined(
+        fmt::format("{} object has no element {}", obj.type_name(), key.repr()));
   }
   if (key.is_string()) return get_attr(obj, key.as_string());
-  return Value::undefined(fmt::format("'{}' object has no element {}", obj.type_name(), key.repr()));
+  return Value::undefined(
+      fmt::format("'{}' object has no element {}", obj.type_name(), key.repr()));
 }
 
 Value slice(const Value& obj, const Value& start, const Value& stop, const Value& step) {
@@ -379,7 +389,8 @@ Value get_path(const Value& obj, const std::string& path) {
   size_t start = 0;
   while (true) {
     const size_t dot = path.find('.', start);
-    const std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     const bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
     cur = get_item(cur, numeric ? Value(static_cast<int64_t>(std::stoll(part))) : Value(part));
     if (dot == std::string::npos) return cur;

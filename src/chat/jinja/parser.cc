@@ -39,8 +39,7 @@ class Parser {
 
   Body parse_template() {
     std::string end;
-    Body body = parse_body({}, &end, 1);
-    return body;
+    return parse_body({}, &end, 1);
   }
 
  private:
@@ -62,11 +61,16 @@ class Parser {
 
   static std::string describe(const Token& t) {
     switch (t.kind) {
-      case K::kVarEnd: return "'}}'";
-      case K::kBlockEnd: return "'%}'";
-      case K::kEof: return "end of template";
-      case K::kString: return "string literal";
-      default: return "'" + t.text + "'";
+      case K::kVarEnd:
+        return "'}}'";
+      case K::kBlockEnd:
+        return "'%}'";
+      case K::kEof:
+        return "end of template";
+      case K::kString:
+        return "string literal";
+      default:
+        return "'" + t.text + "'";
     }
   }
   [[noreturn]] void unexpected(const std::string& expected) const {
@@ -86,6 +90,7 @@ class Parser {
 
   // Statements until one of end_tags opens a block; *found gets that tag (consumed, not its '%}').
   Body parse_body(const std::vector<std::string>& end_tags, std::string* found, int open_line) {
+    DepthGuard guard(*this);
     Body body;
     while (true) {
       const Token& t = cur();
@@ -245,6 +250,7 @@ class Parser {
   }
 
   ExprPtr parse_expression() {
+    DepthGuard guard(*this);
     ExprPtr expr = parse_or();
     while (is_name("if")) {
       const int line = next().line;
@@ -283,6 +289,7 @@ class Parser {
   }
 
   ExprPtr parse_not() {
+    DepthGuard guard(*this);
     if (is_name("not")) {
       auto e = make(Expr::Kind::kUnary, next().line, "not");
       e->args.push_back(parse_not());
@@ -352,6 +359,7 @@ class Parser {
   }
 
   ExprPtr parse_unary(bool with_filter = true) {
+    DepthGuard guard(*this);
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
       const Token& op = next();
@@ -387,8 +395,11 @@ class Parser {
         } catch (const std::out_of_range&) {
           fail_at(line, fmt::format("integer literal {} is too large", t.text));
         }
-      case K::kFloat: ++i_; return literal(Value(std::stod(t.text)), line);
-      default: break;
+      case K::kFloat:
+        ++i_;
+        return literal(Value(std::stod(t.text)), line);
+      default:
+        break;
     }
     if (accept_op("(")) {
       if (accept_op(")")) return make(Expr::Kind::kList, line, "tuple");
@@ -537,8 +548,20 @@ class Parser {
     }
   }
 
+  // Bounds the parser's recursion, so a pathological template fails instead of overflowing the
+  // stack.
+  struct DepthGuard {
+    DepthGuard(Parser& p) : p_(p) {
+      if (++p_.depth_ > kMaxDepth) fail_at(p_.cur().line, "template nesting is too deep");
+    }
+    ~DepthGuard() { --p_.depth_; }
+    Parser& p_;
+  };
+  static constexpr int kMaxDepth = 256;
+
   const std::vector<Token>& t_;
   size_t i_ = 0;
+  int depth_ = 0;
 };
 
 }  // namespace

@@ -19,7 +19,8 @@ const Value& arg0(const Args& a, const char* test) {
 }
 
 double modulo(const Value& v, double d) {
-  if (!v.is_number()) throw Error(fmt::format("unsupported operand type for %: '{}'", v.type_name()));
+  if (!v.is_number())
+    throw Error(fmt::format("unsupported operand type for %: '{}'", v.type_name()));
   return std::fmod(v.as_double(), d);
 }
 
@@ -49,9 +50,13 @@ const std::map<std::string, TestFn>& tests() {
       {"string", [](const Value& v, Args&) { return v.is_string(); }},
       {"mapping", [](const Value& v, Args&) { return v.is_dict(); }},
       {"sequence",
-       [](const Value& v, Args&) { return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined(); }},
+       [](const Value& v, Args&) {
+         return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
+       }},
       {"iterable",
-       [](const Value& v, Args&) { return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined(); }},
+       [](const Value& v, Args&) {
+         return v.is_string() || v.is_list() || v.is_dict() || v.is_undefined();
+       }},
       {"callable", [](const Value& v, Args&) { return v.is_callable(); }},
       {"even", [](const Value& v, Args&) { return modulo(v, 2) == 0; }},
       {"odd", [](const Value& v, Args&) { return std::abs(modulo(v, 2)) == 1; }},
@@ -70,7 +75,8 @@ const std::map<std::string, TestFn>& tests() {
        [](const Value& v, Args& a) {
          const Value& o = arg0(a, "sameas");
          if (v.is_none() || o.is_none() || v.is_bool() || o.is_bool())
-           return v.is_none() ? o.is_none() : o.is_bool() && v.is_bool() && v.as_bool() == o.as_bool();
+           return v.is_none() ? o.is_none()
+                              : o.is_bool() && v.is_bool() && v.as_bool() == o.as_bool();
          return equals(v, o);
        }},
       {"filter", [](const Value& v, Args&) { return v.is_string() && has_filter(v.as_string()); }},
@@ -81,9 +87,8 @@ const std::map<std::string, TestFn>& tests() {
 
 const std::map<std::string, std::string>& aliases() {
   static const std::map<std::string, std::string> kAliases = {
-      {"equalto", "eq"}, {"==", "eq"},  {"!=", "ne"},          {"<", "lt"},
-      {"lessthan", "lt"}, {">", "gt"},   {"greaterthan", "gt"}, {"<=", "le"},
-      {">=", "ge"},
+      {"equalto", "eq"}, {"==", "eq"},          {"!=", "ne"}, {"<", "lt"},  {"lessthan", "lt"},
+      {">", "gt"},       {"greaterthan", "gt"}, {"<=", "le"}, {">=", "ge"},
   };
   return kAliases;
 }

@@ -10,7 +10,11 @@ std::vector<char32_t> decode(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+    const int n = c < 0x80           ? 0
+                  : (c >> 5) == 0x6  ? 1
+                  : (c >> 4) == 0xE  ? 2
+                  : (c >> 3) == 0x1E ? 3
+                                     : -1;
     bool ok = n >= 0 && i + n < s.size();
     char32_t cp = n == 0 ? c : n == 1 ? (c & 0x1F) : n == 2 ? (c & 0x0F) : (c & 0x07);
     for (int k = 1; ok && k <= n; ++k) {

@@ -1,6 +1,6 @@
 // Code-point view of UTF-8 strings: Python's len(), indexing, slicing and str.strip() count and
-// test code points, not bytes. Invalid bytes decode to U+DC80..U+DCFF (Python's surrogateescape) so that
-// any input round-trips.
+// test code points, not bytes. Invalid bytes decode to U+DC80..U+DCFF (Python's surrogateescape) so
+// that any input round-trips.
 #pragma once
 
 #include <cstdint>

@@ -18,16 +18,26 @@ double Value::as_double() const {
 
 std::string Value::type_name() const {
   switch (v_.index()) {
-    case 0: return "Undefined";
-    case 1: return "NoneType";
-    case 2: return "bool";
-    case 3: return "int";
-    case 4: return "float";
-    case 5: return "str";
-    case 6: return "list";
-    case 7: return "dict";
-    case 8: return "Namespace";
-    default: return "function";
+    case 0:
+      return "Undefined";
+    case 1:
+      return "NoneType";
+    case 2:
+      return "bool";
+    case 3:
+      return "int";
+    case 4:
+      return "float";
+    case 5:
+      return "str";
+    case 6:
+      return "list";
+    case 7:
+      return "dict";
+    case 8:
+      return "Namespace";
+    default:
+      return "function";
   }
 }
 
@@ -58,15 +68,15 @@ std::string format_float(double d) {
   std::string out = neg ? "-" : "";
   if (exp >= -4 && exp < 16) {  // Python repr: fixed notation for 1e-4 <= |d| < 1e16
     if (exp < 0) {
-      out += "0." + std::string(-exp - 1, '0') + digits;
+      out.append("0.").append(-exp - 1, '0').append(digits);
     } else if (static_cast<int>(digits.size()) <= exp + 1) {
-      out += digits + std::string(exp + 1 - digits.size(), '0') + ".0";
+      out.append(digits).append(exp + 1 - digits.size(), '0').append(".0");
     } else {
-      out += digits.substr(0, exp + 1) + "." + digits.substr(exp + 1);
+      out.append(digits, 0, exp + 1).append(".").append(digits, exp + 1);
     }
   } else {
     out += digits.substr(0, 1);
-    if (digits.size() > 1) out += "." + digits.substr(1);
+    if (digits.size() > 1) out.append(".").append(digits, 1);
     char eb[16];
     std::snprintf(eb, sizeof(eb), "e%c%02d", exp < 0 ? '-' : '+', std::abs(exp));
     out += eb;
@@ -120,14 +130,21 @@ std::string Value::repr() const {
   if (is_string()) return repr_string(as_string());
   if (is_list()) {
     std::string out = tuple_ ? "(" : "[";
-    for (size_t i = 0; i < as_list().size(); ++i) out += (i ? ", " : "") + as_list()[i].repr();
+    for (size_t i = 0; i < as_list().size(); ++i) {
+      if (i) out += ", ";
+      out += as_list()[i].repr();
+    }
     return out + (!tuple_ ? "]" : as_list().size() == 1 ? ",)" : ")");
   }
   if (is_dict() || is_namespace()) {
     const Dict& d = is_dict() ? as_dict() : as_namespace().attrs;
     std::string out = is_dict() ? "{" : "<Namespace {";
-    for (size_t i = 0; i < d.size(); ++i)
-      out += (i ? ", " : "") + repr_string(d[i].first) + ": " + d[i].second.repr();
+    for (size_t i = 0; i < d.size(); ++i) {
+      if (i) out += ", ";
+      out += repr_string(d[i].first);
+      out += ": ";
+      out += d[i].second.repr();
+    }
     return out + (is_dict() ? "}" : "}>");
   }
   return "<function>";
@@ -189,13 +206,27 @@ void dump_string(std::string& out, const std::string& s, bool ensure_ascii) {
   out += '"';
   for (char32_t cp : utf8::decode(s)) {
     switch (cp) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
       default: {
         char b[16];
         if (cp < 0x20 || (ensure_ascii && cp > 0x7E && cp < 0x10000)) {
@@ -219,7 +250,8 @@ void dump(std::string& out, const Value& v, const JsonOptions& o, int depth) {
   const bool pretty = o.indent >= 0 || !o.indent_str.empty();
   const std::string item_sep = !o.item_sep.empty() ? o.item_sep : pretty ? "," : ", ";
   const std::string key_sep = !o.key_sep.empty() ? o.key_sep : ": ";
-  const std::string unit = !o.indent_str.empty() ? o.indent_str : std::string(std::max(o.indent, 0), ' ');
+  const std::string unit =
+      !o.indent_str.empty() ? o.indent_str : std::string(std::max(o.indent, 0), ' ');
   auto newline = [&](int d) {
     if (!pretty) return;
     out += '\n';
@@ -233,7 +265,9 @@ void dump(std::string& out, const Value& v, const JsonOptions& o, int depth) {
     out += std::to_string(v.as_int());
   } else if (v.is_float()) {
     const double d = v.as_double();
-    out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d < 0 ? "-Infinity" : "Infinity") : format_float(d);
+    out += std::isnan(d)   ? "NaN"
+           : std::isinf(d) ? (d < 0 ? "-Infinity" : "Infinity")
+                           : format_float(d);
   } else if (v.is_string()) {
     dump_string(out, v.as_string(), o.ensure_ascii);
   } else if (v.is_list()) {
@@ -257,7 +291,8 @@ void dump(std::string& out, const Value& v, const JsonOptions& o, int depth) {
       return;
     }
     if (o.sort_keys) {
-      std::stable_sort(d.begin(), d.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      std::stable_sort(d.begin(), d.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
     }
     out += '{';
     for (size_t i = 0; i < d.size(); ++i) {

@@ -64,7 +64,9 @@ class Value {
   bool is_bool() const { return std::holds_alternative<bool>(v_); }
   bool is_int() const { return std::holds_alternative<int64_t>(v_); }
   bool is_float() const { return std::holds_alternative<double>(v_); }
-  bool is_number() const { return is_int() || is_float() || is_bool(); }  // Python: bool is a Number
+  bool is_number() const {
+    return is_int() || is_float() || is_bool();
+  }  // Python: bool is a Number
   bool is_string() const { return std::holds_alternative<std::string>(v_); }
   bool is_list() const { return std::holds_alternative<std::shared_ptr<const List>>(v_); }
   bool is_tuple() const { return tuple_; }
@@ -74,7 +76,7 @@ class Value {
 
   bool as_bool() const { return std::get<bool>(v_); }
   int64_t as_int() const { return std::get<int64_t>(v_); }  // exact int only
-  double as_double() const;                                  // int, float or bool
+  double as_double() const;                                 // int, float or bool
   const std::string& as_string() const { return std::get<std::string>(v_); }
   const List& as_list() const { return *std::get<std::shared_ptr<const List>>(v_); }
   const Dict& as_dict() const { return *std::get<std::shared_ptr<const Dict>>(v_); }
@@ -93,8 +95,8 @@ class Value {
 
  private:
   std::variant<Undefined, std::nullptr_t, bool, int64_t, double, std::string,
-               std::shared_ptr<const List>, std::shared_ptr<const Dict>,
-               std::shared_ptr<Namespace>, std::shared_ptr<const Function>>
+               std::shared_ptr<const List>, std::shared_ptr<const Dict>, std::shared_ptr<Namespace>,
+               std::shared_ptr<const Function>>
       v_;
   bool tuple_ = false;
 };
@@ -124,13 +126,18 @@ std::string dump_json(const Value& v, const JsonOptions& opts);
 template <class Json>
 Value from_json(const Json& j) {
   switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value(nullptr);
-    case nlohmann::json::value_t::boolean: return Value(j.template get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value(j.template get<int64_t>());
+    case nlohmann::json::value_t::null:
+      return Value(nullptr);
+    case nlohmann::json::value_t::boolean:
+      return Value(j.template get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return Value(j.template get<int64_t>());
     case nlohmann::json::value_t::number_unsigned:
       return Value(static_cast<int64_t>(j.template get<uint64_t>()));
-    case nlohmann::json::value_t::number_float: return Value(j.template get<double>());
-    case nlohmann::json::value_t::string: return Value(j.template get<std::string>());
+    case nlohmann::json::value_t::number_float:
+      return Value(j.template get<double>());
+    case nlohmann::json::value_t::string:
+      return Value(j.template get<std::string>());
     case nlohmann::json::value_t::array: {
       List l;
       l.reserve(j.size());
@@ -140,10 +147,12 @@ Value from_json(const Json& j) {
     case nlohmann::json::value_t::object: {
       Dict d;
       d.reserve(j.size());
-      for (auto it = j.begin(); it != j.end(); ++it) d.emplace_back(it.key(), from_json(it.value()));
+      for (auto it = j.begin(); it != j.end(); ++it)
+        d.emplace_back(it.key(), from_json(it.value()));
       return Value(std::move(d));
     }
-    default: return Value::undefined("binary JSON value");
+    default:
+      return Value::undefined("binary JSON value");
   }
 }
 
