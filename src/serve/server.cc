@@ -74,6 +74,16 @@ class BoundedPool : public httplib::TaskQueue {
   std::condition_variable ready_, space_;
 };
 
+// httplib 0.11 listens with a backlog of 5, which resets clients when a few hundred connect at
+// once; the subclass reaches the listening socket to raise it (listen() again updates it).
+class HttpServer : public httplib::Server {
+ public:
+  void raise_backlog(int backlog) {
+    const auto fd = svr_sock_.load();
+    if (fd != INVALID_SOCKET) ::listen(fd, backlog);
+  }
+};
+
 std::string random_id(const char* prefix) {
   thread_local std::mt19937_64 rng{std::random_device{}() ^
                                    std::hash<std::thread::id>{}(std::this_thread::get_id())};
@@ -123,7 +133,6 @@ class Generation {
                        std::nullopt, "rate_limit_exceeded", "queue_full");
       } catch (const RequestError& e) {
         cancel_all();
-        counters_.rejected_400++;
         throw bad_request(e.what());
       } catch (const ApiError&) {
         cancel_all();
@@ -201,6 +210,7 @@ class Generation {
     }
     std::vector<std::pair<int, ChoiceOutput>> deltas;
     for (;;) {
+      if (client_gone()) return gone();
       deltas.clear();
       poll(&deltas);
       for (auto& [index, d] : deltas) {
@@ -233,7 +243,6 @@ class Generation {
         return true;
       }
       if (!deltas.empty()) return true;  // let httplib check the connection between chunks
-      if (client_gone()) return gone();
     }
   }
 
@@ -293,7 +302,7 @@ struct Server::Impl {
   ModelContext model;
   int64_t created = std::time(nullptr);
   Counters counters;
-  httplib::Server http;
+  HttpServer http;
   int bound_port = -1;
 
   Impl(Engine& e, ServerOptions o, std::optional<ChatRenderer> c)
@@ -485,6 +494,7 @@ int Server::bind() {
   }
   KILN_CHECK(impl_->bound_port > 0, "cannot listen on {}:{} (address in use or not available)",
              o.host, o.port);
+  impl_->http.raise_backlog(1024);
   return impl_->bound_port;
 }
 
