@@ -334,3 +334,25 @@ def test_200_concurrent_streams_with_a_small_kv_cache(kiln_bin):
         print(f"200 streams: {time.monotonic() - t0:.1f} s, {blocks} KV blocks for a demand of "
               f"{demand}, preemptions {m['kiln_preemptions_total']:.0f}")
     assert time.monotonic() - t0 < 60
+
+
+def test_sigterm_stops_gracefully(kiln_bin):
+    s = KilnServer(GPT2_FIXTURES / "real_vocab_fp16")
+    with s:
+        conn = s.connection(timeout=30)
+        conn.request("POST", "/v1/completions",
+                     body=json.dumps({"prompt": [464], "max_tokens": 60, "n": 16, "stream": True,
+                                      "return_token_ids": True}),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        assert r.status == 200
+        first = r.readline()
+        assert first.startswith(b"data: "), first
+        t0 = time.monotonic()
+        s.proc.send_signal(__import__("signal").SIGTERM)
+        rest = r.read().decode()  # the stream ends: every choice finishes, then [DONE]
+        conn.close()
+        assert rest.rstrip().endswith("data: [DONE]"), rest[-300:]
+        assert s.proc.wait(timeout=15) == 0, s.output()
+        assert time.monotonic() - t0 < 10
+        assert "shutting down" in s.output()
