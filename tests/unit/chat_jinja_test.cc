@@ -247,6 +247,7 @@ TEST(ChatJinja, SyntaxErrorsNameTheLine) {
   EXPECT_EQ(error_of("{{ 'abc }}"), "chat template line 1: unterminated string literal");
   EXPECT_EQ(error_of("{{ a ) }}"), "chat template line 1: unexpected ')'");
   EXPECT_EQ(error_of("{{ 1 @ 2 }}"), "chat template line 1: unexpected character '@'");
+  EXPECT_EQ(error_of("\n{% break %}"), "chat template line 2: 'break' outside of a for loop");
 }
 
 TEST(ChatJinja, RuntimeErrorsNameTheLine) {

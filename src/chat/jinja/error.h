@@ -1,8 +1,8 @@
 // Template errors name the template line, not the C++ line: the person reading them is fixing a
-// chat template, so these throw directly instead of going through KILN_CHECK. TemplateError is
-// final: the evaluator adds the line of the expression to any other kiln::Error a builtin throws
-// (a filter given the wrong type, say), but passes these through unchanged, so raise_exception()'s
-// message reaches the caller exactly as the template wrote it.
+// chat template, so these throw directly instead of going through KILN_CHECK. The evaluator adds
+// the line of the expression to any other kiln::Error a builtin throws (a filter given the wrong
+// type, say) but passes a TemplateError through unchanged, so raise_exception()'s message reaches
+// the caller exactly as the template wrote it.
 #pragma once
 
 #include <fmt/format.h>

@@ -162,7 +162,9 @@ class Parser {
       if (accept_name("if")) n->conds.push_back(parse_expression());
       if (is_name("recursive")) fail_at(line, "recursive for loops are not supported");
       expect_block_end();
+      ++loop_depth_;
       n->bodies.push_back(parse_body({"else", "endfor"}, &end, line));
+      --loop_depth_;
       if (end == "else") {
         expect_block_end();
         n->else_body = parse_body({"endfor"}, &end, line);
@@ -215,6 +217,7 @@ class Parser {
       return n;
     }
     if (name == "break" || name == "continue") {
+      if (loop_depth_ == 0) fail_at(line, fmt::format("'{}' outside of a for loop", name));
       auto n = make_node(name == "break" ? Node::Kind::kBreak : Node::Kind::kContinue, line);
       expect_block_end();
       return n;
@@ -562,6 +565,7 @@ class Parser {
   const std::vector<Token>& t_;
   size_t i_ = 0;
   int depth_ = 0;
+  int loop_depth_ = 0;  // enclosing for-loop bodies, for break/continue
 };
 
 }  // namespace
