@@ -304,6 +304,7 @@ struct Server::Impl {
   Counters counters;
   HttpServer http;
   int bound_port = -1;
+  std::atomic<bool> draining{false};
 
   Impl(Engine& e, ServerOptions o, std::optional<ChatRenderer> c)
       : engine(e), options(std::move(o)), chat(std::move(c)), info(e.info()) {
@@ -338,6 +339,7 @@ struct Server::Impl {
   void generate(const httplib::Request& req, httplib::Response& res, Endpoint endpoint) {
     counters.http_requests++;
     try {
+      if (draining) throw ApiError(503, "the server is shutting down");
       const json body = parse_json_body(req.body);
       const Encoder encode = [this](const std::string& text, bool add_special) {
         return engine.encode(text, add_special);
@@ -499,6 +501,8 @@ int Server::bind() {
 }
 
 bool Server::listen() { return impl_->http.listen_after_bind(); }
+
+void Server::drain() { impl_->draining = true; }
 
 void Server::stop() {
   if (impl_->http.is_running()) impl_->http.stop();

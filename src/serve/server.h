@@ -39,6 +39,8 @@ class Server {
   int bind();
   // Serves until stop() (blocks). Returns false when the server could not run.
   bool listen();
+  // From now on generation requests get 503 (call before Engine::shutdown()); thread-safe.
+  void drain();
   // Stops accepting and ends listen(); safe from any thread.
   void stop();
   const std::string& served_model_name() const;

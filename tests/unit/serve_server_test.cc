@@ -262,6 +262,13 @@ TEST_F(ServeServer, Errors) {
   EXPECT_NE(met->body.find("kiln_http_queue_full_total 1\n"), std::string::npos);
 }
 
+TEST_F(ServeServer, DrainingRefusesNewGenerations) {
+  start();
+  server_->drain();
+  expect_error(post("/v1/completions", json{{"prompt", "x"}}), 503, "service_unavailable");
+  EXPECT_EQ(client_->Get("/health")->status, 200);
+}
+
 TEST_F(ServeServer, StreamClientDisconnectCancels) {
   start();
   engine_.hang = true;

@@ -71,6 +71,7 @@ void serve_main(ServeArgs a) {
     int sig = 0;
     sigwait(&signals, &sig);
     std::fprintf(stderr, "kiln serve: %s, shutting down\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    server.drain();      // new generation requests: 503
     engine->shutdown();  // every request finishes ("cancelled"); streams send their last chunk
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
     server.stop();
