@@ -9,19 +9,14 @@
 namespace kiln::runtime {
 
 Generator::Generator(models::Model& model, const GeneratorOptions& options, ExecContext& ctx)
-    : model_(model), options_(options), ctx_(ctx) {
-  KILN_CHECK(options_.max_batch_size > 0, "max_batch_size must be positive");
-  KILN_CHECK(options_.max_num_tokens >= options_.max_batch_size,
-             "max_num_tokens ({}) must be >= max_batch_size ({})", options_.max_num_tokens,
-             options_.max_batch_size);
-  KILN_CHECK(options_.block_size > 0, "tokens_per_block must be positive");
-}
+    : model_(model), options_(options), ctx_(ctx) {}  // options are checked by the StepRunner
 
 Generator::~Generator() = default;
 
 std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRequest>& requests,
                                                   GenerationStats* stats) {
   const models::ModelSpec& spec = model_.spec();
+  KILN_CHECK(options_.block_size > 0, "tokens_per_block must be positive");
   int64_t demand = 0;
   for (size_t i = 0; i < requests.size(); ++i) {
     const GenerationRequest& r = requests[i];
