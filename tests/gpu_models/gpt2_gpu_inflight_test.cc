@@ -1,0 +1,99 @@
+// The in-flight executor on the GPU (fp32): HF beam cases batched with greedy requests, with a
+// roomy and a preempting KV cache (copy-on-write block copies run on the device; beam rows go
+// through the host sampler), and greedy requests under preemption equal to their solo runs.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+
+#include "../beam_inflight_util.h"
+#include "models/registry.h"
+#include "ops/cuda/device.h"
+#include "runtime/executor.h"
+#include "runtime/generator.h"
+
+namespace kiln {
+namespace {
+
+struct Gpu {
+  std::unique_ptr<ops::cuda::CudaContext> ctx;
+  Gpu() {
+    if (ops::cuda::device_count() > 0)
+      ctx = std::make_unique<ops::cuda::CudaContext>(0, size_t{2} << 30);
+  }
+};
+Gpu& gpu() {
+  static Gpu g;
+  return g;
+}
+
+std::unique_ptr<models::Model> load_fp32(const std::string& dir) {
+  models::LoadOptions lo;
+  lo.device = gpu().ctx->exec().device;
+  lo.allocator = &gpu().ctx->allocator();
+  lo.dtype = DType::kFloat32;
+  return models::load_model(dir, lo);
+}
+
+class Gpt2GpuBeamInflight : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Gpt2GpuBeamInflight, BatchedWithGreedyEqualsHf) {
+  if (!gpu().ctx) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = GetParam();
+  const nlohmann::json expected = nlohmann::json::parse(std::ifstream(dir + "/expected.json"));
+  auto model = load_fp32(dir);
+  const runtime::SamplingParams dflt = runtime::load_generation_defaults(dir);
+  const nlohmann::json* greedy = test::greedy_case(expected);
+  ASSERT_TRUE(greedy);
+  ExecContext& ctx = gpu().ctx->exec();
+  for (const auto& c : expected["cases"]) {
+    if (!c.contains("beam_outputs")) continue;
+    test::run_beam_case(*model, ctx, c, *greedy, dflt, 0, "gpu roomy cache");
+    test::run_beam_case(*model, ctx, c, *greedy, dflt, c["num_beams"].get<int>() * 16 + 8,
+                        "gpu tight cache");
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Gpt2GpuBeamInflight, ::testing::ValuesIn(test::beam_fixtures()),
+                         [](const auto& info) {
+                           return test::test_name(
+                               std::filesystem::path(info.param).filename().string());
+                         });
+
+TEST(Gpt2GpuExecutor, PreemptionKeepsGreedyOutputsEqualToSolo) {
+  if (!gpu().ctx) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = std::string(KILN_SOURCE_DIR) + "/tests/fixtures/gpt2/base_gelu_new";
+  auto model = load_fp32(dir);
+  ExecContext& ctx = gpu().ctx->exec();
+  runtime::SamplingParams p = runtime::load_generation_defaults(dir);
+  p.max_new_tokens = 24;
+  std::mt19937_64 rng(5);
+  std::vector<std::vector<int32_t>> prompts(32);
+  for (auto& pr : prompts) {
+    pr.resize(3 + rng() % 20);
+    for (int32_t& t : pr) t = static_cast<int32_t>(rng() % model->spec().vocab_size);
+  }
+  std::vector<std::vector<int32_t>> solo;
+  {
+    runtime::Generator gen(*model, {}, ctx);
+    for (const auto& pr : prompts) solo.push_back(gen.generate({{pr, p}})[0].output_ids);
+  }
+  runtime::ExecutorOptions eo;
+  eo.runner.max_batch_size = 16;
+  eo.runner.max_num_tokens = 64;
+  eo.runner.block_size = 4;
+  eo.runner.num_blocks = 40;
+  runtime::Executor ex(*model, eo, ctx);
+  for (size_t i = 0; i < prompts.size(); ++i) ex.add_request(i, prompts[i], p, false, true);
+  std::map<int64_t, std::vector<int32_t>> got;
+  while (ex.has_work())
+    for (const runtime::RequestOutput& o : ex.step())
+      for (const SequenceDelta& d : o.deltas)
+        got[o.request_id].insert(got[o.request_id].end(), d.token_ids.begin(), d.token_ids.end());
+  EXPECT_GT(ex.stats().preemptions, 0);
+  EXPECT_EQ(ex.kv_blocks_used(), 0);
+  for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i], solo[i]) << "request " << i;
+}
+
+}  // namespace
+}  // namespace kiln
