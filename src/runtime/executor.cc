@@ -39,7 +39,7 @@ Executor::Executor(models::Model& model, const ExecutorOptions& options, ExecCon
     : model_(model), options_(options), ctx_(ctx) {
   runner_ = std::make_unique<StepRunner>(model, options.runner, ctx);
   blocks_ = std::make_unique<BlockManager>(runner_->cache().blocks(), options.runner.block_size,
-                                           options.prefix_caching);
+                                           options.prefix_caching, runner_->reserved_blocks());
   scheduler_ = std::make_unique<Scheduler>(
       SchedulerOptions{options.runner.max_batch_size, options.runner.max_num_tokens}, *blocks_);
 }
@@ -281,12 +281,13 @@ std::vector<RequestOutput> Executor::step() {
     any_host |= host;
     any_device |= !host;
   }
+  // The host copy first: the GPU sampling kernel applies penalties to the logits in place.
+  Tensor host = any_host ? runner_->logits_on_host(logits) : Tensor();
   std::vector<int32_t> device_ids;
   if (any_device) {
     std::vector<const Sequence*> seqs(row_seq.begin(), row_seq.end());
     device_ids = runner_->sample_on_device(logits, seqs);
   }
-  Tensor host = any_host ? runner_->logits_on_host(logits) : Tensor();
   const int64_t vocab = model_.spec().vocab_size;
   const auto host_row = [&](int64_t row) { return host.data<float>() + row * vocab; };
 

@@ -34,6 +34,7 @@ class StepRunner {
   KvCache& cache() { return *cache_; }
   bool on_device() const { return device_step_ != nullptr; }
   int64_t table_width() const { return table_width_; }
+  int32_t reserved_blocks() const { return scratch_block_ >= 0 ? 1 : 0; }  // taken for good
 
   // Copies whole KV blocks (every layer, K and V) src -> dst, before the forward that writes them.
   void copy_blocks(const std::vector<BlockCopy>& copies);

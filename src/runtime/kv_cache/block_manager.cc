@@ -6,8 +6,8 @@
 
 namespace kiln::runtime {
 
-BlockManager::BlockManager(BlockPool& pool, int block_size, bool prefix_caching)
-    : pool_(pool), block_size_(block_size), prefix_caching_(prefix_caching) {
+BlockManager::BlockManager(BlockPool& pool, int block_size, bool prefix_caching, int32_t reserved)
+    : pool_(pool), block_size_(block_size), prefix_caching_(prefix_caching), reserved_(reserved) {
   KILN_CHECK(block_size > 0, "tokens_per_block must be positive");
 }
 

@@ -24,10 +24,11 @@ struct BlockCopy {
 
 class BlockManager {
  public:
-  BlockManager(BlockPool& pool, int block_size, bool prefix_caching);
+  // reserved: blocks the pool has handed out for good (e.g. the CUDA graphs' scratch block).
+  BlockManager(BlockPool& pool, int block_size, bool prefix_caching, int32_t reserved = 0);
 
   int block_size() const { return block_size_; }
-  int32_t num_total() const { return pool_.num_blocks(); }
+  int32_t num_total() const { return pool_.num_blocks() - reserved_; }
   // Blocks that an allocation can get now: free ones plus cached ones nobody references.
   int32_t num_available() const;
   int32_t num_used() const { return num_total() - num_available(); }
@@ -62,6 +63,7 @@ class BlockManager {
   BlockPool& pool_;
   int block_size_;
   bool prefix_caching_;
+  int32_t reserved_;
   std::unordered_multimap<uint64_t, Entry> cache_;      // prefix hash -> block
   std::unordered_map<int32_t, uint64_t> cached_hash_;   // block -> its prefix hash
   std::list<int32_t> lru_;                              // cached blocks, least recent first
