@@ -22,6 +22,27 @@ void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Te
 void add_layer_norm(Tensor& residual, const Tensor& delta, const Tensor& w, const Tensor& b,
                     float eps, Tensor& out, ExecContext& ctx);
 
+// out = x / sqrt(mean(x²) + eps) * w, statistics in fp32 (LLaMA's RMSNorm, T5's LayerNorm).
+// x/out [n, d], w [d].
+void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out, ExecContext& ctx);
+
+// Fused residual add + RMSNorm: residual += delta; out = rms_norm(residual) * w.
+void add_rms_norm(Tensor& residual, const Tensor& delta, const Tensor& w, float eps, Tensor& out,
+                  ExecContext& ctx);
+
+// Rotary position embedding, in place, on the first num_heads heads of every row of x
+// [n, row_width] (a fused qkv row holds the query heads, then the key heads, then the values):
+// in each head the first rotary_dim dims are rotated by angle positions[t] * inv_freq[i]
+// (i < rotary_dim / 2), with cos and sin multiplied by attention_scaling (YaRN). neox style
+// (HF rotate_half) pairs dims (i, i + rotary_dim / 2); interleaved (GPT-J) pairs (2i, 2i + 1).
+// positions [n] int32, inv_freq [rotary_dim / 2] float32 (on x's device). fp32 math.
+void rotary_embedding(Tensor& x, const Tensor& positions, const Tensor& inv_freq, int num_heads,
+                      int head_dim, int rotary_dim, bool interleaved, float attention_scaling,
+                      ExecContext& ctx);
+
+// Gated activation (SwiGLU and kin): out = act(x[:, :d]) * x[:, d:].  x [n, 2d], out [n, d].
+void gated_activation(const Tensor& x, ActivationKind kind, Tensor& out, ExecContext& ctx);
+
 // out = x · wᵀ (+ bias) (then GELU(tanh) if gelu).  x [n, in], w [out_features, in] (HF layout),
 // bias [out_features], out [n, out_features]. out may be float32 while x/w are 16-bit (logits).
 void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out, ExecContext& ctx,

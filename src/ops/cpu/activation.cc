@@ -58,3 +58,18 @@ void activation(float* x, int64_t count, ActivationKind kind) {
 }
 
 }  // namespace kiln::ops::cpu
+
+namespace kiln::ops::cpu {
+
+void gated_activation(float* out, const float* x, int64_t rows, int64_t d, ActivationKind kind) {
+#pragma omp parallel for schedule(static) if (rows * d > 65536)
+  for (int64_t r = 0; r < rows; ++r) {
+    float* o = out + r * d;
+    const float* g = x + r * 2 * d;
+    std::copy(g, g + d, o);
+    activation(o, d, kind);
+    for (int64_t i = 0; i < d; ++i) o[i] *= g[d + i];
+  }
+}
+
+}  // namespace kiln::ops::cpu

@@ -17,6 +17,16 @@ void layer_norm(float* out, const float* x, const float* w, const float* b, int6
 void linear(float* out, const float* x, const float* w, const float* bias, int64_t n, int64_t m,
             int64_t k);
 void activation(float* x, int64_t count, ActivationKind kind);
+// out [rows, d] = act(x[:, :d]) * x[:, d:], x [rows, 2d].
+void gated_activation(float* out, const float* x, int64_t rows, int64_t d, ActivationKind kind);
+// out/x [rows, d], w [d]. residual variant: residual += delta first (out = norm of the sum).
+void rms_norm(float* out, const float* x, const float* w, int64_t rows, int64_t d, float eps);
+void add_rms_norm(float* residual, float* out, const float* delta, const float* w, int64_t rows,
+                  int64_t d, float eps);
+// x [n, row_width]: rotate the first num_heads heads in place (see ops::rotary_embedding).
+void rotary_embedding(float* x, const int32_t* positions, const float* inv_freq, int64_t n,
+                      int64_t row_width, int num_heads, int head_dim, int rotary_dim,
+                      bool interleaved, float attention_scaling);
 void add(float* out, const float* a, const float* b, int64_t count);
 void gather_rows(float* out, const float* x, const int32_t* rows, int64_t m, int64_t d);
 // k/v rows are `kv_stride` floats apart (so they can be column slices of a fused QKV output).

@@ -98,6 +98,21 @@ __global__ void add_kernel(T* out, const T* a, const T* b, int64_t count) {
   if (VEC > 1 && tail < count) out[tail] = from_float<T>(to_float(a[tail]) + to_float(b[tail]));
 }
 
+// out [rows, d] = act(x[:, :d]) * x[:, d:].
+template <class T>
+__global__ void gated_kernel(T* __restrict__ out, const T* __restrict__ x, int64_t rows, int64_t d,
+                             ActivationKind kind) {
+  const int64_t count = rows * d;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / d, c = i - r * d;
+    const T* row = x + r * 2 * d;
+    // HF: act(gate) is rounded to T before the product, as torch evaluates it.
+    const float g = to_float(from_float<T>(act(to_float(row[c]), kind)));
+    out[i] = from_float<T>(g * to_float(row[d + c]));
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -124,8 +139,18 @@ void add(T* out, const T* a, const T* b, int64_t count, cudaStream_t stream) {
   KILN_CUDA_LAUNCH_CHECK("add");
 }
 
+template <class T>
+void gated_activation(T* out, const T* x, int64_t rows, int64_t d, ActivationKind kind,
+                      cudaStream_t stream) {
+  if (rows <= 0 || d <= 0) return;
+  gated_kernel<T><<<grid_for(rows * d), kThreads, 0, stream>>>(out, x, rows, d, kind);
+  KILN_CUDA_LAUNCH_CHECK("gated_activation");
+}
+
 #define KILN_INSTANTIATE(T)                                                          \
   template void activation<T>(T*, int64_t, ActivationKind, cudaStream_t);            \
+  template void gated_activation<T>(T*, const T*, int64_t, int64_t, ActivationKind,  \
+                                    cudaStream_t);                                   \
   template void add<T>(T*, const T*, const T*, int64_t, cudaStream_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(__half)

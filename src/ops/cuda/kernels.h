@@ -33,6 +33,23 @@ template <class T>
 void add_layer_norm(T* residual, T* out, const T* delta, const T* w, const T* b, int64_t rows,
                     int64_t d, float eps, cudaStream_t stream);
 
+// out [rows, d] = rms_norm(x) * w. With residual non-null: residual [rows, d] += x (the delta)
+// first, rounded to T, and that sum is normalised (equals add() then rms_norm()).
+template <class T>
+void rms_norm(T* out, T* residual, const T* x, const T* w, int64_t rows, int64_t d, float eps,
+              cudaStream_t stream);
+
+// Rotary embedding in place on the first num_heads heads of each row of x [n, row_width].
+template <class T>
+void rotary_embedding(T* x, const int32_t* positions, const float* inv_freq, int64_t n,
+                      int64_t row_width, int num_heads, int head_dim, int rotary_dim,
+                      bool interleaved, float attention_scaling, cudaStream_t stream);
+
+// out [rows, d] = act(x[:, :d]) * x[:, d:], x [rows, 2d].
+template <class T>
+void gated_activation(T* out, const T* x, int64_t rows, int64_t d, ActivationKind kind,
+                      cudaStream_t stream);
+
 // x [count] = act(x) in place.
 template <class T>
 void activation(T* x, int64_t count, ActivationKind kind, cudaStream_t stream);
