@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Generate tiny seeded random Hugging Face checkpoints + golden outputs for kiln parity tests.
 
-Usage:  python3 tools/make_fixtures.py [--out tests/fixtures] [--family gpt2] [--only NAME ...]
+Usage:  python3 tools/make_fixtures.py [--out tests/fixtures] [--family gpt2|opt|gpt_bigcode]
+                                     [--only NAME ...]
                                      [--tokenizer_dir ../shared/data/tokenizers/gpt2]
 
 For every config below this writes ``<out>/<family>/<name>/`` as an unmodified HF model folder
@@ -36,7 +37,7 @@ bookkeeping re-done on HF's own per-step scores, the algorithm kiln's runtime/sa
 implements) and must match HF exactly; prompts are redrawn until every score comparison the
 bookkeeping makes has a relative gap >= MIN_BEAM_GAP (and ``want_eos`` cases see an early EOS).
 
-Golden outputs come from ``GPT2LMHeadModel.from_pretrained(dir, dtype=float32,
+Golden outputs come from ``<Family>ForCausalLM.from_pretrained(dir, dtype=float32,
 attn_implementation="eager")`` i.e. from the files as written (16-bit checkpoints are widened to
 fp32, as kiln's CPU backend does). Everything is deterministic: fixed seeds per config; a config
 whose greedy steps have a top-1/top-2 margin below MIN_REL_MARGIN (or whose outputs are
@@ -57,7 +58,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import (GPT2Config, GPT2LMHeadModel, GPTBigCodeConfig, GPTBigCodeForCausalLM,
+                          OPTConfig, OPTForCausalLM)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GPT2_TOKENIZER_DIR = REPO_ROOT.parent / "shared" / "data" / "tokenizers" / "gpt2"
@@ -259,9 +261,202 @@ def init_weights(model: GPT2LMHeadModel) -> None:
                 p.copy_(0.3 * torch.randn_like(p))
 
 
-def load_fp32(path: Path, attn: str = "eager") -> GPT2LMHeadModel:
-    m = GPT2LMHeadModel.from_pretrained(str(path), dtype=torch.float32, attn_implementation=attn)
+def load_fp32(path: Path, attn: str = "eager", model_cls=GPT2LMHeadModel):
+    m = model_cls.from_pretrained(str(path), dtype=torch.float32, attn_implementation=attn)
     return m.eval()
+
+
+# ---------------------------------------------------------------------------------------------
+# OPT (--family opt): OPTConfig kwargs; HF defaults are relu, pre-LN, biases, affine LayerNorms,
+# tied lm_head, eos/bos = 2 and pad = 1 (inside these tiny vocabularies, so generation may stop on 2).
+OPT_FIXTURES = [
+    dict(
+        name="pre_ln_relu",
+        seed=101,
+        notes="HF defaults except size: relu, do_layer_norm_before=True (final LayerNorm), biases, "
+        "affine LayerNorms, word_embed_proj_dim=hidden (no projections), tied lm_head, eos=2 "
+        "(HF default, inside the vocab). Positions are looked up at index + 2. Longest prompt fills "
+        "max_position_embeddings exactly. Second case: repetition_penalty=1.3.",
+        config=dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, ffn_dim=64,
+                    num_attention_heads=4, max_position_embeddings=64),
+        cases=[
+            dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max0"]),
+            dict(name="greedy_rep_penalty_1.3", max_new_tokens=12, repetition_penalty=1.3,
+                 prompt_lens=[1, 7, "max"]),
+        ],
+    ),
+    dict(
+        name="post_ln_project_350m",
+        seed=102,
+        notes="opt-350m layout: do_layer_norm_before=False (post-LN blocks, no final LayerNorm), "
+        "word_embed_proj_dim=16 < hidden_size=32 (project_in / project_out, bias-free), relu, "
+        "3 layers, 2 heads, ffn_dim=48.",
+        config=dict(vocab_size=128, hidden_size=32, num_hidden_layers=3, ffn_dim=48,
+                    num_attention_heads=2, max_position_embeddings=48, do_layer_norm_before=False,
+                    word_embed_proj_dim=16),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 4, "max"])],
+    ),
+    dict(
+        name="pre_ln_project_gelu",
+        seed=103,
+        notes="pre-LN with word_embed_proj_dim=24 != hidden_size=20: final LayerNorm then "
+        "project_out; activation gelu (erf); 5 heads of head_dim 4; odd ffn_dim=36.",
+        config=dict(vocab_size=100, hidden_size=20, num_hidden_layers=2, ffn_dim=36,
+                    num_attention_heads=5, max_position_embeddings=40, word_embed_proj_dim=24,
+                    activation_function="gelu"),
+        cases=[dict(name="greedy", max_new_tokens=8, prompt_lens=[1, 6, "max"])],
+    ),
+    dict(
+        name="nobias_noaffine",
+        seed=104,
+        notes="enable_bias=False (no q/k/v/out/fc1/fc2 biases), layer_norm_elementwise_affine=False "
+        "(LayerNorms without weight and bias), relu, pre-LN.",
+        config=dict(vocab_size=128, hidden_size=24, num_hidden_layers=2, ffn_dim=40,
+                    num_attention_heads=3, max_position_embeddings=48, enable_bias=False,
+                    layer_norm_elementwise_affine=False),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="post_ln_nobias_gelu_new",
+        seed=105,
+        notes="post-LN (do_layer_norm_before=False) without projections, enable_bias=False, "
+        "activation gelu_new, 1 layer.",
+        config=dict(vocab_size=128, hidden_size=32, num_hidden_layers=1, ffn_dim=64,
+                    num_attention_heads=4, max_position_embeddings=48, do_layer_norm_before=False,
+                    enable_bias=False, activation_function="gelu_new"),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="untied_fp16",
+        seed=106,
+        notes="tie_word_embeddings=False (own lm_head.weight), weights saved in float16 (golden "
+        "outputs from the fp16 weights widened to fp32), silu activation, word_embed_proj_dim=16 "
+        "with hidden_size=32, pre-LN.",
+        config=dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, ffn_dim=64,
+                    num_attention_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+                    activation_function="silu", word_embed_proj_dim=16),
+        save_dtype="float16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="remove_final_ln_bf16",
+        seed=107,
+        notes="_remove_final_layer_norm=True (pre-LN without the final LayerNorm), weights saved in "
+        "bfloat16, relu.",
+        config=dict(vocab_size=128, hidden_size=32, num_hidden_layers=2, ffn_dim=64,
+                    num_attention_heads=4, max_position_embeddings=64,
+                    _remove_final_layer_norm=True),
+        save_dtype="bfloat16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="eos_list",
+        seed=108,
+        notes="generation_config.json has eos_token_id as a list of two ids (both stop some prompt "
+        "early); config.json has the first. pad_token_id set. Pre-LN relu.",
+        config=dict(vocab_size=128, hidden_size=16, num_hidden_layers=2, ffn_dim=32,
+                    num_attention_heads=2, max_position_embeddings=64),
+        eos="list",
+        cases=[dict(name="greedy", max_new_tokens=16, prompt_lens=[1, 2, 4, 7, 12, "max"])],
+    ),
+]
+
+# GPTBigCode (--family gpt_bigcode): GPTBigCodeConfig kwargs; HF defaults are multi_query=True,
+# gelu_pytorch_tanh, n_inner=None (4 * n_embd), scale_attn_weights=True, tied lm_head.
+BIGCODE_FIXTURES = [
+    dict(
+        name="mqa_base",
+        seed=201,
+        notes="HF defaults except size: multi_query=True (one K/V head; c_attn rows are "
+        "[q (n_embd) | k (head_dim) | v (head_dim)]), gelu_pytorch_tanh, n_inner=None, tied lm_head, "
+        "eos/bos=50256 (outside the vocab). Longest prompt fills n_positions exactly. Second case: "
+        "repetition_penalty=1.3.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=4),
+        cases=[
+            dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max0"]),
+            dict(name="greedy_rep_penalty_1.3", max_new_tokens=12, repetition_penalty=1.3,
+                 prompt_lens=[1, 7, "max"]),
+        ],
+    ),
+    dict(
+        name="mha_inner40_eps1e-3",
+        seed=202,
+        notes="multi_query=False (MHA; HF's c_attn rows are per head [q_h | k_h | v_h]), explicit "
+        "n_inner=40, layer_norm_epsilon=1e-3, 4 heads of head_dim 6, 2 layers.",
+        config=dict(vocab_size=128, n_positions=48, n_embd=24, n_layer=2, n_head=4, n_inner=40,
+                    layer_norm_epsilon=1e-3, multi_query=False),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 4, "max"])],
+    ),
+    dict(
+        name="mqa_noscale_gelu",
+        seed=203,
+        notes="scale_attn_weights=False (no 1/sqrt(head_dim)), activation gelu (erf), n_inner=48, "
+        "MQA with 2 heads, 1 layer, attention_softmax_in_fp32=False (no effect in fp32).",
+        config=dict(vocab_size=100, n_positions=32, n_embd=16, n_layer=1, n_head=2, n_inner=48,
+                    scale_attn_weights=False, activation_function="gelu",
+                    attention_softmax_in_fp32=False),
+        cases=[dict(name="greedy", max_new_tokens=8, prompt_lens=[1, 3, "max"])],
+    ),
+    dict(
+        name="mqa_fp16_relu_3layers",
+        seed=204,
+        notes="MQA, weights saved in float16 (golden outputs from the fp16 weights widened to fp32), "
+        "relu, 3 layers, 8 heads of head_dim 4, scale_attention_softmax_in_fp32=False.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=32, n_layer=3, n_head=8,
+                    activation_function="relu", scale_attention_softmax_in_fp32=False),
+        save_dtype="float16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="mha_bf16_untied",
+        seed=205,
+        notes="MHA, tie_word_embeddings=False (own lm_head.weight), weights saved in bfloat16, "
+        "gelu_new, 2 heads.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                    multi_query=False, tie_word_embeddings=False, activation_function="gelu_new"),
+        save_dtype="bfloat16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="eos_list",
+        seed=206,
+        notes="MQA; generation_config.json has eos_token_id as a list of two ids (both stop some "
+        "prompt early); config.json has the first. pad_token_id set.",
+        config=dict(vocab_size=128, n_positions=64, n_embd=16, n_layer=2, n_head=2),
+        eos="list",
+        cases=[dict(name="greedy", max_new_tokens=16, prompt_lens=[1, 2, 4, 7, 12, "max"])],
+    ),
+]
+
+
+def init_weights_opt(model) -> None:
+    """init_weights' recipe for OPT's parameter names (large stds so greedy outputs vary)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "layer_norm" in name:
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + 0.2 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.3 * torch.randn_like(p))
+            elif "embed_tokens" in name or "lm_head" in name:
+                p.copy_(0.5 * torch.randn_like(p))
+            elif "embed_positions" in name:
+                p.copy_(1.5 * torch.randn_like(p))
+            else:  # q/k/v/out_proj, fc1, fc2, project_in/out
+                p.copy_(0.3 * torch.randn_like(p))
+
+
+# family -> fixtures, HF classes, weight init, longest sequence of a config
+FAMILIES = {
+    "gpt2": dict(fixtures=FIXTURES, config_cls=GPT2Config, model_cls=GPT2LMHeadModel,
+                 init=init_weights, n_positions=lambda c: c.n_positions),
+    "opt": dict(fixtures=OPT_FIXTURES, config_cls=OPTConfig, model_cls=OPTForCausalLM,
+                init=init_weights_opt, n_positions=lambda c: c.max_position_embeddings),
+    # GPTBigCode's parameter names (transformer.wte/wpe/h.N.ln_1/.../ln_f) fit GPT-2's init recipe.
+    "gpt_bigcode": dict(fixtures=BIGCODE_FIXTURES, config_cls=GPTBigCodeConfig,
+                        model_cls=GPTBigCodeForCausalLM, init=init_weights,
+                        n_positions=lambda c: c.n_positions),
+}
 
 
 def rel_margin(scores: torch.Tensor) -> float:
@@ -453,7 +648,9 @@ def dir_size(path: Path) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
+def build_one(spec: dict, out_root: Path, tokenizer=None, family: str = "gpt2") -> dict:
+    fam = FAMILIES[family]
+    model_cls = fam["model_cls"]
     name = spec["name"]
     final_dir = out_root / name
     save_dtype = DTYPES[spec.get("save_dtype", "float32")]
@@ -461,9 +658,10 @@ def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
     for attempt in range(MAX_ATTEMPTS):
         seed = spec["seed"] + 1000 * attempt
         torch.manual_seed(seed)
-        config = GPT2Config(**spec["config"])
-        model = GPT2LMHeadModel(config).eval()
-        init_weights(model)
+        config = fam["config_cls"](**spec["config"])
+        model = model_cls(config).eval()
+        fam["init"](model)
+        n_positions = fam["n_positions"](config)
         if save_dtype != torch.float32:
             model = model.to(save_dtype)
 
@@ -474,7 +672,7 @@ def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
             if "prompt_texts" in c:
                 prompts = [tokenizer.encode(t).ids for t in c["prompt_texts"]]
             else:
-                prompts = make_prompts(pgen, config.vocab_size, c["prompt_lens"], config.n_positions,
+                prompts = make_prompts(pgen, config.vocab_size, c["prompt_lens"], n_positions,
                                        c["max_new_tokens"])
             cases.append(dict(c, prompts=prompts))
 
@@ -484,7 +682,7 @@ def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
             if eos_mode:
                 # first pass without EOS: choose EOS ids from the model's own greedy outputs
                 model.save_pretrained(tmp / "stage")
-                m = load_fp32(tmp / "stage")
+                m = load_fp32(tmp / "stage", model_cls=model_cls)
                 noeos = [[greedy(m, p, c["max_new_tokens"], c.get("repetition_penalty", 1.0),
                                  eos=[config.vocab_size + 7], use_config_eos=False)[0]
                           for p in c["prompts"]] for c in cases]
@@ -505,8 +703,8 @@ def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
                 save_kw["max_shard_size"] = spec["max_shard_size"]
             model.save_pretrained(tmp / "final", **save_kw)
 
-            m = load_fp32(tmp / "final", "eager")
-            m_sdpa = load_fp32(tmp / "final", "sdpa")
+            m = load_fp32(tmp / "final", "eager", model_cls)
+            m_sdpa = load_fp32(tmp / "final", "sdpa", model_cls)
             ok = True
             sdpa_diffs = []
             min_margin_all = float("inf")
@@ -554,7 +752,7 @@ def build_one(spec: dict, out_root: Path, tokenizer=None) -> dict:
             # beam cases: own prompts, never a reason to reseed (see the module docstring)
             eos_cfg = m.generation_config.eos_token_id
             eos_cfg = (eos_cfg if isinstance(eos_cfg, list) else [eos_cfg]) if eos_cfg is not None else []
-            beam_cases = [make_beam_case(m, c, config.vocab_size, config.n_positions, eos_cfg,
+            beam_cases = [make_beam_case(m, c, config.vocab_size, n_positions, eos_cfg,
                                          torch.Generator().manual_seed(20_000 + 100 * seed + bi))
                           for bi, c in enumerate(spec.get("beam_cases", []))]
 
@@ -670,7 +868,7 @@ def gpt2_tokenizer(tok_dir: Path):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO_ROOT / "tests" / "fixtures"))
-    ap.add_argument("--family", default="gpt2", choices=["gpt2"])
+    ap.add_argument("--family", default="gpt2", choices=sorted(FAMILIES))
     ap.add_argument("--only", nargs="*", help="only these fixture names")
     ap.add_argument("--tokenizer_dir", default=str(GPT2_TOKENIZER_DIR),
                     help="folder with the GPT-2 encoder.json + vocab.bpe (for real_vocab_fp16)")
@@ -679,7 +877,7 @@ def main(argv=None):
     torch.set_num_threads(1)  # fewer sources of run-to-run variation
     out_root = Path(args.out) / args.family
     out_root.mkdir(parents=True, exist_ok=True)
-    specs = [s for s in FIXTURES if not args.only or s["name"] in args.only]
+    specs = [s for s in FAMILIES[args.family]["fixtures"] if not args.only or s["name"] in args.only]
     tok = gpt2_tokenizer(Path(args.tokenizer_dir)) if any(s.get("real_vocab") for s in specs) else None
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
@@ -688,7 +886,7 @@ def main(argv=None):
     print(f"{'fixture':36s} {'seed':>6s} {'try':>3s} {'params':>9s} {'bytes':>9s} {'min margin':>10s}  sdpa")
     total = 0
     for s in specs:
-        r = build_one(s, out_root, tok)
+        r = build_one(s, out_root, tok, args.family)
         total += r["size"]
         sd = "same" if not r["sdpa_diffs"] else f"DIFF {r['sdpa_diffs']}"
         print(f"{r['name']:36s} {r['seed']:6d} {r['attempts']:3d} {r['params']:9d} {r['size']:9d} "

@@ -7,6 +7,8 @@
 #include "core/check.h"
 #include "io/json_config.h"
 #include "models/gpt2/model.h"
+#include "models/gpt_bigcode/model.h"
+#include "models/opt/model.h"
 
 namespace kiln::models {
 namespace {
@@ -17,6 +19,8 @@ using Loader = std::function<std::unique_ptr<Model>(const std::string&, const io
 const std::map<std::string, Loader>& loaders() {
   static const std::map<std::string, Loader> m = {
       {"gpt2", gpt2::load},
+      {"gpt_bigcode", gpt_bigcode::load},
+      {"opt", opt::load},
   };
   return m;
 }
@@ -50,7 +54,10 @@ std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
     const gpt2::Gpt2Config c = gpt2::Gpt2Config::from_json(cfg);
     return std::make_unique<gpt2::Gpt2Model>(c, gpt2::random_weights(c, seed), options);
   }
-  KILN_FAIL("random weights: unsupported --model_type '{}' (supported: gpt2)", type);
+  if (type == "gpt_bigcode") return gpt_bigcode::random_model(cfg, seed, options);
+  if (type == "opt") return opt::random_model(cfg, seed, options);
+  KILN_FAIL("random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt)",
+            type);
 }
 
 }  // namespace kiln::models

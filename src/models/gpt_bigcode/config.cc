@@ -1,0 +1,77 @@
+#include "models/gpt_bigcode/config.h"
+
+#include "core/check.h"
+#include "ops/activation_kind.h"
+
+namespace kiln::models::gpt_bigcode {
+namespace {
+
+// HF's GPTBigCodeConfig.attribute_map aliases.
+int64_t get_aliased(const io::JsonConfig& cfg, const char* key, const char* alias, int64_t dflt) {
+  if (cfg.has(key)) return cfg.get<int64_t>(key);
+  return cfg.get_or<int64_t>(alias, dflt);
+}
+
+}  // namespace
+
+GptBigCodeConfig GptBigCodeConfig::from_json(const io::JsonConfig& cfg) {
+  GptBigCodeConfig c;
+  c.vocab_size = cfg.get_or<int64_t>("vocab_size", c.vocab_size);
+  c.n_positions = get_aliased(cfg, "n_positions", "max_position_embeddings", c.n_positions);
+  c.n_embd = get_aliased(cfg, "n_embd", "hidden_size", c.n_embd);
+  c.n_layer = get_aliased(cfg, "n_layer", "num_hidden_layers", c.n_layer);
+  c.n_head = get_aliased(cfg, "n_head", "num_attention_heads", c.n_head);
+  c.n_inner = cfg.get_or<int64_t>("n_inner", 0);
+  c.activation_function = cfg.get_or<std::string>("activation_function", c.activation_function);
+  c.layer_norm_epsilon = cfg.get_or<double>("layer_norm_epsilon", c.layer_norm_epsilon);
+  c.scale_attn_weights = cfg.get_or<bool>("scale_attn_weights", c.scale_attn_weights);
+  c.attention_softmax_in_fp32 =
+      cfg.get_or<bool>("attention_softmax_in_fp32", c.attention_softmax_in_fp32);
+  c.scale_attention_softmax_in_fp32 =
+      cfg.get_or<bool>("scale_attention_softmax_in_fp32", c.scale_attention_softmax_in_fp32);
+  c.multi_query = cfg.get_or<bool>("multi_query", c.multi_query);
+  c.tie_word_embeddings = cfg.get_or<bool>("tie_word_embeddings", c.tie_word_embeddings);
+  c.bos_token_id = cfg.get_or<int64_t>("bos_token_id", c.bos_token_id);
+  if (cfg.json().contains("eos_token_id")) c.eos_token_id = cfg.get_int_or_list("eos_token_id");
+
+  const std::string& src = cfg.source();
+  KILN_CHECK(c.vocab_size > 0, "{}: vocab_size must be positive, got {}", src, c.vocab_size);
+  KILN_CHECK(c.n_positions > 0, "{}: n_positions must be positive, got {}", src, c.n_positions);
+  KILN_CHECK(c.n_embd > 0, "{}: n_embd must be positive, got {}", src, c.n_embd);
+  KILN_CHECK(c.n_layer > 0, "{}: n_layer must be positive, got {}", src, c.n_layer);
+  KILN_CHECK(c.n_head > 0, "{}: n_head must be positive, got {}", src, c.n_head);
+  KILN_CHECK(c.n_embd % c.n_head == 0, "{}: n_embd ({}) must be divisible by n_head ({})", src,
+             c.n_embd, c.n_head);
+  KILN_CHECK(c.n_inner >= 0, "{}: n_inner must be positive or null, got {}", src, c.n_inner);
+  KILN_CHECK(c.layer_norm_epsilon > 0, "{}: layer_norm_epsilon must be positive", src);
+  KILN_CHECK(!cfg.get_or<bool>("add_cross_attention", false),
+             "{}: add_cross_attention=true (GPTBigCode as a decoder of an encoder-decoder) is not "
+             "supported by the GPTBigCode LM path",
+             src);
+  ops::activation_from_name(c.activation_function);  // validates
+  return c;
+}
+
+nlohmann::json GptBigCodeConfig::to_json() const {
+  const nlohmann::json eos = eos_token_id.empty()       ? nlohmann::json(nullptr)
+                             : eos_token_id.size() == 1 ? nlohmann::json(eos_token_id[0])
+                                                        : nlohmann::json(eos_token_id);
+  return {{"model_type", "gpt_bigcode"},
+          {"vocab_size", vocab_size},
+          {"n_positions", n_positions},
+          {"n_embd", n_embd},
+          {"n_layer", n_layer},
+          {"n_head", n_head},
+          {"n_inner", n_inner > 0 ? nlohmann::json(n_inner) : nlohmann::json(nullptr)},
+          {"activation_function", activation_function},
+          {"layer_norm_epsilon", layer_norm_epsilon},
+          {"scale_attn_weights", scale_attn_weights},
+          {"attention_softmax_in_fp32", attention_softmax_in_fp32},
+          {"scale_attention_softmax_in_fp32", scale_attention_softmax_in_fp32},
+          {"multi_query", multi_query},
+          {"tie_word_embeddings", tie_word_embeddings},
+          {"bos_token_id", bos_token_id},
+          {"eos_token_id", eos}};
+}
+
+}  // namespace kiln::models::gpt_bigcode

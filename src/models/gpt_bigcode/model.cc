@@ -1,0 +1,158 @@
+#include "models/gpt_bigcode/model.h"
+
+#include <cmath>
+
+#include "io/checkpoint.h"
+#include "ops/ops.h"
+
+namespace kiln::models::gpt_bigcode {
+
+GptBigCodeModel::GptBigCodeModel(const GptBigCodeConfig& config, GptBigCodeWeights weights,
+                                 const LoadOptions& options)
+    : config_(config), weights_(std::move(weights)), allocator_(options.allocator) {
+  spec_.model_type = "gpt_bigcode";
+  spec_.num_layers = static_cast<int>(config_.n_layer);
+  spec_.num_heads = static_cast<int>(config_.n_head);
+  spec_.num_kv_heads = static_cast<int>(config_.kv_heads());
+  spec_.head_dim = static_cast<int>(config_.head_dim());
+  spec_.vocab_size = config_.vocab_size;
+  spec_.max_positions = config_.n_positions;
+  spec_.device = options.allocator->device();
+  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
+  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
+                 spec_.dtype == DType::kBFloat16,
+             "gpt_bigcode: unsupported compute dtype {}", dtype_name(spec_.dtype));
+
+  ExecContext ctx;
+  ctx.device = spec_.device;
+  for (const WeightEntry& e : weight_map(config_, weights_, "")) {
+    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
+    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  }
+  if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
+  spec_.weight_bytes -= static_cast<int64_t>(weights_.wpe.nbytes());  // one row per token
+
+  const float eps = static_cast<float>(config_.layer_norm_epsilon);
+  const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
+  for (const GptBigCodeLayerWeights& w : weights_.layers) {
+    Block b;
+    b.ln_1 = {w.ln_1_w, w.ln_1_b, eps};
+    b.ln_2 = {w.ln_2_w, w.ln_2_b, eps};
+    b.attn.qkv = {w.qkv_w, w.qkv_b};
+    b.attn.out = {w.attn_out_w, w.attn_out_b};
+    b.attn.num_heads = spec_.num_heads;
+    b.attn.num_kv_heads = spec_.num_kv_heads;  // 1 with multi_query: K/V shared by every head
+    b.attn.head_dim = spec_.head_dim;
+    b.attn.scale = config_.scale_attn_weights
+                       ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim))
+                       : 1.f;
+    b.mlp = {{w.fc_w, w.fc_b}, {w.proj_w, w.proj_b}, act};
+    blocks_.push_back(std::move(b));
+  }
+  ln_f_ = {weights_.ln_f_w, weights_.ln_f_b, eps};
+}
+
+void GptBigCodeModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
+  const int64_t d = config_.n_embd, es = static_cast<int64_t>(dtype_size(spec_.dtype));
+  const int64_t qkv = d + 2 * config_.kv_heads() * config_.head_dim();
+  // Live at once: h, tmp, normed (3 x d), then qkv + attn (d) or the MLP hidden (inner); at the
+  // end the gathered rows (2 x d) and the fp32 logits; 256-byte alignment slack each.
+  const int64_t per_token = 3 * d + std::max(qkv + d, config_.inner());
+  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * 2 * d * es +
+                        max_logit_rows * config_.vocab_size * 4 + 16 * 256;
+  ws_ = Workspace();
+  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+}
+
+Tensor GptBigCodeModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
+                                ExecContext& ctx) {
+  const int64_t n = batch.num_tokens(), d = config_.n_embd;
+  const DType dt = spec_.dtype;
+  KILN_CHECK(n > 0, "gpt_bigcode: empty batch");
+  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.n_layer,
+             "gpt_bigcode: KV cache has {} layers, model {}", kv.k.size(), config_.n_layer);
+  ws_.reset();
+  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
+  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
+  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
+  ops::embedding(batch.input_ids, weights_.wte, h, /*accumulate=*/false, ctx);
+  ops::embedding(batch.positions, weights_.wpe, h, /*accumulate=*/true, ctx);
+
+  const size_t mark = ws_.used();
+  blocks_[0].ln_1.forward(h, normed, ctx);
+  for (int64_t i = 0; i < config_.n_layer; ++i) {
+    const Block& b = blocks_[i];
+    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
+    ws_.rewind(mark);
+    ops::add_layer_norm(h, tmp, b.ln_2.weight, b.ln_2.bias, b.ln_2.eps, normed, ctx);
+    b.mlp.forward(normed, tmp, ws_, ctx);
+    ws_.rewind(mark);
+    if (i + 1 < config_.n_layer) {
+      const layers::LayerNorm& next = blocks_[i + 1].ln_1;
+      ops::add_layer_norm(h, tmp, next.weight, next.bias, next.eps, normed, ctx);
+    } else {
+      ops::add(h, tmp, h, ctx);
+    }
+  }
+  // LayerNorm is per row, so only the rows whose logits are wanted go through ln_f and the head.
+  const int64_t m = batch.logit_rows.size(0);
+  Tensor last = ws_.take({m, d}, dt);
+  ops::gather_rows(h, batch.logit_rows, last, ctx);
+  Tensor last_normed = ws_.take({m, d}, dt);
+  ln_f_.forward(last, last_normed, ctx);
+  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
+  ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
+  return logits;
+}
+
+void GptBigCodeModel::save(const std::string& dir, DType dtype) const {
+  KILN_CHECK(spec_.device.is_cpu(), "gpt_bigcode: save() needs the model loaded on the CPU");
+  nlohmann::json cfg = config_.to_json();
+  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
+  save_checkpoint(dir, cfg, weight_map(config_, weights_, ""), dtype);
+}
+
+std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
+                            const LoadOptions& options) {
+  const GptBigCodeConfig config = GptBigCodeConfig::from_json(cfg);
+  const io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  const bool kiln_format = cfg.has("kiln_checkpoint");
+  // GPTBigCodeForCausalLM saves "transformer.h.0...."; GPTBigCodeModel files have no prefix.
+  const std::string prefix = !kiln_format && ckpt.has("transformer.wte.weight") ? "transformer." : "";
+  GptBigCodeWeights w;
+  load_weights(ckpt, weight_map(config, w, prefix), kiln_format);
+  if (!kiln_format) regroup_mha_qkv(config, w);
+  return std::make_unique<GptBigCodeModel>(config, std::move(w), options);
+}
+
+GptBigCodeWeights random_weights(const GptBigCodeConfig& config, uint64_t seed) {
+  GptBigCodeWeights w;
+  int64_t index = 0;
+  for (const WeightEntry& e : weight_map(config, w, "")) {
+    *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
+    float* p = e.tensor->data<float>();
+    const int64_t count = e.tensor->numel();
+    const bool is_norm_weight = e.kiln_name.find("ln_") != std::string::npos &&
+                                e.kiln_name.find("weight") != std::string::npos;
+    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) {
+      // SplitMix64 hash -> uniform in [-1, 1) scaled to std 0.02 (HF's initializer_range).
+      uint64_t z = s + static_cast<uint64_t>(i) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
+      p[i] = (is_norm_weight ? 1.f : 0.f) + u * 0.0346f;  // uniform std = 0.0346/sqrt(3) = 0.02
+    }
+  }
+  return w;
+}
+
+std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
+                                    const LoadOptions& options) {
+  const GptBigCodeConfig c = GptBigCodeConfig::from_json(arch);
+  return std::make_unique<GptBigCodeModel>(c, random_weights(c, seed), options);
+}
+
+}  // namespace kiln::models::gpt_bigcode

@@ -1,0 +1,206 @@
+#include "models/opt/model.h"
+
+#include <cmath>
+#include <utility>
+
+#include "io/checkpoint.h"
+#include "ops/ops.h"
+
+namespace kiln::models::opt {
+
+OptModel::OptModel(const OptConfig& config, OptWeights weights, const LoadOptions& options)
+    : config_(config), weights_(std::move(weights)), allocator_(options.allocator) {
+  spec_.model_type = "opt";
+  spec_.num_layers = static_cast<int>(config_.num_hidden_layers);
+  spec_.num_heads = spec_.num_kv_heads = static_cast<int>(config_.num_attention_heads);
+  spec_.head_dim = static_cast<int>(config_.head_dim());
+  spec_.vocab_size = config_.vocab_size;
+  spec_.max_positions = config_.max_position_embeddings;
+  spec_.device = options.allocator->device();
+  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
+  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
+                 spec_.dtype == DType::kBFloat16,
+             "opt: unsupported compute dtype {}", dtype_name(spec_.dtype));
+
+  ExecContext ctx;
+  ctx.device = spec_.device;
+  for (const WeightEntry& e : weight_map(config_, weights_, "", /*split_qkv=*/false)) {
+    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
+    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  }
+  if (config_.tie_word_embeddings) weights_.lm_head = weights_.embed_tokens;
+  spec_.weight_bytes -= static_cast<int64_t>(weights_.embed_positions.nbytes());
+  // HF looks up position + 2; rows 0 and 1 are never read for unpadded sequences.
+  positions_ = weights_.embed_positions.slice(0, OptConfig::kPositionOffset,
+                                              weights_.embed_positions.size(0));
+
+  const int64_t d = config_.hidden_size;
+  const bool affine = config_.layer_norm_elementwise_affine;
+  if (!affine) {  // elementwise_affine=False: no weight (all ones) and no bias
+    Tensor ones = Tensor::empty({d}, DType::kFloat32);
+    for (int64_t i = 0; i < d; ++i) ones.data<float>()[i] = 1.f;
+    ln_ones_ = ops::to_device(ones, spec_.dtype, allocator_, ctx);
+  }
+  auto norm = [&](const Tensor& w, const Tensor& b) {
+    return layers::LayerNorm{affine ? w : ln_ones_, affine ? b : Tensor(),
+                             OptConfig::kLayerNormEps};
+  };
+  const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
+  for (const OptLayerWeights& w : weights_.layers) {
+    Block b;
+    b.attn_ln = norm(w.attn_ln_w, w.attn_ln_b);
+    b.ffn_ln = norm(w.ffn_ln_w, w.ffn_ln_b);
+    b.attn.qkv = {w.qkv_w, w.qkv_b};
+    b.attn.out = {w.out_w, w.out_b};
+    b.attn.num_heads = b.attn.num_kv_heads = spec_.num_heads;
+    b.attn.head_dim = spec_.head_dim;
+    // HF scales q by head_dim^-0.5 before q·k; the same factor on the scores.
+    b.attn.scale = 1.f / std::sqrt(static_cast<float>(spec_.head_dim));
+    b.mlp = {{w.fc1_w, w.fc1_b}, {w.fc2_w, w.fc2_b}, act};
+    blocks_.push_back(std::move(b));
+  }
+  if (config_.has_final_layer_norm()) final_ln_ = norm(weights_.final_ln_w, weights_.final_ln_b);
+}
+
+void OptModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
+  const int64_t d = config_.hidden_size, e = config_.embed_dim();
+  const int64_t es = static_cast<int64_t>(dtype_size(spec_.dtype));
+  // Live at once: h, tmp, normed (3 x d), then the embeddings before project_in (e), qkv (3d) +
+  // attn (d) or the MLP hidden (ffn_dim); at the end the gathered rows (2 x d + e) and the fp32
+  // logits; 256-byte alignment slack each.
+  const int64_t per_token = 3 * d + std::max({4 * d, config_.ffn_dim, e});
+  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * (2 * d + e) * es +
+                        max_logit_rows * config_.vocab_size * 4 + 16 * 256;
+  ws_ = Workspace();
+  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+}
+
+Tensor OptModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
+                         ExecContext& ctx) {
+  const int64_t n = batch.num_tokens(), d = config_.hidden_size, e = config_.embed_dim();
+  const DType dt = spec_.dtype;
+  KILN_CHECK(n > 0, "opt: empty batch");
+  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.num_hidden_layers,
+             "opt: KV cache has {} layers, model {}", kv.k.size(), config_.num_hidden_layers);
+  ws_.reset();
+  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
+  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
+  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
+  const size_t mark = ws_.used();
+  if (config_.has_projections()) {
+    Tensor emb = ws_.take({n, e}, dt);  // [n, word_embed_proj_dim]
+    ops::embedding(batch.input_ids, weights_.embed_tokens, emb, /*accumulate=*/false, ctx);
+    ops::linear(emb, weights_.project_in, Tensor(), h, ctx);
+    ws_.rewind(mark);
+  } else {
+    ops::embedding(batch.input_ids, weights_.embed_tokens, h, /*accumulate=*/false, ctx);
+  }
+  ops::embedding(batch.positions, positions_, h, /*accumulate=*/true, ctx);
+
+  const int64_t layers = config_.num_hidden_layers;
+  if (config_.do_layer_norm_before) {
+    blocks_[0].attn_ln.forward(h, normed, ctx);
+    for (int64_t i = 0; i < layers; ++i) {
+      const Block& b = blocks_[i];
+      b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
+      ws_.rewind(mark);
+      ops::add_layer_norm(h, tmp, b.ffn_ln.weight, b.ffn_ln.bias, b.ffn_ln.eps, normed, ctx);
+      b.mlp.forward(normed, tmp, ws_, ctx);
+      ws_.rewind(mark);
+      if (i + 1 < layers) {
+        const layers::LayerNorm& next = blocks_[i + 1].attn_ln;
+        ops::add_layer_norm(h, tmp, next.weight, next.bias, next.eps, normed, ctx);
+      } else {
+        ops::add(h, tmp, h, ctx);
+      }
+    }
+  } else {
+    // Post-LN: h = LN(h + sublayer(h)). The normalised sum becomes the residual stream, so the
+    // buffers swap roles after each LayerNorm.
+    for (int64_t i = 0; i < layers; ++i) {
+      const Block& b = blocks_[i];
+      b.attn.forward(h, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
+      ws_.rewind(mark);
+      ops::add_layer_norm(h, tmp, b.attn_ln.weight, b.attn_ln.bias, b.attn_ln.eps, normed, ctx);
+      std::swap(h, normed);
+      b.mlp.forward(h, tmp, ws_, ctx);
+      ws_.rewind(mark);
+      ops::add_layer_norm(h, tmp, b.ffn_ln.weight, b.ffn_ln.bias, b.ffn_ln.eps, normed, ctx);
+      std::swap(h, normed);
+    }
+  }
+  // Only the rows whose logits are wanted go through the final LayerNorm, project_out and the head.
+  const int64_t m = batch.logit_rows.size(0);
+  Tensor x = ws_.take({m, d}, dt);
+  ops::gather_rows(h, batch.logit_rows, x, ctx);
+  if (final_ln_.weight.defined()) {
+    Tensor y = ws_.take({m, d}, dt);
+    final_ln_.forward(x, y, ctx);
+    x = y;
+  }
+  if (config_.has_projections()) {
+    Tensor y = ws_.take({m, e}, dt);
+    ops::linear(x, weights_.project_out, Tensor(), y, ctx);
+    x = y;
+  }
+  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
+  ops::linear(x, weights_.lm_head, Tensor(), logits, ctx);
+  return logits;
+}
+
+void OptModel::save(const std::string& dir, DType dtype) const {
+  KILN_CHECK(spec_.device.is_cpu(), "opt: save() needs the model loaded on the CPU");
+  nlohmann::json cfg = config_.to_json();
+  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
+  save_checkpoint(dir, cfg, weight_map(config_, weights_, "", /*split_qkv=*/false), dtype);
+}
+
+std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
+                            const LoadOptions& options) {
+  const OptConfig config = OptConfig::from_json(cfg);
+  const io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  OptWeights w;
+  if (cfg.has("kiln_checkpoint")) {
+    load_weights(ckpt, weight_map(config, w, "", /*split_qkv=*/false), /*kiln_format=*/true);
+  } else {
+    // OPTForCausalLM saves "model.decoder.*"; OPTModel files have "decoder.*".
+    const std::string prefix =
+        ckpt.has("decoder.embed_tokens.weight") && !ckpt.has("model.decoder.embed_tokens.weight")
+            ? "decoder."
+            : "model.decoder.";
+    load_weights(ckpt, weight_map(config, w, prefix, /*split_qkv=*/true), /*kiln_format=*/false);
+    fuse_qkv(config, w);
+  }
+  return std::make_unique<OptModel>(config, std::move(w), options);
+}
+
+OptWeights random_weights(const OptConfig& config, uint64_t seed) {
+  OptWeights w;
+  int64_t index = 0;
+  for (const WeightEntry& e : weight_map(config, w, "", /*split_qkv=*/false)) {
+    *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
+    float* p = e.tensor->data<float>();
+    const int64_t count = e.tensor->numel();
+    const bool is_norm_weight = e.kiln_name.find("layer_norm.weight") != std::string::npos;
+    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) {
+      // SplitMix64 hash -> uniform in [-1, 1) scaled to std 0.02 (HF's init_std).
+      uint64_t z = s + static_cast<uint64_t>(i) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
+      p[i] = (is_norm_weight ? 1.f : 0.f) + u * 0.0346f;  // uniform std = 0.0346/sqrt(3) = 0.02
+    }
+  }
+  return w;
+}
+
+std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
+                                    const LoadOptions& options) {
+  const OptConfig c = OptConfig::from_json(arch);
+  return std::make_unique<OptModel>(c, random_weights(c, seed), options);
+}
+
+}  // namespace kiln::models::opt
