@@ -1,8 +1,9 @@
-// GPT-2 on the GPU against the HF fixtures: fp32 gives HF's greedy tokens exactly (alone, packed,
+// Every model family on the GPU against its HF fixtures: fp32 gives HF's greedy tokens exactly (alone, packed,
 // chunked, with and without CUDA graphs) and logits within 1e-4; fp16/bf16 give logits within a
 // per-dtype tolerance and HF's first token wherever HF's own top-2 margin exceeds that tolerance.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -62,9 +63,9 @@ struct Case {
   DType dtype;
 };
 
-class Gpt2GpuParity : public ::testing::TestWithParam<Case> {};
+class ModelGpuParity : public ::testing::TestWithParam<Case> {};
 
-TEST_P(Gpt2GpuParity, Fixture) {
+TEST_P(ModelGpuParity, Fixture) {
   if (!gpu().ctx) GTEST_SKIP() << "no CUDA device";
   ExecContext& ctx = gpu().ctx->exec();
   const auto [dir, dtype] = GetParam();
@@ -118,17 +119,25 @@ TEST_P(Gpt2GpuParity, Fixture) {
   }
 }
 
+// Every family's fixtures (tests/fixtures/<family>/<name>/expected.json).
 std::vector<Case> cases() {
   std::vector<Case> v;
-  for (const auto& d : test::fixture_dirs("gpt2"))
-    for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) v.push_back({d, t});
+  std::vector<std::string> families;
+  for (const auto& e : fs::directory_iterator(fs::path(KILN_SOURCE_DIR) / "tests/fixtures"))
+    if (e.is_directory()) families.push_back(e.path().filename().string());
+  std::sort(families.begin(), families.end());
+  for (const auto& family : families)
+    for (const auto& d : test::fixture_dirs(family))
+      for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) v.push_back({d, t});
   return v;
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Gpt2GpuParity, ::testing::ValuesIn(cases()),
+INSTANTIATE_TEST_SUITE_P(Fixtures, ModelGpuParity, ::testing::ValuesIn(cases()),
                          [](const auto& info) {
-                           return test::test_name(fs::path(info.param.dir).filename().string() +
-                                                  "_" + std::string(dtype_name(info.param.dtype)));
+                           const fs::path p(info.param.dir);
+                           return test::test_name(p.parent_path().filename().string() + "_" +
+                                                  p.filename().string() + "_" +
+                                                  std::string(dtype_name(info.param.dtype)));
                          });
 
 }  // namespace
