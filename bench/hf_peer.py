@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""HF transformers peer for `kiln bench`: the same GPT-2 shapes, random weights, same GPU, same run.
+"""HF transformers peer for `kiln bench`: the same shapes (GPT-2 or LLaMA family), random weights,
+same GPU, same run.
 
 Times model.generate (greedy, min_new_tokens = max_new_tokens so every case runs the full length)
 with eager attention and with the static cache + sdpa where available, and first-token latency as
@@ -12,7 +13,7 @@ import sys
 import time
 
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 
 def parse_cases(batch_sizes: str, io_lens: str):
@@ -36,6 +37,11 @@ def main():
     ap.add_argument("--n_head", type=int, default=25)
     ap.add_argument("--vocab_size", type=int, default=50257)
     ap.add_argument("--n_positions", type=int, default=2304)
+    ap.add_argument("--family", default="gpt2", choices=["gpt2", "llama"])
+    ap.add_argument("--n_kv_head", type=int, default=8)
+    ap.add_argument("--inter_size", type=int, default=14336)
+    ap.add_argument("--rope_theta", type=float, default=500000.0)
+    ap.add_argument("--dtype", default="float16", choices=["float16", "bfloat16"])
     ap.add_argument("--batch_size", default="1;64")
     ap.add_argument("--input_output_len", default="128,128")
     ap.add_argument("--impls", default="eager,static_sdpa")
@@ -47,9 +53,21 @@ def main():
     rows = []
     for impl in a.impls.split(","):
         attn = "eager" if impl == "eager" else "sdpa"
-        cfg = GPT2Config(n_layer=a.n_layer, n_embd=a.n_embd, n_head=a.n_head,
-                         vocab_size=a.vocab_size, n_positions=a.n_positions)
-        model = GPT2LMHeadModel(cfg).to(dev, torch.float16).eval()
+        dtype = getattr(torch, a.dtype)
+        if a.family == "gpt2":
+            cfg = GPT2Config(n_layer=a.n_layer, n_embd=a.n_embd, n_head=a.n_head,
+                             vocab_size=a.vocab_size, n_positions=a.n_positions)
+            model = GPT2LMHeadModel(cfg).to(dev, dtype).eval()
+        else:  # random init directly on the GPU in the target dtype (an 8B model in fp32 on the
+            # host would take minutes)
+            cfg = LlamaConfig(hidden_size=a.n_embd, intermediate_size=a.inter_size,
+                              num_hidden_layers=a.n_layer, num_attention_heads=a.n_head,
+                              num_key_value_heads=a.n_kv_head, vocab_size=a.vocab_size,
+                              max_position_embeddings=a.n_positions, rope_theta=a.rope_theta)
+            torch.set_default_dtype(dtype)
+            with torch.device(dev):
+                model = LlamaForCausalLM(cfg).eval()
+            torch.set_default_dtype(torch.float32)
         model.config._attn_implementation = attn
         for b, i, o in parse_cases(a.batch_size, a.input_output_len):
             ids = torch.randint(0, a.vocab_size, (b, i), device=dev)
