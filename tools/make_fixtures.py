@@ -59,7 +59,7 @@ os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import (GPT2Config, GPT2LMHeadModel, GPTBigCodeConfig, GPTBigCodeForCausalLM,
-                          OPTConfig, OPTForCausalLM)
+                          LlamaConfig, LlamaForCausalLM, OPTConfig, OPTForCausalLM)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GPT2_TOKENIZER_DIR = REPO_ROOT.parent / "shared" / "data" / "tokenizers" / "gpt2"
@@ -446,6 +446,202 @@ def init_weights_opt(model) -> None:
                 p.copy_(0.3 * torch.randn_like(p))
 
 
+# ---------------------------------------------------------------------------------------------
+# LLaMA (LlamaForCausalLM). Tiny configs: hidden 32, 4 heads (head_dim 8 unless overridden), 2
+# layers, intermediate 48, vocab 128. "legacy_rope" rewrites config.json after save_pretrained to
+# the pre-5.x spelling (rope_scaling with "type" + top-level rope_theta) so kiln's reading of both
+# is tested; goldens come from the folder as written. expected.json also carries HF's rotary
+# state ("rope": inv_freq, attention_scaling; dynamic: inv_freq at grown lengths) for the exact
+# inv_freq check. Dynamic NTK goldens run every generate/forward from a fresh rotary state (HF
+# keeps the grown inv_freq across calls otherwise).
+_LL = dict(vocab_size=128, hidden_size=32, intermediate_size=48, num_hidden_layers=2,
+           num_attention_heads=4, max_position_embeddings=64)
+LLAMA_FIXTURES = [
+    dict(
+        name="base",
+        seed=101,
+        notes="HF defaults except size: silu, MHA (4 kv heads), untied, rope_theta 10000, eps 1e-6, "
+        "bos 1 / eos 2. Longest prompt fills max_position_embeddings exactly. Second case with "
+        "repetition_penalty=1.3.",
+        config=dict(_LL),
+        cases=[
+            dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max0"]),
+            dict(name="greedy_rep_penalty_1.3", max_new_tokens=12, repetition_penalty=1.3,
+                 prompt_lens=[1, 7, "max"]),
+        ],
+        beam_cases=[
+            dict(name="beam2_lp2_nrs2", max_new_tokens=8, prompt_lens=[1, 6], num_beams=2,
+                 length_penalty=2.0, early_stopping=False, num_return_sequences=2),
+        ],
+    ),
+    dict(
+        name="gqa_tied_theta500",
+        seed=102,
+        notes="GQA: 2 kv heads of 4, tie_word_embeddings=True, rope_theta=500, rms_norm_eps=1e-5.",
+        config=dict(_LL, num_key_value_heads=2, tie_word_embeddings=True, rope_theta=500.0,
+                    rms_norm_eps=1e-5),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="mqa_head_dim16",
+        seed=103,
+        notes="MQA (1 kv head), head_dim=16 overriding hidden/heads=8 (q is 64 wide, o_proj 32x64), "
+        "3 layers, partial_rotary_factor=0.5 at the top level (LLaMA's default RoPE ignores it).",
+        config=dict(_LL, num_key_value_heads=1, head_dim=16, num_hidden_layers=3,
+                    partial_rotary_factor=0.5),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 6, "max"])],
+    ),
+    dict(
+        name="bias_gelu_tanh",
+        seed=104,
+        notes="attention_bias=True and mlp_bias=True, hidden_act gelu_pytorch_tanh, GQA 2 of 4.",
+        config=dict(_LL, attention_bias=True, mlp_bias=True, hidden_act="gelu_pytorch_tanh",
+                    num_key_value_heads=2),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 4, "max"])],
+    ),
+    dict(
+        name="rope_linear_legacy",
+        seed=105,
+        notes="rope_scaling linear factor 2.0 written in the legacy spelling (rope_scaling {type: "
+        "linear}, top-level rope_theta 20000), hidden_act relu.",
+        config=dict(_LL, rope_scaling=dict(rope_type="linear", factor=2.0), rope_theta=20000.0,
+                    hidden_act="relu"),
+        legacy_rope=True,
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="rope_dynamic",
+        seed=106,
+        notes="dynamic NTK factor 2.0, max_position_embeddings=16: prompts of 3, 12 (within) and "
+        "17, 22 (beyond; generation continues to position 29) tokens. HF recomputes inv_freq from "
+        "each forward's max position once beyond 16; goldens are per prompt alone from a fresh "
+        "rotary state (kiln applies the rule per sequence and step: layers/rotary.h).",
+        config=dict(_LL, max_position_embeddings=16, rope_scaling=dict(rope_type="dynamic", factor=2.0)),
+        cases=[dict(name="greedy", max_new_tokens=8, prompt_lens=[3, 12, 17, 22])],
+    ),
+    dict(
+        name="rope_llama3_head_dim16",
+        seed=107,
+        notes="llama3 rope (factor 8, low_freq_factor 1, high_freq_factor 4, "
+        "original_max_position_embeddings 16, rope_theta 10000), head_dim 16 (2 heads of 16, "
+        "1 kv head): inv_freq has unscaled, smoothed and scaled bands. Legacy spelling.",
+        config=dict(_LL, num_attention_heads=2, num_key_value_heads=1,
+                    rope_scaling=dict(rope_type="llama3", factor=8.0, low_freq_factor=1.0,
+                                      high_freq_factor=4.0, original_max_position_embeddings=16)),
+        legacy_rope=True,
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="rope_yarn",
+        seed=108,
+        notes="yarn factor 4, original_max_position_embeddings 16, max_position_embeddings 64, "
+        "head_dim 16, defaults otherwise (beta_fast 32, beta_slow 1, truncate, attention_factor "
+        "0.1 ln(4) + 1 scaling cos and sin).",
+        config=dict(_LL, num_attention_heads=2,
+                    rope_scaling=dict(rope_type="yarn", factor=4.0,
+                                      original_max_position_embeddings=16)),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="rope_yarn_mscale_notrunc",
+        seed=109,
+        notes="yarn factor 3, mscale 1.0 / mscale_all_dim 0.5 (attention_factor from their ratio), "
+        "beta_fast 16, beta_slow 2, truncate false, rope_theta 1000.",
+        config=dict(_LL, rope_theta=1000.0,
+                    rope_scaling=dict(rope_type="yarn", factor=3.0, original_max_position_embeddings=20,
+                                      mscale=1.0, mscale_all_dim=0.5, beta_fast=16.0, beta_slow=2.0,
+                                      truncate=False)),
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="fp16_gqa",
+        seed=110,
+        notes="weights saved in float16 (goldens from them widened to fp32), GQA 2 of 4.",
+        config=dict(_LL, num_key_value_heads=2),
+        save_dtype="float16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="bf16_tied",
+        seed=111,
+        notes="weights saved in bfloat16, tied embeddings, hidden_act gelu (erf).",
+        config=dict(_LL, tie_word_embeddings=True, hidden_act="gelu"),
+        save_dtype="bfloat16",
+        cases=[dict(name="greedy", max_new_tokens=10, prompt_lens=[1, 5, "max"])],
+    ),
+    dict(
+        name="eos_list",
+        seed=112,
+        notes="generation_config.json eos_token_id is a list of two ids (both stop some prompt); "
+        "config.json has the first. GQA 2 of 4.",
+        config=dict(_LL, num_key_value_heads=2),
+        eos="list",
+        cases=[dict(name="greedy", max_new_tokens=16, prompt_lens=[1, 2, 4, 7, 12, "max"])],
+        beam_cases=[
+            dict(name="beam3_lp0.7_never_nrs2", max_new_tokens=12, prompt_lens=[1, 5, 10],
+                 num_beams=3, length_penalty=0.7, early_stopping="never", num_return_sequences=2,
+                 want_eos=True),
+        ],
+    ),
+]
+
+
+def init_weights_llama(model) -> None:
+    """init_weights' recipe for LLaMA's parameter names (large stds so greedy outputs vary)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "norm" in name:
+                p.copy_(1.0 + 0.2 * torch.randn_like(p))
+            elif name.endswith("bias"):
+                p.copy_(0.3 * torch.randn_like(p))
+            elif "embed_tokens" in name or "lm_head" in name:
+                p.copy_(0.5 * torch.randn_like(p))
+            else:  # q/k/v/o_proj, gate/up/down_proj
+                p.copy_(0.3 * torch.randn_like(p))
+
+
+def llama_n_positions(c) -> int:
+    rp = c.rope_parameters or {}
+    if rp.get("rope_type") == "dynamic":  # kiln (CPU) accepts factor x max_position_embeddings
+        return int(c.max_position_embeddings * rp["factor"])
+    return c.max_position_embeddings
+
+
+def llama_post_save(spec: dict, folder: Path) -> None:
+    """legacy_rope: rope_parameters -> rope_scaling {type: ...} + top-level rope_theta."""
+    if not spec.get("legacy_rope"):
+        return
+    cfg = json.loads((folder / "config.json").read_text())
+    rp = dict(cfg.pop("rope_parameters"))
+    cfg["rope_theta"] = rp.pop("rope_theta")
+    rp["type"] = rp.pop("rope_type")
+    cfg["rope_scaling"] = rp
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
+def llama_extra_expected(m) -> dict:
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    re = m.model.rotary_emb
+    out = dict(rope=dict(rope_type=re.rope_type, inv_freq=re.original_inv_freq.tolist(),
+                         attention_scaling=float(re.attention_scaling)))
+    if re.rope_type == "dynamic":
+        mpe = m.config.max_position_embeddings
+        grown = {}
+        for L in (mpe + 1, mpe + 5, 2 * mpe):
+            f, _ = ROPE_INIT_FUNCTIONS["dynamic"](m.config, "cpu", seq_len=torch.tensor(L))
+            grown[str(L)] = f.tolist()
+        out["rope"]["dynamic_inv_freq"] = grown
+    return out
+
+
+def reset_rope(model) -> None:
+    """Fresh dynamic-NTK rotary state (HF keeps a grown inv_freq across calls). No-op otherwise."""
+    re = getattr(getattr(model, "model", None), "rotary_emb", None)
+    if re is not None and "dynamic" in str(getattr(re, "rope_type", "")):
+        re.register_buffer("inv_freq", re.original_inv_freq.clone(), persistent=False)
+        re.max_seq_len_cached = re.original_max_seq_len
+
+
 # family -> fixtures, HF classes, weight init, longest sequence of a config
 FAMILIES = {
     "gpt2": dict(fixtures=FIXTURES, config_cls=GPT2Config, model_cls=GPT2LMHeadModel,
@@ -456,6 +652,9 @@ FAMILIES = {
     "gpt_bigcode": dict(fixtures=BIGCODE_FIXTURES, config_cls=GPTBigCodeConfig,
                         model_cls=GPTBigCodeForCausalLM, init=init_weights,
                         n_positions=lambda c: c.n_positions),
+    "llama": dict(fixtures=LLAMA_FIXTURES, config_cls=LlamaConfig, model_cls=LlamaForCausalLM,
+                  init=init_weights_llama, n_positions=llama_n_positions,
+                  post_save=llama_post_save, extra_expected=llama_extra_expected),
 }
 
 
@@ -476,6 +675,7 @@ def greedy(model, prompt, max_new_tokens, repetition_penalty=1.0, eos=None, use_
         kw["repetition_penalty"] = repetition_penalty
     if not use_config_eos:
         kw["eos_token_id"] = eos  # callers pass an out-of-vocab id to disable EOS stopping
+    reset_rope(model)
     out = model.generate(ids, **kw)
     gen = out.sequences[0, len(prompt):].tolist()
     margins = [rel_margin(s[0]) for s in out.scores]
@@ -485,6 +685,7 @@ def greedy(model, prompt, max_new_tokens, repetition_penalty=1.0, eos=None, use_
 @torch.no_grad()
 def last_logits(model, prompt):
     ids = torch.tensor([prompt], dtype=torch.long)
+    reset_rope(model)
     return model(ids).logits[0, -1].float()
 
 
@@ -511,6 +712,7 @@ def beam_generate(model, prompt, c):
               output_scores=True, attention_mask=torch.ones_like(ids))
     if c.get("repetition_penalty", 1.0) != 1.0:
         kw["repetition_penalty"] = float(c["repetition_penalty"])
+    reset_rope(model)
     out = model.generate(ids, **kw)
     # HF pads the shorter sequences; beam_indices is -1 past each one's generated length
     lens = (out.beam_indices != -1).sum(dim=1).tolist()
@@ -702,6 +904,8 @@ def build_one(spec: dict, out_root: Path, tokenizer=None, family: str = "gpt2") 
             if spec.get("max_shard_size"):
                 save_kw["max_shard_size"] = spec["max_shard_size"]
             model.save_pretrained(tmp / "final", **save_kw)
+            if fam.get("post_save"):
+                fam["post_save"](spec, tmp / "final")
 
             m = load_fp32(tmp / "final", "eager", model_cls)
             m_sdpa = load_fp32(tmp / "final", "sdpa", model_cls)
@@ -771,6 +975,8 @@ def build_one(spec: dict, out_root: Path, tokenizer=None, family: str = "gpt2") 
             sdpa_matches_eager=not sdpa_diffs,
             cases=[],
         )
+        if fam.get("extra_expected"):
+            expected.update(fam["extra_expected"](m))
         if sdpa_diffs:
             expected["sdpa_mismatches"] = [f"{c}[{i}]" for c, i in sdpa_diffs]
         for c in cases:

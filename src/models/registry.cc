@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "io/json_config.h"
 #include "models/gpt2/model.h"
+#include "models/llama/model.h"
 #include "models/gpt_bigcode/model.h"
 #include "models/opt/model.h"
 
@@ -19,6 +20,7 @@ using Loader = std::function<std::unique_ptr<Model>(const std::string&, const io
 const std::map<std::string, Loader>& loaders() {
   static const std::map<std::string, Loader> m = {
       {"gpt2", gpt2::load},
+      {"llama", llama::load},
       {"gpt_bigcode", gpt_bigcode::load},
       {"opt", opt::load},
   };
@@ -56,8 +58,10 @@ std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
   }
   if (type == "gpt_bigcode") return gpt_bigcode::random_model(cfg, seed, options);
   if (type == "opt") return opt::random_model(cfg, seed, options);
-  KILN_FAIL("random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt)",
-            type);
+  if (type == "llama") return llama::random_model(cfg, seed, options);
+  KILN_FAIL(
+      "random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt, llama)",
+      type);
 }
 
 }  // namespace kiln::models

@@ -1,0 +1,18 @@
+// RMSNorm (LLaMA, T5): y = x / sqrt(mean(x²) + eps) * w, statistics in fp32.
+#pragma once
+
+#include "core/exec_context.h"
+#include "core/tensor.h"
+#include "ops/ops.h"
+
+namespace kiln::layers {
+
+struct RmsNorm {
+  Tensor weight;  // [d]
+  float eps = 1e-6f;
+  void forward(const Tensor& x, Tensor& out, ExecContext& ctx) const {  // [n, d]
+    ops::rms_norm(x, weight, eps, out, ctx);
+  }
+};
+
+}  // namespace kiln::layers

@@ -1,0 +1,165 @@
+#include "models/llama/model.h"
+
+#include <cmath>
+
+#include "io/checkpoint.h"
+#include "ops/ops.h"
+
+namespace kiln::models::llama {
+
+LlamaModel::LlamaModel(const LlamaConfig& config, LlamaWeights weights, const LoadOptions& options)
+    : config_(config), weights_(std::move(weights)), allocator_(options.allocator) {
+  spec_.model_type = "llama";
+  spec_.num_layers = static_cast<int>(config_.num_hidden_layers);
+  spec_.num_heads = static_cast<int>(config_.num_attention_heads);
+  spec_.num_kv_heads = static_cast<int>(config_.kv_heads());
+  spec_.head_dim = static_cast<int>(config_.head_size());
+  spec_.vocab_size = config_.vocab_size;
+  spec_.device = options.allocator->device();
+  spec_.max_positions = config_.max_positions(spec_.device.is_cpu());
+  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
+  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
+                 spec_.dtype == DType::kBFloat16,
+             "llama: unsupported compute dtype {}", dtype_name(spec_.dtype));
+
+  ExecContext ctx;
+  ctx.device = spec_.device;
+  for (const WeightEntry& e : weight_map(config_, weights_)) {
+    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
+    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  }
+  if (config_.tie_word_embeddings) weights_.lm_head = weights_.embed;
+  // Each step reads one embedding row per token; the head reads the whole table.
+  if (!config_.tie_word_embeddings)
+    spec_.weight_bytes -= static_cast<int64_t>(weights_.embed.nbytes());
+
+  rotary_ = layers::RotaryEmbedding::create(config_.rope, allocator_);
+  const float eps = static_cast<float>(config_.rms_norm_eps);
+  const ops::ActivationKind act = ops::activation_from_name(config_.hidden_act);
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+    const LlamaLayerWeights& w = weights_.layers[i];
+    Block b;
+    b.input_norm = {w.input_norm, eps};
+    b.post_norm = {w.post_norm, eps};
+    b.attn.qkv = {w.qkv_w, w.qkv_b};
+    b.attn.out = {w.o_w, w.o_b};
+    b.attn.num_heads = spec_.num_heads;
+    b.attn.num_kv_heads = spec_.num_kv_heads;
+    b.attn.head_dim = spec_.head_dim;
+    b.attn.scale = static_cast<float>(std::pow(static_cast<double>(spec_.head_dim), -0.5));
+    b.attn.rotary = rotary_;
+    b.mlp = {{w.gate_up_w, w.gate_up_b}, {w.down_w, w.down_b}, act};
+    blocks_.push_back(std::move(b));
+  }
+  norm_ = {weights_.norm, eps};
+}
+
+void LlamaModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
+  const int64_t d = config_.hidden_size, es = static_cast<int64_t>(dtype_size(spec_.dtype));
+  const int64_t hd = config_.head_size();
+  const int64_t qkv = (config_.num_attention_heads + 2 * config_.kv_heads()) * hd;
+  const int64_t attn = qkv + config_.num_attention_heads * hd;
+  const int64_t mlp = 3 * config_.intermediate_size;
+  // Live at once: h, normed, tmp (3 x d), then the attention's qkv + output or the MLP's gate|up +
+  // hidden; at the end the gathered rows (2 x d) and the fp32 logits; alignment slack.
+  const int64_t per_token = 3 * d + std::max(attn, mlp);
+  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * 2 * d * es +
+                        max_logit_rows * config_.vocab_size * 4 + rotary_->workspace_bytes() +
+                        16 * 256;
+  ws_ = Workspace();
+  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+}
+
+Tensor LlamaModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
+                           ExecContext& ctx) {
+  const int64_t n = batch.num_tokens(), d = config_.hidden_size;
+  const DType dt = spec_.dtype;
+  KILN_CHECK(n > 0, "llama: empty batch");
+  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.num_hidden_layers,
+             "llama: KV cache has {} layers, model {}", kv.k.size(), config_.num_hidden_layers);
+  ws_.reset();
+  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
+  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
+  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
+  ops::embedding(batch.input_ids, weights_.embed, h, /*accumulate=*/false, ctx);
+
+  const size_t mark = ws_.used();
+  blocks_[0].input_norm.forward(h, normed, ctx);
+  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+    const Block& b = blocks_[i];
+    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
+    ws_.rewind(mark);
+    ops::add_rms_norm(h, tmp, b.post_norm.weight, b.post_norm.eps, normed, ctx);
+    b.mlp.forward(normed, tmp, ws_, ctx);
+    ws_.rewind(mark);
+    if (i + 1 < config_.num_hidden_layers) {
+      const layers::RmsNorm& next = blocks_[i + 1].input_norm;
+      ops::add_rms_norm(h, tmp, next.weight, next.eps, normed, ctx);
+    } else {
+      ops::add(h, tmp, h, ctx);
+    }
+  }
+  // RMSNorm is per row: only the rows whose logits are wanted go through the norm and the head.
+  const int64_t m = batch.logit_rows.size(0);
+  Tensor last = ws_.take({m, d}, dt);
+  ops::gather_rows(h, batch.logit_rows, last, ctx);
+  Tensor last_normed = ws_.take({m, d}, dt);
+  norm_.forward(last, last_normed, ctx);
+  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
+  ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
+  return logits;
+}
+
+void LlamaModel::save(const std::string& dir, DType dtype) const {
+  KILN_CHECK(spec_.device.is_cpu(), "llama: save() needs the model loaded on the CPU");
+  nlohmann::json cfg = config_.to_json();
+  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
+  save_checkpoint(dir, cfg, weight_map(config_, weights_), dtype);
+}
+
+std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
+                            const LoadOptions& options) {
+  const LlamaConfig config = LlamaConfig::from_json(cfg);
+  const io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  LlamaWeights w;
+  if (cfg.has("kiln_checkpoint")) {
+    load_weights(ckpt, weight_map(config, w), /*kiln_format=*/true);
+  } else {
+    // LlamaForCausalLM saves "model.layers.0...."; a bare LlamaModel has no prefix.
+    const std::string prefix = ckpt.has("model.embed_tokens.weight") ? "model." : "";
+    load_hf_weights(ckpt, config, w, prefix);
+  }
+  return std::make_unique<LlamaModel>(config, std::move(w), options);
+}
+
+LlamaWeights random_weights(const LlamaConfig& config, uint64_t seed) {
+  LlamaWeights w;
+  int64_t index = 0;
+  for (const WeightEntry& e : weight_map(config, w)) {
+    *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
+    float* p = e.tensor->data<float>();
+    const int64_t count = e.tensor->numel();
+    const std::string& k = e.kiln_name;
+    const bool is_norm_weight = k.size() >= 11 && k.compare(k.size() - 11, 11, "norm.weight") == 0;
+    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) {
+      // SplitMix64 hash -> uniform in [-1, 1) scaled to std 0.02 (HF's initializer_range).
+      uint64_t z = s + static_cast<uint64_t>(i) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
+      p[i] = (is_norm_weight ? 1.f : 0.f) + u * 0.0346f;
+    }
+  }
+  return w;
+}
+
+std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
+                                    const LoadOptions& options) {
+  const LlamaConfig c = LlamaConfig::from_json(arch);
+  return std::make_unique<LlamaModel>(c, random_weights(c, seed), options);
+}
+
+}  // namespace kiln::models::llama
