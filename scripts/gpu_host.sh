@@ -2,7 +2,7 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test bench load peer".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test bench load llama peer".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,10 @@ fi
 if [[ $STAGES == *bench* ]]; then
   log "benchmarks"
   bash bench/gpt2_gpu.sh build-gpu/kiln "$OUT" 2>&1 | tail -40
+fi
+if [[ $STAGES == *llama* ]]; then
+  log "Llama-3-8B shape benchmarks"
+  bash bench/llama_gpu.sh build-gpu/kiln "$OUT" 2>&1 | tail -40
 fi
 if [[ $STAGES == *load* ]]; then
   log "serving load benchmark"
