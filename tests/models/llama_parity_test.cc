@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../beam_inflight_util.h"
-#include "../fixture_util.h"
+#include "family_parity.h"
 #include "layers/rotary.h"
 #include "models/llama/model.h"
 #include "models/registry.h"
@@ -26,26 +26,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
-  return nlohmann::json::parse(f);
-}
-
-std::vector<float> first_logits(models::Model& model, const std::vector<int32_t>& prompt) {
-  const auto& spec = model.spec();
-  runtime::KvCacheShape shape{spec.num_layers, spec.num_kv_heads, spec.head_dim, 8,
-                              static_cast<int>((prompt.size() + 7) / 8)};
-  runtime::KvCache cache(shape);
-  runtime::Sequence seq;
-  seq.tokens = prompt;
-  cache.blocks().allocate(shape.num_blocks, &seq.blocks);
-  const auto batch = runtime::build_batch({{&seq, static_cast<int64_t>(prompt.size()), true}}, 8);
-  ExecContext ctx;
-  model.reserve(static_cast<int64_t>(prompt.size()), 1);
-  layers::KvCacheView kv = cache.view();
-  Tensor logits = model.forward(batch, kv, ctx);
-  return {logits.data<float>(), logits.data<float>() + spec.vocab_size};
-}
+using test::first_logits;
+using test::read_json;
 
 int64_t ulp_diff(float a, float b) {
   int32_t ia, ib;
@@ -86,55 +68,12 @@ TEST_P(LlamaParity, RotaryMatchesHf) {
 
 TEST_P(LlamaParity, LogitsAndGreedyTokens) {
   const std::string dir = GetParam();
-  const nlohmann::json expected = read_json(dir + "/expected.json");
-  auto model = models::load_model(dir);
-  ASSERT_EQ(model->spec().model_type, "llama");
   const auto cfg = models::llama::LlamaConfig::from_json(io::JsonConfig::load(dir + "/config.json"));
   const bool dynamic = cfg.rope.type == "dynamic";
-  const runtime::SamplingParams defaults = runtime::load_generation_defaults(dir);
-  for (const auto& c : expected["cases"]) {
-    if (c.contains("num_beams")) continue;  // BeamCases
-    const std::vector<runtime::GenerationRequest> reqs = test::case_requests(c, defaults);
-    const std::string name = dir + ":" + c["name"].get<std::string>();
-    for (size_t i = 0; i < reqs.size(); ++i) {
-      const auto ref = c["first_logits"][i].get<std::vector<float>>();
-      const auto got = first_logits(*model, reqs[i].prompt);
-      ASSERT_EQ(got.size(), ref.size());
-      double max_abs = 0, max_ref = 0;
-      for (size_t j = 0; j < ref.size(); ++j) {
-        max_abs = std::max(max_abs, std::fabs(double(got[j]) - ref[j]));
-        max_ref = std::max(max_ref, std::fabs(double(ref[j])));
-      }
-      EXPECT_LT(test::rel_err(got, ref), 1e-4) << name << " prompt " << i;
-      EXPECT_LT(max_abs / max_ref, 1e-4) << name << " prompt " << i;
-    }
-    ExecContext ctx;
-    struct Variant {
-      const char* what;
-      runtime::GeneratorOptions opts;
-      bool alone, chunks;
-    };
-    const Variant variants[] = {{"alone", {64, 2048, 16, 0}, true, false},
-                                {"packed", {64, 2048, 16, 0}, false, false},
-                                {"chunked", {4, 4, 3, 0}, false, true},
-                                {"batch1-queue", {1, 7, 1, 0}, false, true}};
-    for (const Variant& v : variants) {
-      runtime::Generator gen(*model, v.opts, ctx);
-      std::vector<std::vector<int32_t>> outs;
-      if (v.alone) {
-        for (const auto& r : reqs) outs.push_back(gen.generate({r})[0].output_ids);
-      } else {
-        for (const auto& res : gen.generate(reqs)) outs.push_back(res.output_ids);
-      }
-      for (size_t i = 0; i < reqs.size(); ++i) {
-        if (dynamic && v.chunks &&
-            static_cast<int64_t>(reqs[i].prompt.size()) > cfg.max_position_embeddings)
-          continue;  // chunks of a prompt beyond max_position_embeddings: see the file comment
-        EXPECT_EQ(outs[i], c["outputs"][i].get<std::vector<int32_t>>())
-            << name << " prompt " << i << " (" << v.what << ")";
-      }
-    }
-  }
+  // Chunks of a prompt beyond max_position_embeddings under dynamic rope: see the file comment.
+  test::check_logits_and_greedy(dir, "llama", [&](int64_t prompt_len, bool chunked) {
+    return dynamic && chunked && prompt_len > cfg.max_position_embeddings;
+  });
 }
 
 TEST_P(LlamaParity, BeamCases) {

@@ -12,7 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "../fixture_util.h"
+#include "family_parity.h"
 #include "models/registry.h"
 #include "runtime/batch_builder.h"
 #include "runtime/generator.h"
@@ -22,111 +22,19 @@ namespace kiln {
 namespace {
 
 namespace fs = std::filesystem;
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
-  return nlohmann::json::parse(f);
-}
-
-// Logits of the last prompt position, from a fresh cache.
-std::vector<float> first_logits(models::Model& model, const std::vector<int32_t>& prompt) {
-  const auto& spec = model.spec();
-  runtime::KvCacheShape shape{spec.num_layers, spec.num_kv_heads, spec.head_dim, 8,
-                              static_cast<int>((prompt.size() + 7) / 8)};
-  runtime::KvCache cache(shape);
-  runtime::Sequence seq;
-  seq.tokens = prompt;
-  cache.blocks().allocate(shape.num_blocks, &seq.blocks);
-  const auto batch = runtime::build_batch({{&seq, static_cast<int64_t>(prompt.size()), true}}, 8);
-  ExecContext ctx;
-  model.reserve(static_cast<int64_t>(prompt.size()), 1);
-  layers::KvCacheView kv = cache.view();
-  Tensor logits = model.forward(batch, kv, ctx);
-  return {logits.data<float>(), logits.data<float>() + spec.vocab_size};
-}
-
-// A fresh folder under the system temp dir, removed at scope exit.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& tag) {
-    path = fs::temp_directory_path() /
-           fmt::format("kiln_{}_{}_{}", tag, ::getpid(), reinterpret_cast<uintptr_t>(this));
-    fs::remove_all(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
+using test::first_logits;
+using test::read_json;
+using test::TempDir;
 
 class OptParity : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(OptParity, LogitsAndGreedyTokens) {
-  const std::string dir = GetParam();
-  const nlohmann::json expected = read_json(dir + "/expected.json");
-  auto model = models::load_model(dir);
-  EXPECT_EQ(model->spec().model_type, "opt");
-  const runtime::SamplingParams defaults = runtime::load_generation_defaults(dir);
-  for (const auto& c : expected["cases"]) {
-    const std::vector<runtime::GenerationRequest> reqs = test::case_requests(c, defaults);
-    const std::string name = dir + ":" + c["name"].get<std::string>();
-    for (size_t i = 0; c.contains("first_logits") && i < reqs.size(); ++i) {
-      const auto ref = c["first_logits"][i].get<std::vector<float>>();
-      const auto got = first_logits(*model, reqs[i].prompt);
-      ASSERT_EQ(got.size(), ref.size());
-      double max_abs = 0, max_ref = 0;
-      for (size_t j = 0; j < ref.size(); ++j) {
-        max_abs = std::max(max_abs, std::fabs(double(got[j]) - ref[j]));
-        max_ref = std::max(max_ref, std::fabs(double(ref[j])));
-      }
-      EXPECT_LT(test::rel_err(got, ref), 1e-4) << name << " prompt " << i;
-      EXPECT_LT(max_abs / max_ref, 1e-4) << name << " prompt " << i;
-    }
-    ExecContext ctx;
-    struct Variant {
-      const char* what;
-      runtime::GeneratorOptions opts;
-      bool alone;
-    };
-    const Variant variants[] = {{"alone", {64, 2048, 16, 0}, true},
-                                {"packed", {64, 2048, 16, 0}, false},
-                                {"chunked", {4, 4, 3, 0}, false},
-                                {"batch1-queue", {1, 7, 1, 0}, false}};
-    for (const Variant& v : variants) {
-      runtime::Generator gen(*model, v.opts, ctx);
-      std::vector<std::vector<int32_t>> outs;
-      if (v.alone) {
-        for (const auto& r : reqs) outs.push_back(gen.generate({r})[0].output_ids);
-      } else {
-        for (const auto& res : gen.generate(reqs)) outs.push_back(res.output_ids);
-      }
-      for (size_t i = 0; i < reqs.size(); ++i)
-        EXPECT_EQ(outs[i], c["outputs"][i].get<std::vector<int32_t>>())
-            << name << " prompt " << i << " (" << v.what << ")";
-    }
-  }
-}
+TEST_P(OptParity, LogitsAndGreedyTokens) { test::check_logits_and_greedy(GetParam(), "opt"); }
 
 // HF folder -> Model::save (fp32) -> kiln checkpoint -> load: identical logits.
-TEST_P(OptParity, SaveLoadRoundTrip) {
-  const std::string dir = GetParam();
-  const nlohmann::json expected = read_json(dir + "/expected.json");
-  auto model = models::load_model(dir);
-  TempDir tmp("opt_ckpt");
-  model->save(tmp.path.string(), DType::kFloat32);
-  auto back = models::load_model(tmp.path.string());
-  EXPECT_EQ(back->spec().model_type, "opt");
-  EXPECT_EQ(back->spec().weight_bytes, model->spec().weight_bytes);
-  for (const auto& p : expected["cases"][0]["prompts"]) {
-    const auto prompt = p.get<std::vector<int32_t>>();
-    EXPECT_EQ(first_logits(*back, prompt), first_logits(*model, prompt)) << dir;
-  }
-}
+TEST_P(OptParity, SaveLoadRoundTrip) { test::check_save_load(GetParam(), "opt"); }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, OptParity, ::testing::ValuesIn(test::fixture_dirs("opt")),
-                         [](const auto& info) {
-                           return test::test_name(fs::path(info.param).filename().string());
-                         });
+                         test::fixture_name);
 
 // random_model covers every layout (pre/post-LN, projections, no bias, no affine, untied) and
 // its kiln checkpoint loads back to the same logits.
