@@ -7,7 +7,8 @@
 //
 // enqueue() validates the request (ids in vocabulary, lengths, sampling ranges) and throws
 // kiln::RequestError before it is queued; kiln::QueueFullError when max_queue_size requests are
-// already waiting (both std::runtime_error).
+// already waiting; kiln::EngineStoppedError after shutdown() or a failed step (all three
+// std::runtime_error).
 #pragma once
 
 #include <chrono>
@@ -27,6 +28,10 @@ class RequestError : public std::runtime_error {  // bad request: HTTP 400
   using std::runtime_error::runtime_error;
 };
 class QueueFullError : public std::runtime_error {  // overloaded: HTTP 429
+ public:
+  using std::runtime_error::runtime_error;
+};
+class EngineStoppedError : public std::runtime_error {  // shutting down or failed: HTTP 503
  public:
   using std::runtime_error::runtime_error;
 };

@@ -234,8 +234,8 @@ std::shared_ptr<RequestStream> EngineImpl::enqueue(const Request& request) {
   Pending p;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (stopping_) throw RequestError("the engine is shutting down");
-    if (!fatal_.empty()) throw std::runtime_error("the engine stopped after an error: " + fatal_);
+    if (stopping_) throw EngineStoppedError("the engine is shutting down");
+    if (!fatal_.empty()) throw EngineStoppedError("the engine stopped after an error: " + fatal_);
     p.params = to_params(request.sampling, defaults_, seed_rng_());
   }
   if (request.sampling.ignore_eos) p.params.ignore_eos = true;
@@ -286,11 +286,9 @@ void EngineImpl::deliver(const runtime::RequestOutput& o, Clock::time_point now)
     live.last_token[d.index] = now;
   }
   metrics_.add_tokens(0, new_tokens, now);
+  if (o.finished) metrics_.count_finished(cancelled);  // visible before the final update is
   live.stream->push(std::move(u));
-  if (o.finished) {
-    metrics_.count_finished(cancelled);
-    live_.erase(it);
-  }
+  if (o.finished) live_.erase(it);
 }
 
 void EngineImpl::fail_all(const std::string& message) {
@@ -335,6 +333,9 @@ void EngineImpl::loop() {
     try {
       const std::vector<runtime::RequestOutput> outs = executor_->step();
       const auto t = Clock::now();
+      metrics_.set_gauges(executor_->num_waiting(), executor_->num_running(),
+                          executor_->kv_blocks_total(), executor_->kv_blocks_used(),
+                          executor_->stats().preemptions);
       for (const runtime::RequestOutput& o : outs) {
         if (o.finished) metrics_.add_tokens(o.prompt_tokens, 0, t);
         deliver(o, t);
@@ -345,9 +346,6 @@ void EngineImpl::loop() {
       fail_all(std::string("engine step failed: ") + e.what());
       break;
     }
-    metrics_.set_gauges(executor_->num_waiting(), executor_->num_running(),
-                        executor_->kv_blocks_total(), executor_->kv_blocks_used(),
-                        executor_->stats().preemptions);
     std::lock_guard<std::mutex> l(mu_);
     waiting_ = executor_->num_waiting();
   }
