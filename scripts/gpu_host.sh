@@ -2,7 +2,7 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test bench load llama peer".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test serve bench load llama peer".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,11 @@ fi
 if [[ $STAGES == *bench* ]]; then
   log "benchmarks"
   bash bench/gpt2_gpu.sh build-gpu/kiln "$OUT" 2>&1 | tail -40
+fi
+if [[ $STAGES == *serve* ]]; then
+  log "server end-to-end tests on the GPU (fp32)"
+  KILN_BIN=$PWD/build-gpu/kiln KILN_SERVE_ARGS="--device cuda --dtype float32 --max_gpu_memory 4" \
+    python3 -m pytest -q -p no:cacheprovider tests/e2e/test_serve.py 2>&1 | tail -15
 fi
 if [[ $STAGES == *llama* ]]; then
   log "Llama-3-8B shape benchmarks"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
 import re
 import signal
 import socket
@@ -54,7 +55,9 @@ def model_dir_with_tokenizer(dest: Path, fixture: str, tokenizer_config: dict | 
 class KilnServer:
     def __init__(self, model_dir: Path | str, *args: str, log_dir: Path | None = None):
         self.cmd = [str(kiln_bin_path()), "serve", "--model_dir", str(model_dir), "--host",
-                    "127.0.0.1", "--port", "0", *[str(a) for a in args]]
+                    "127.0.0.1", "--port", "0", *[str(a) for a in args],
+                    # e.g. "--device cuda --dtype float32" to run the suite on a GPU
+                    *shlex.split(os.environ.get("KILN_SERVE_ARGS", ""))]
         self.log_dir = log_dir
         self.proc: subprocess.Popen | None = None
         self.port = 0
