@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "io/checkpoint.h"
+#include "models/common/random_weights.h"
 #include "ops/ops.h"
 
 namespace kiln::models::opt {
@@ -176,24 +177,7 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
 
 OptWeights random_weights(const OptConfig& config, uint64_t seed) {
   OptWeights w;
-  int64_t index = 0;
-  for (const WeightEntry& e : weight_map(config, w, "", /*split_qkv=*/false)) {
-    *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
-    float* p = e.tensor->data<float>();
-    const int64_t count = e.tensor->numel();
-    const bool is_norm_weight = e.kiln_name.find("layer_norm.weight") != std::string::npos;
-    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < count; ++i) {
-      // SplitMix64 hash -> uniform in [-1, 1) scaled to std 0.02 (HF's init_std).
-      uint64_t z = s + static_cast<uint64_t>(i) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
-      p[i] = (is_norm_weight ? 1.f : 0.f) + u * 0.0346f;  // uniform std = 0.0346/sqrt(3) = 0.02
-    }
-  }
+  fill_random_weights(weight_map(config, w, "", /*split_qkv=*/false), seed);
   return w;
 }
 
