@@ -96,7 +96,7 @@ void run(const RunArgs& a) {
     }
   }
   std::vector<std::vector<std::vector<int32_t>>> seqs(requests.size());
-  std::vector<std::vector<std::string>> reasons(requests.size());
+  std::vector<std::vector<std::string>> reasons(requests.size()), texts(requests.size());
   int64_t generated = 0, prompt_tokens = 0;
   for (size_t i = 0; i < streams.size(); ++i) {
     prompt_tokens += static_cast<int64_t>(requests[i].prompt_ids.size());
@@ -106,7 +106,9 @@ void run(const RunArgs& a) {
         if (seqs[i].size() <= static_cast<size_t>(d.index)) {
           seqs[i].resize(d.index + 1);
           reasons[i].resize(d.index + 1);
+          texts[i].resize(d.index + 1);
         }
+        texts[i][d.index] += d.text;  // streamed text: stop strings already cut
         seqs[i][d.index].insert(seqs[i][d.index].end(), d.token_ids.begin(), d.token_ids.end());
         generated += static_cast<int64_t>(d.token_ids.size());
         if (d.finish_reason) reasons[i][d.index] = *d.finish_reason;
@@ -116,6 +118,7 @@ void run(const RunArgs& a) {
     if (seqs[i].empty()) {
       seqs[i].resize(1);
       reasons[i].assign(1, "length");
+      texts[i].resize(1);
     }
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -129,7 +132,9 @@ void run(const RunArgs& a) {
     std::string ids_str;
     for (int32_t t : ids) ids_str += (ids_str.empty() ? "" : ",") + std::to_string(t);
     if (engine->has_tokenizer()) {
-      const std::string text = engine->decode(ids, /*skip_special_tokens=*/true);
+      // HF's decode(generated ids); with stop strings, the streamed text (cut at the stop).
+      const std::string text =
+          a.stop.empty() ? engine->decode(ids, /*skip_special_tokens=*/true) : texts[i][0];
       out_text.push_back(text);
       std::printf("Input [%zu]: %s\nOutput [%zu]: %s\n", i,
                   nlohmann::json(engine->decode(requests[i].prompt_ids, false)).dump().c_str(), i,
