@@ -53,6 +53,20 @@ void save_checkpoint(const std::string& dir, const nlohmann::json& config_json,
   KILN_CHECK(f.good(), "cannot write '{}/config.json'", dir);
 }
 
+void save_kiln_checkpoint(const std::string& dir, const ModelSpec& spec, nlohmann::json config_json,
+                          const std::vector<WeightEntry>& entries, DType dtype) {
+  KILN_CHECK(spec.device.is_cpu(), "{}: save() needs the model loaded on the CPU", spec.model_type);
+  config_json["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
+  save_checkpoint(dir, config_json, entries, dtype);
+}
+
+std::optional<std::string> find_hf_prefix(const io::Checkpoint& ckpt, const std::string& probe,
+                                          std::initializer_list<const char*> prefixes) {
+  for (const char* p : prefixes)
+    if (ckpt.has(p + probe)) return std::string(p);
+  return std::nullopt;
+}
+
 void copy_side_files(const std::string& src, const std::string& dst) {
   namespace fs = std::filesystem;
   static const char* kFiles[] = {"generation_config.json", "tokenizer.json", "tokenizer_config.json",

@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
+#include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
+#include "models/common/step_workspace.h"
 #include "ops/ops.h"
 
 namespace kiln::models::gpt2 {
@@ -17,18 +19,10 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
   spec_.vocab_size = config_.vocab_size;
   spec_.max_positions = config_.n_positions;
   spec_.device = options.allocator->device();
-  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
-  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
-                 spec_.dtype == DType::kBFloat16,
-             "gpt2: unsupported compute dtype {}", dtype_name(spec_.dtype));
+  spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
   // Move every weight to the device in the compute dtype (a no-op for fp32 on the CPU).
-  ExecContext ctx;
-  ctx.device = spec_.device;
-  for (const WeightEntry& e : weight_map(config_, weights_, "")) {
-    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
-    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
-  }
+  spec_.weight_bytes = move_weights(weight_map(config_, weights_, ""), spec_.dtype, allocator_);
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
   // Each step reads one wpe row per token, not the table.
   spec_.weight_bytes -= static_cast<int64_t>(weights_.wpe.nbytes());
@@ -57,14 +51,13 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
 }
 
 void Gpt2Model::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
-  const int64_t d = config_.n_embd, es = static_cast<int64_t>(dtype_size(spec_.dtype));
+  const int64_t d = config_.n_embd;
   // Live at once: h, tmp, normed (3 x d), then qkv (3d) + attn (d) or the MLP hidden (inner);
-  // at the end the gathered rows (2 x d) and the fp32 logits; 256-byte alignment slack each.
-  const int64_t per_token = 3 * d + std::max(4 * d, config_.inner());
-  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * 2 * d * es +
-                        max_logit_rows * config_.vocab_size * 4 + 16 * 256;
-  ws_ = Workspace();  // release the old arena first (device budgets are tight)
-  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+  // at the end the gathered rows (2 x d) and the fp32 logits.
+  reserve_step_workspace(ws_, allocator_, spec_.dtype, max_num_tokens, max_logit_rows,
+                         {.per_token = 3 * d + std::max(4 * d, config_.inner()),
+                          .per_logit_row = 2 * d,
+                          .vocab_size = config_.vocab_size});
 }
 
 Tensor Gpt2Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
@@ -109,10 +102,7 @@ Tensor Gpt2Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView
 }
 
 void Gpt2Model::save(const std::string& dir, DType dtype) const {
-  KILN_CHECK(spec_.device.is_cpu(), "gpt2: save() needs the model loaded on the CPU");
-  nlohmann::json cfg = config_.to_json();
-  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
-  save_checkpoint(dir, cfg, weight_map(config_, weights_, ""), dtype);
+  save_kiln_checkpoint(dir, spec_, config_.to_json(), weight_map(config_, weights_, ""), dtype);
 }
 
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
@@ -121,7 +111,8 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
   const io::Checkpoint ckpt = io::Checkpoint::open(dir);
   const bool kiln_format = cfg.has("kiln_checkpoint");
   // GPT2LMHeadModel saves "transformer.h.0...."; the original GPT2Model files have no prefix.
-  const std::string prefix = !kiln_format && ckpt.has("transformer.wte.weight") ? "transformer." : "";
+  const std::string prefix =
+      kiln_format ? "" : find_hf_prefix(ckpt, "wte.weight", {"transformer."}).value_or("");
   Gpt2Weights w;
   load_weights(ckpt, weight_map(config, w, prefix), kiln_format);
   return std::make_unique<Gpt2Model>(config, std::move(w), options);

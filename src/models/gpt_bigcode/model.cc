@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
+#include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
+#include "models/common/step_workspace.h"
 #include "ops/ops.h"
 
 namespace kiln::models::gpt_bigcode {
@@ -19,17 +21,9 @@ GptBigCodeModel::GptBigCodeModel(const GptBigCodeConfig& config, GptBigCodeWeigh
   spec_.vocab_size = config_.vocab_size;
   spec_.max_positions = config_.n_positions;
   spec_.device = options.allocator->device();
-  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
-  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
-                 spec_.dtype == DType::kBFloat16,
-             "gpt_bigcode: unsupported compute dtype {}", dtype_name(spec_.dtype));
+  spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
-  ExecContext ctx;
-  ctx.device = spec_.device;
-  for (const WeightEntry& e : weight_map(config_, weights_, "")) {
-    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
-    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
-  }
+  spec_.weight_bytes = move_weights(weight_map(config_, weights_, ""), spec_.dtype, allocator_);
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
   spec_.weight_bytes -= static_cast<int64_t>(weights_.wpe.nbytes());  // one row per token
 
@@ -54,15 +48,14 @@ GptBigCodeModel::GptBigCodeModel(const GptBigCodeConfig& config, GptBigCodeWeigh
 }
 
 void GptBigCodeModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
-  const int64_t d = config_.n_embd, es = static_cast<int64_t>(dtype_size(spec_.dtype));
+  const int64_t d = config_.n_embd;
   const int64_t qkv = d + 2 * config_.kv_heads() * config_.head_dim();
   // Live at once: h, tmp, normed (3 x d), then qkv + attn (d) or the MLP hidden (inner); at the
-  // end the gathered rows (2 x d) and the fp32 logits; 256-byte alignment slack each.
-  const int64_t per_token = 3 * d + std::max(qkv + d, config_.inner());
-  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * 2 * d * es +
-                        max_logit_rows * config_.vocab_size * 4 + 16 * 256;
-  ws_ = Workspace();
-  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+  // end the gathered rows (2 x d) and the fp32 logits.
+  reserve_step_workspace(ws_, allocator_, spec_.dtype, max_num_tokens, max_logit_rows,
+                         {.per_token = 3 * d + std::max(qkv + d, config_.inner()),
+                          .per_logit_row = 2 * d,
+                          .vocab_size = config_.vocab_size});
 }
 
 Tensor GptBigCodeModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
@@ -107,10 +100,7 @@ Tensor GptBigCodeModel::forward(const layers::ForwardBatch& batch, layers::KvCac
 }
 
 void GptBigCodeModel::save(const std::string& dir, DType dtype) const {
-  KILN_CHECK(spec_.device.is_cpu(), "gpt_bigcode: save() needs the model loaded on the CPU");
-  nlohmann::json cfg = config_.to_json();
-  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
-  save_checkpoint(dir, cfg, weight_map(config_, weights_, ""), dtype);
+  save_kiln_checkpoint(dir, spec_, config_.to_json(), weight_map(config_, weights_, ""), dtype);
 }
 
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
@@ -119,7 +109,8 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
   const io::Checkpoint ckpt = io::Checkpoint::open(dir);
   const bool kiln_format = cfg.has("kiln_checkpoint");
   // GPTBigCodeForCausalLM saves "transformer.h.0...."; GPTBigCodeModel files have no prefix.
-  const std::string prefix = !kiln_format && ckpt.has("transformer.wte.weight") ? "transformer." : "";
+  const std::string prefix =
+      kiln_format ? "" : find_hf_prefix(ckpt, "wte.weight", {"transformer."}).value_or("");
   GptBigCodeWeights w;
   load_weights(ckpt, weight_map(config, w, prefix), kiln_format);
   if (!kiln_format) regroup_mha_qkv(config, w);

@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
+#include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
+#include "models/common/step_workspace.h"
 #include "ops/ops.h"
 
 namespace kiln::models::llama {
@@ -18,17 +20,9 @@ LlamaModel::LlamaModel(const LlamaConfig& config, LlamaWeights weights, const Lo
   spec_.vocab_size = config_.vocab_size;
   spec_.device = options.allocator->device();
   spec_.max_positions = config_.max_positions(spec_.device.is_cpu());
-  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
-  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
-                 spec_.dtype == DType::kBFloat16,
-             "llama: unsupported compute dtype {}", dtype_name(spec_.dtype));
+  spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
-  ExecContext ctx;
-  ctx.device = spec_.device;
-  for (const WeightEntry& e : weight_map(config_, weights_)) {
-    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
-    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
-  }
+  spec_.weight_bytes = move_weights(weight_map(config_, weights_), spec_.dtype, allocator_);
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.embed;
   // Each step reads one embedding row per token; the head reads the whole table.
   if (!config_.tie_word_embeddings)
@@ -56,19 +50,17 @@ LlamaModel::LlamaModel(const LlamaConfig& config, LlamaWeights weights, const Lo
 }
 
 void LlamaModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
-  const int64_t d = config_.hidden_size, es = static_cast<int64_t>(dtype_size(spec_.dtype));
-  const int64_t hd = config_.head_size();
+  const int64_t d = config_.hidden_size, hd = config_.head_size();
   const int64_t qkv = (config_.num_attention_heads + 2 * config_.kv_heads()) * hd;
   const int64_t attn = qkv + config_.num_attention_heads * hd;
   const int64_t mlp = 3 * config_.intermediate_size;
   // Live at once: h, normed, tmp (3 x d), then the attention's qkv + output or the MLP's gate|up +
-  // hidden; at the end the gathered rows (2 x d) and the fp32 logits; alignment slack.
-  const int64_t per_token = 3 * d + std::max(attn, mlp);
-  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * 2 * d * es +
-                        max_logit_rows * config_.vocab_size * 4 + rotary_->workspace_bytes() +
-                        16 * 256;
-  ws_ = Workspace();
-  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+  // hidden; at the end the gathered rows (2 x d) and the fp32 logits; the rotary's scratch.
+  reserve_step_workspace(ws_, allocator_, spec_.dtype, max_num_tokens, max_logit_rows,
+                         {.per_token = 3 * d + std::max(attn, mlp),
+                          .per_logit_row = 2 * d,
+                          .vocab_size = config_.vocab_size,
+                          .extra_bytes = rotary_->workspace_bytes()});
 }
 
 Tensor LlamaModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
@@ -112,10 +104,7 @@ Tensor LlamaModel::forward(const layers::ForwardBatch& batch, layers::KvCacheVie
 }
 
 void LlamaModel::save(const std::string& dir, DType dtype) const {
-  KILN_CHECK(spec_.device.is_cpu(), "llama: save() needs the model loaded on the CPU");
-  nlohmann::json cfg = config_.to_json();
-  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
-  save_checkpoint(dir, cfg, weight_map(config_, weights_), dtype);
+  save_kiln_checkpoint(dir, spec_, config_.to_json(), weight_map(config_, weights_), dtype);
 }
 
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
@@ -127,7 +116,8 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
     load_weights(ckpt, weight_map(config, w), /*kiln_format=*/true);
   } else {
     // LlamaForCausalLM saves "model.layers.0...."; a bare LlamaModel has no prefix.
-    const std::string prefix = ckpt.has("model.embed_tokens.weight") ? "model." : "";
+    const std::string prefix =
+        find_hf_prefix(ckpt, "embed_tokens.weight", {"model."}).value_or("");
     load_hf_weights(ckpt, config, w, prefix);
   }
   return std::make_unique<LlamaModel>(config, std::move(w), options);

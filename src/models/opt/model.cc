@@ -4,7 +4,9 @@
 #include <utility>
 
 #include "io/checkpoint.h"
+#include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
+#include "models/common/step_workspace.h"
 #include "ops/ops.h"
 
 namespace kiln::models::opt {
@@ -18,17 +20,10 @@ OptModel::OptModel(const OptConfig& config, OptWeights weights, const LoadOption
   spec_.vocab_size = config_.vocab_size;
   spec_.max_positions = config_.max_position_embeddings;
   spec_.device = options.allocator->device();
-  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
-  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
-                 spec_.dtype == DType::kBFloat16,
-             "opt: unsupported compute dtype {}", dtype_name(spec_.dtype));
+  spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
-  ExecContext ctx;
-  ctx.device = spec_.device;
-  for (const WeightEntry& e : weight_map(config_, weights_, "", /*split_qkv=*/false)) {
-    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
-    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
-  }
+  spec_.weight_bytes =
+      move_weights(weight_map(config_, weights_, "", /*split_qkv=*/false), spec_.dtype, allocator_);
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.embed_tokens;
   spec_.weight_bytes -= static_cast<int64_t>(weights_.embed_positions.nbytes());
   // HF looks up position + 2; rows 0 and 1 are never read for unpadded sequences.
@@ -40,6 +35,8 @@ OptModel::OptModel(const OptConfig& config, OptWeights weights, const LoadOption
   if (!affine) {  // elementwise_affine=False: no weight (all ones) and no bias
     Tensor ones = Tensor::empty({d}, DType::kFloat32);
     for (int64_t i = 0; i < d; ++i) ones.data<float>()[i] = 1.f;
+    ExecContext ctx;
+    ctx.device = spec_.device;
     ln_ones_ = ops::to_device(ones, spec_.dtype, allocator_, ctx);
   }
   auto norm = [&](const Tensor& w, const Tensor& b) {
@@ -65,15 +62,13 @@ OptModel::OptModel(const OptConfig& config, OptWeights weights, const LoadOption
 
 void OptModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
   const int64_t d = config_.hidden_size, e = config_.embed_dim();
-  const int64_t es = static_cast<int64_t>(dtype_size(spec_.dtype));
   // Live at once: h, tmp, normed (3 x d), then the embeddings before project_in (e), qkv (3d) +
   // attn (d) or the MLP hidden (ffn_dim); at the end the gathered rows (2 x d + e) and the fp32
-  // logits; 256-byte alignment slack each.
-  const int64_t per_token = 3 * d + std::max({4 * d, config_.ffn_dim, e});
-  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * (2 * d + e) * es +
-                        max_logit_rows * config_.vocab_size * 4 + 16 * 256;
-  ws_ = Workspace();
-  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+  // logits.
+  reserve_step_workspace(ws_, allocator_, spec_.dtype, max_num_tokens, max_logit_rows,
+                         {.per_token = 3 * d + std::max({4 * d, config_.ffn_dim, e}),
+                          .per_logit_row = 2 * d + e,
+                          .vocab_size = config_.vocab_size});
 }
 
 Tensor OptModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
@@ -150,10 +145,7 @@ Tensor OptModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView&
 }
 
 void OptModel::save(const std::string& dir, DType dtype) const {
-  KILN_CHECK(spec_.device.is_cpu(), "opt: save() needs the model loaded on the CPU");
-  nlohmann::json cfg = config_.to_json();
-  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
-  save_checkpoint(dir, cfg, weight_map(config_, weights_, "", /*split_qkv=*/false), dtype);
+  save_kiln_checkpoint(dir, spec_, config_.to_json(), weight_map(config_, weights_, "", /*split_qkv=*/false), dtype);
 }
 
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
@@ -166,9 +158,8 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
   } else {
     // OPTForCausalLM saves "model.decoder.*"; OPTModel files have "decoder.*".
     const std::string prefix =
-        ckpt.has("decoder.embed_tokens.weight") && !ckpt.has("model.decoder.embed_tokens.weight")
-            ? "decoder."
-            : "model.decoder.";
+        find_hf_prefix(ckpt, "embed_tokens.weight", {"model.decoder.", "decoder."})
+            .value_or("model.decoder.");
     load_weights(ckpt, weight_map(config, w, prefix, /*split_qkv=*/true), /*kiln_format=*/false);
     fuse_qkv(config, w);
   }
