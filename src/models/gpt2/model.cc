@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
+#include "layers/lm_head.h"
 #include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
@@ -31,7 +32,7 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
   const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
   for (int64_t i = 0; i < config_.n_layer; ++i) {
     const Gpt2LayerWeights& w = weights_.layers[i];
-    Block b;
+    GptBlock b;
     b.ln_1 = {w.ln_1_w, w.ln_1_b, eps};
     b.ln_2 = {w.ln_2_w, w.ln_2_b, eps};
     b.attn.qkv = {w.qkv_w, w.qkv_b};
@@ -74,31 +75,12 @@ Tensor Gpt2Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView
   ops::embedding(batch.input_ids, weights_.wte, h, /*accumulate=*/false, ctx);
   ops::embedding(batch.positions, weights_.wpe, h, /*accumulate=*/true, ctx);
 
-  const size_t mark = ws_.used();
-  blocks_[0].ln_1.forward(h, normed, ctx);
-  for (int64_t i = 0; i < config_.n_layer; ++i) {
-    const Block& b = blocks_[i];
-    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
-    ws_.rewind(mark);  // the attention's scratch is dead; the MLP reuses it
-    ops::add_layer_norm(h, tmp, b.ln_2.weight, b.ln_2.bias, b.ln_2.eps, normed, ctx);
-    b.mlp.forward(normed, tmp, ws_, ctx);
-    ws_.rewind(mark);
-    if (i + 1 < config_.n_layer) {
-      const layers::LayerNorm& next = blocks_[i + 1].ln_1;
-      ops::add_layer_norm(h, tmp, next.weight, next.bias, next.eps, normed, ctx);
-    } else {
-      ops::add(h, tmp, h, ctx);
-    }
-  }
+  pre_ln_forward(blocks_, h, normed, tmp, batch, kv, ws_, ctx);
   // LayerNorm is per row, so only the rows whose logits are wanted go through ln_f and the head.
-  const int64_t m = batch.logit_rows.size(0);
-  Tensor last = ws_.take({m, d}, dt);
-  ops::gather_rows(h, batch.logit_rows, last, ctx);
-  Tensor last_normed = ws_.take({m, d}, dt);
+  Tensor last = layers::gather_logit_rows(h, batch, ws_, ctx);  // [m, d]
+  Tensor last_normed = ws_.take(last.shape(), dt);              // [m, d]
   ln_f_.forward(last, last_normed, ctx);
-  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
-  ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
-  return logits;
+  return layers::lm_head_logits(last_normed, weights_.lm_head, ws_, ctx);  // [m, vocab] fp32
 }
 
 void Gpt2Model::save(const std::string& dir, DType dtype) const {

@@ -5,8 +5,7 @@
 #include <memory>
 
 #include "core/workspace.h"
-#include "layers/attention.h"
-#include "layers/mlp.h"
+#include "models/common/gpt_block.h"
 #include "models/gpt2/config.h"
 #include "models/gpt2/weights.h"
 #include "models/model.h"
@@ -26,17 +25,11 @@ class Gpt2Model final : public Model {
   void save(const std::string& dir, DType dtype) const override;
 
  private:
-  struct Block {
-    layers::LayerNorm ln_1;
-    layers::SelfAttention attn;
-    layers::LayerNorm ln_2;
-    layers::Mlp mlp;
-  };
   Gpt2Config config_;
   mutable Gpt2Weights weights_;  // on spec_.device in spec_.dtype
   ModelSpec spec_;
   Allocator* allocator_;
-  std::vector<Block> blocks_;
+  std::vector<GptBlock> blocks_;
   layers::LayerNorm ln_f_;
   Workspace ws_;
 };

@@ -6,8 +6,7 @@
 #include <memory>
 
 #include "core/workspace.h"
-#include "layers/attention.h"
-#include "layers/mlp.h"
+#include "models/common/gpt_block.h"
 #include "models/gpt_bigcode/config.h"
 #include "models/gpt_bigcode/weights.h"
 #include "models/model.h"
@@ -28,17 +27,11 @@ class GptBigCodeModel final : public Model {
   void save(const std::string& dir, DType dtype) const override;
 
  private:
-  struct Block {
-    layers::LayerNorm ln_1;
-    layers::SelfAttention attn;
-    layers::LayerNorm ln_2;
-    layers::Mlp mlp;
-  };
   GptBigCodeConfig config_;
   mutable GptBigCodeWeights weights_;  // on spec_.device in spec_.dtype
   ModelSpec spec_;
   Allocator* allocator_;
-  std::vector<Block> blocks_;
+  std::vector<GptBlock> blocks_;
   layers::LayerNorm ln_f_;
   Workspace ws_;
 };

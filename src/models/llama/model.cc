@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
+#include "layers/lm_head.h"
 #include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
@@ -93,14 +94,10 @@ Tensor LlamaModel::forward(const layers::ForwardBatch& batch, layers::KvCacheVie
     }
   }
   // RMSNorm is per row: only the rows whose logits are wanted go through the norm and the head.
-  const int64_t m = batch.logit_rows.size(0);
-  Tensor last = ws_.take({m, d}, dt);
-  ops::gather_rows(h, batch.logit_rows, last, ctx);
-  Tensor last_normed = ws_.take({m, d}, dt);
+  Tensor last = layers::gather_logit_rows(h, batch, ws_, ctx);  // [m, d]
+  Tensor last_normed = ws_.take(last.shape(), dt);              // [m, d]
   norm_.forward(last, last_normed, ctx);
-  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
-  ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
-  return logits;
+  return layers::lm_head_logits(last_normed, weights_.lm_head, ws_, ctx);  // [m, vocab] fp32
 }
 
 void LlamaModel::save(const std::string& dir, DType dtype) const {

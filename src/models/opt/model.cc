@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "io/checkpoint.h"
+#include "layers/lm_head.h"
 #include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
@@ -45,9 +46,9 @@ OptModel::OptModel(const OptConfig& config, OptWeights weights, const LoadOption
   };
   const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
   for (const OptLayerWeights& w : weights_.layers) {
-    Block b;
-    b.attn_ln = norm(w.attn_ln_w, w.attn_ln_b);
-    b.ffn_ln = norm(w.ffn_ln_w, w.ffn_ln_b);
+    GptBlock b;
+    b.ln_1 = norm(w.attn_ln_w, w.attn_ln_b);
+    b.ln_2 = norm(w.ffn_ln_w, w.ffn_ln_b);
     b.attn.qkv = {w.qkv_w, w.qkv_b};
     b.attn.out = {w.out_w, w.out_b};
     b.attn.num_heads = b.attn.num_kv_heads = spec_.num_heads;
@@ -93,42 +94,26 @@ Tensor OptModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView&
   }
   ops::embedding(batch.positions, positions_, h, /*accumulate=*/true, ctx);
 
-  const int64_t layers = config_.num_hidden_layers;
   if (config_.do_layer_norm_before) {
-    blocks_[0].attn_ln.forward(h, normed, ctx);
-    for (int64_t i = 0; i < layers; ++i) {
-      const Block& b = blocks_[i];
-      b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
-      ws_.rewind(mark);
-      ops::add_layer_norm(h, tmp, b.ffn_ln.weight, b.ffn_ln.bias, b.ffn_ln.eps, normed, ctx);
-      b.mlp.forward(normed, tmp, ws_, ctx);
-      ws_.rewind(mark);
-      if (i + 1 < layers) {
-        const layers::LayerNorm& next = blocks_[i + 1].attn_ln;
-        ops::add_layer_norm(h, tmp, next.weight, next.bias, next.eps, normed, ctx);
-      } else {
-        ops::add(h, tmp, h, ctx);
-      }
-    }
+    pre_ln_forward(blocks_, h, normed, tmp, batch, kv, ws_, ctx);
   } else {
     // Post-LN: h = LN(h + sublayer(h)). The normalised sum becomes the residual stream, so the
     // buffers swap roles after each LayerNorm.
-    for (int64_t i = 0; i < layers; ++i) {
-      const Block& b = blocks_[i];
+    for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
+      const GptBlock& b = blocks_[i];
       b.attn.forward(h, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
       ws_.rewind(mark);
-      ops::add_layer_norm(h, tmp, b.attn_ln.weight, b.attn_ln.bias, b.attn_ln.eps, normed, ctx);
+      ops::add_layer_norm(h, tmp, b.ln_1.weight, b.ln_1.bias, b.ln_1.eps, normed, ctx);
       std::swap(h, normed);
       b.mlp.forward(h, tmp, ws_, ctx);
       ws_.rewind(mark);
-      ops::add_layer_norm(h, tmp, b.ffn_ln.weight, b.ffn_ln.bias, b.ffn_ln.eps, normed, ctx);
+      ops::add_layer_norm(h, tmp, b.ln_2.weight, b.ln_2.bias, b.ln_2.eps, normed, ctx);
       std::swap(h, normed);
     }
   }
   // Only the rows whose logits are wanted go through the final LayerNorm, project_out and the head.
-  const int64_t m = batch.logit_rows.size(0);
-  Tensor x = ws_.take({m, d}, dt);
-  ops::gather_rows(h, batch.logit_rows, x, ctx);
+  Tensor x = layers::gather_logit_rows(h, batch, ws_, ctx);  // [m, d]
+  const int64_t m = x.size(0);
   if (final_ln_.weight.defined()) {
     Tensor y = ws_.take({m, d}, dt);
     final_ln_.forward(x, y, ctx);
@@ -139,9 +124,7 @@ Tensor OptModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView&
     ops::linear(x, weights_.project_out, Tensor(), y, ctx);
     x = y;
   }
-  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
-  ops::linear(x, weights_.lm_head, Tensor(), logits, ctx);
-  return logits;
+  return layers::lm_head_logits(x, weights_.lm_head, ws_, ctx);  // [m, vocab] fp32
 }
 
 void OptModel::save(const std::string& dir, DType dtype) const {

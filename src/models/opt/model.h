@@ -8,8 +8,8 @@
 #include <memory>
 
 #include "core/workspace.h"
-#include "layers/attention.h"
-#include "layers/mlp.h"
+#include "layers/linear.h"
+#include "models/common/gpt_block.h"
 #include "models/model.h"
 #include "models/opt/config.h"
 #include "models/opt/weights.h"
@@ -29,19 +29,13 @@ class OptModel final : public Model {
   void save(const std::string& dir, DType dtype) const override;
 
  private:
-  struct Block {
-    layers::LayerNorm attn_ln;  // self_attn_layer_norm
-    layers::SelfAttention attn;
-    layers::LayerNorm ffn_ln;   // final_layer_norm of the layer
-    layers::Mlp mlp;
-  };
   OptConfig config_;
   mutable OptWeights weights_;  // on spec_.device in spec_.dtype
   ModelSpec spec_;
   Allocator* allocator_;
   Tensor ln_ones_;      // [hidden] LayerNorm weight when layer_norm_elementwise_affine is false
   Tensor positions_;    // [max_position_embeddings, hidden]: embed_positions past the offset rows
-  std::vector<Block> blocks_;
+  std::vector<GptBlock> blocks_;  // ln_1: self_attn_layer_norm, ln_2: final_layer_norm
   layers::LayerNorm final_ln_;  // weight undefined when the model has none
   Workspace ws_;
 };

@@ -1,0 +1,32 @@
+// The block of GPT-2 and its kin (GPTBigCode, OPT): LayerNorm, causal self-attention, LayerNorm,
+// two-layer MLP. pre_ln_forward runs a stack of them pre-LN (GPT-2's order); OPT's post-LN models
+// order the same parts differently in their own forward.
+#pragma once
+
+#include <vector>
+
+#include "core/workspace.h"
+#include "layers/attention.h"
+#include "layers/forward_batch.h"
+#include "layers/linear.h"
+#include "layers/mlp.h"
+
+namespace kiln::models {
+
+struct GptBlock {
+  layers::LayerNorm ln_1;  // before the attention (OPT: self_attn_layer_norm)
+  layers::SelfAttention attn;
+  layers::LayerNorm ln_2;  // before the MLP (OPT: the layer's final_layer_norm)
+  layers::Mlp mlp;
+};
+
+// Per block: h += attn(ln_1(h)); h += mlp(ln_2(h)). Each residual add is fused with the LayerNorm
+// that follows it (ops::add_layer_norm, the next block's ln_1 after the MLP); the last block ends
+// with a plain add, so h leaves un-normalised (the final norm runs on the logit rows only).
+// h, normed, tmp: [n, hidden] (residual stream, normed input, sublayer output). The sublayers'
+// scratch is taken from ws after ws.used() at entry and rewound there. Block i uses kv.k[i]/v[i].
+void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
+                    const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
+                    ExecContext& ctx);
+
+}  // namespace kiln::models
