@@ -1,21 +1,14 @@
 #include "models/gpt2/config.h"
 
 #include "core/check.h"
+#include "models/common/config_fields.h"
 #include "ops/activation_kind.h"
 
 namespace kiln::models::gpt2 {
-namespace {
-
-// HF's GPT2Config.attribute_map aliases.
-int64_t get_aliased(const io::JsonConfig& cfg, const char* key, const char* alias, int64_t dflt) {
-  if (cfg.has(key)) return cfg.get<int64_t>(key);
-  return cfg.get_or<int64_t>(alias, dflt);
-}
-
-}  // namespace
 
 Gpt2Config Gpt2Config::from_json(const io::JsonConfig& cfg) {
   Gpt2Config c;
+  // get_aliased: HF's GPT2Config.attribute_map aliases.
   c.vocab_size = cfg.get_or<int64_t>("vocab_size", c.vocab_size);
   c.n_positions = get_aliased(cfg, "n_positions", "max_position_embeddings", c.n_positions);
   c.n_embd = get_aliased(cfg, "n_embd", "hidden_size", c.n_embd);
@@ -33,11 +26,11 @@ Gpt2Config Gpt2Config::from_json(const io::JsonConfig& cfg) {
   c.eos_token_id = cfg.get_or<int64_t>("eos_token_id", c.eos_token_id);
 
   const std::string& src = cfg.source();
-  KILN_CHECK(c.vocab_size > 0, "{}: vocab_size must be positive, got {}", src, c.vocab_size);
-  KILN_CHECK(c.n_positions > 0, "{}: n_positions must be positive, got {}", src, c.n_positions);
-  KILN_CHECK(c.n_embd > 0, "{}: n_embd must be positive, got {}", src, c.n_embd);
-  KILN_CHECK(c.n_layer > 0, "{}: n_layer must be positive, got {}", src, c.n_layer);
-  KILN_CHECK(c.n_head > 0, "{}: n_head must be positive, got {}", src, c.n_head);
+  check_positive(cfg, "vocab_size", c.vocab_size);
+  check_positive(cfg, "n_positions", c.n_positions);
+  check_positive(cfg, "n_embd", c.n_embd);
+  check_positive(cfg, "n_layer", c.n_layer);
+  check_positive(cfg, "n_head", c.n_head);
   KILN_CHECK(c.n_embd % c.n_head == 0, "{}: n_embd ({}) must be divisible by n_head ({})", src,
              c.n_embd, c.n_head);
   KILN_CHECK(c.n_inner >= 0, "{}: n_inner must be positive or null, got {}", src, c.n_inner);

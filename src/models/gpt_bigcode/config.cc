@@ -1,21 +1,14 @@
 #include "models/gpt_bigcode/config.h"
 
 #include "core/check.h"
+#include "models/common/config_fields.h"
 #include "ops/activation_kind.h"
 
 namespace kiln::models::gpt_bigcode {
-namespace {
-
-// HF's GPTBigCodeConfig.attribute_map aliases.
-int64_t get_aliased(const io::JsonConfig& cfg, const char* key, const char* alias, int64_t dflt) {
-  if (cfg.has(key)) return cfg.get<int64_t>(key);
-  return cfg.get_or<int64_t>(alias, dflt);
-}
-
-}  // namespace
 
 GptBigCodeConfig GptBigCodeConfig::from_json(const io::JsonConfig& cfg) {
   GptBigCodeConfig c;
+  // get_aliased: HF's GPTBigCodeConfig.attribute_map aliases.
   c.vocab_size = cfg.get_or<int64_t>("vocab_size", c.vocab_size);
   c.n_positions = get_aliased(cfg, "n_positions", "max_position_embeddings", c.n_positions);
   c.n_embd = get_aliased(cfg, "n_embd", "hidden_size", c.n_embd);
@@ -35,11 +28,11 @@ GptBigCodeConfig GptBigCodeConfig::from_json(const io::JsonConfig& cfg) {
   if (cfg.json().contains("eos_token_id")) c.eos_token_id = cfg.get_int_or_list("eos_token_id");
 
   const std::string& src = cfg.source();
-  KILN_CHECK(c.vocab_size > 0, "{}: vocab_size must be positive, got {}", src, c.vocab_size);
-  KILN_CHECK(c.n_positions > 0, "{}: n_positions must be positive, got {}", src, c.n_positions);
-  KILN_CHECK(c.n_embd > 0, "{}: n_embd must be positive, got {}", src, c.n_embd);
-  KILN_CHECK(c.n_layer > 0, "{}: n_layer must be positive, got {}", src, c.n_layer);
-  KILN_CHECK(c.n_head > 0, "{}: n_head must be positive, got {}", src, c.n_head);
+  check_positive(cfg, "vocab_size", c.vocab_size);
+  check_positive(cfg, "n_positions", c.n_positions);
+  check_positive(cfg, "n_embd", c.n_embd);
+  check_positive(cfg, "n_layer", c.n_layer);
+  check_positive(cfg, "n_head", c.n_head);
   KILN_CHECK(c.n_embd % c.n_head == 0, "{}: n_embd ({}) must be divisible by n_head ({})", src,
              c.n_embd, c.n_head);
   KILN_CHECK(c.n_inner >= 0, "{}: n_inner must be positive or null, got {}", src, c.n_inner);
@@ -53,9 +46,6 @@ GptBigCodeConfig GptBigCodeConfig::from_json(const io::JsonConfig& cfg) {
 }
 
 nlohmann::json GptBigCodeConfig::to_json() const {
-  const nlohmann::json eos = eos_token_id.empty()       ? nlohmann::json(nullptr)
-                             : eos_token_id.size() == 1 ? nlohmann::json(eos_token_id[0])
-                                                        : nlohmann::json(eos_token_id);
   return {{"model_type", "gpt_bigcode"},
           {"vocab_size", vocab_size},
           {"n_positions", n_positions},
@@ -71,7 +61,7 @@ nlohmann::json GptBigCodeConfig::to_json() const {
           {"multi_query", multi_query},
           {"tie_word_embeddings", tie_word_embeddings},
           {"bos_token_id", bos_token_id},
-          {"eos_token_id", eos}};
+          {"eos_token_id", int_or_list_json(eos_token_id)}};
 }
 
 }  // namespace kiln::models::gpt_bigcode

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/check.h"
+#include "models/common/config_fields.h"
 #include "ops/activation_kind.h"
 
 namespace kiln::models::llama {
@@ -64,7 +65,7 @@ LlamaConfig LlamaConfig::from_json(const io::JsonConfig& cfg) {
   if (j.contains("pad_token_id")) c.pad_token_id = j["pad_token_id"];
   cfg.get_int_or_list("eos_token_id");  // validates int | list | null
 
-  KILN_CHECK(c.vocab_size > 0, "{}: vocab_size must be positive, got {}", src, c.vocab_size);
+  check_positive(cfg, "vocab_size", c.vocab_size);
   KILN_CHECK(c.hidden_size > 0 && c.intermediate_size > 0 && c.num_hidden_layers > 0 &&
                  c.num_attention_heads > 0 && c.max_position_embeddings > 0,
              "{}: sizes must be positive", src);

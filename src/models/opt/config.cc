@@ -1,6 +1,7 @@
 #include "models/opt/config.h"
 
 #include "core/check.h"
+#include "models/common/config_fields.h"
 #include "ops/activation_kind.h"
 
 namespace kiln::models::opt {
@@ -28,15 +29,12 @@ OptConfig OptConfig::from_json(const io::JsonConfig& cfg) {
   if (cfg.json().contains("eos_token_id")) c.eos_token_id = cfg.get_int_or_list("eos_token_id");
 
   const std::string& src = cfg.source();
-  KILN_CHECK(c.vocab_size > 0, "{}: vocab_size must be positive, got {}", src, c.vocab_size);
-  KILN_CHECK(c.hidden_size > 0, "{}: hidden_size must be positive, got {}", src, c.hidden_size);
-  KILN_CHECK(c.num_hidden_layers > 0, "{}: num_hidden_layers must be positive, got {}", src,
-             c.num_hidden_layers);
-  KILN_CHECK(c.ffn_dim > 0, "{}: ffn_dim must be positive, got {}", src, c.ffn_dim);
-  KILN_CHECK(c.max_position_embeddings > 0, "{}: max_position_embeddings must be positive, got {}",
-             src, c.max_position_embeddings);
-  KILN_CHECK(c.num_attention_heads > 0, "{}: num_attention_heads must be positive, got {}", src,
-             c.num_attention_heads);
+  check_positive(cfg, "vocab_size", c.vocab_size);
+  check_positive(cfg, "hidden_size", c.hidden_size);
+  check_positive(cfg, "num_hidden_layers", c.num_hidden_layers);
+  check_positive(cfg, "ffn_dim", c.ffn_dim);
+  check_positive(cfg, "max_position_embeddings", c.max_position_embeddings);
+  check_positive(cfg, "num_attention_heads", c.num_attention_heads);
   KILN_CHECK(c.hidden_size % c.num_attention_heads == 0,
              "{}: hidden_size ({}) must be divisible by num_attention_heads ({})", src,
              c.hidden_size, c.num_attention_heads);
@@ -47,9 +45,6 @@ OptConfig OptConfig::from_json(const io::JsonConfig& cfg) {
 }
 
 nlohmann::json OptConfig::to_json() const {
-  const nlohmann::json eos = eos_token_id.empty()       ? nlohmann::json(nullptr)
-                             : eos_token_id.size() == 1 ? nlohmann::json(eos_token_id[0])
-                                                        : nlohmann::json(eos_token_id);
   return {{"model_type", "opt"},
           {"vocab_size", vocab_size},
           {"hidden_size", hidden_size},
@@ -66,7 +61,7 @@ nlohmann::json OptConfig::to_json() const {
           {"tie_word_embeddings", tie_word_embeddings},
           {"pad_token_id", pad_token_id},
           {"bos_token_id", bos_token_id},
-          {"eos_token_id", eos}};
+          {"eos_token_id", int_or_list_json(eos_token_id)}};
 }
 
 }  // namespace kiln::models::opt
