@@ -3,11 +3,11 @@
 // Q, K and V stay fused in c_attn ([3 * n_embd, n_embd] after the transpose).
 #pragma once
 
-#include <functional>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
+#include "models/common/gpt_weights.h"
 #include "models/gpt2/config.h"
 #include "models/weight_map.h"
 
@@ -15,26 +15,9 @@ namespace kiln::models::gpt2 {
 
 using models::WeightEntry;
 
-struct Gpt2LayerWeights {
-  Tensor ln_1_w, ln_1_b;      // [n_embd]
-  Tensor qkv_w;               // [3 * n_embd, n_embd]
-  Tensor qkv_b;               // [3 * n_embd]
-  Tensor attn_out_w;          // [n_embd, n_embd]
-  Tensor attn_out_b;          // [n_embd]
-  Tensor ln_2_w, ln_2_b;      // [n_embd]
-  Tensor fc_w;                // [inner, n_embd]
-  Tensor fc_b;                // [inner]
-  Tensor proj_w;              // [n_embd, inner]
-  Tensor proj_b;              // [n_embd]
-};
-
-struct Gpt2Weights {
-  Tensor wte;                 // [vocab_size, n_embd]
-  Tensor wpe;                 // [n_positions, n_embd]
-  std::vector<Gpt2LayerWeights> layers;
-  Tensor ln_f_w, ln_f_b;      // [n_embd]
-  Tensor lm_head;             // [vocab_size, n_embd]; shares wte's storage when tied
-};
+// GPT-2's names and struct (common/gpt_weights.h): qkv_w is [3 * n_embd, n_embd].
+using Gpt2LayerWeights = GptLayerWeights;
+using Gpt2Weights = GptWeights;
 
 // Every weight of the model; lm_head is listed only when untied. hf_prefix is "transformer." for
 // GPT2LMHeadModel files and "" for the original GPT2Model ones (lm_head.weight is never prefixed).

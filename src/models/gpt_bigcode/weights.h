@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "models/common/gpt_weights.h"
 #include "models/gpt_bigcode/config.h"
 #include "models/weight_map.h"
 
@@ -17,26 +18,10 @@ namespace kiln::models::gpt_bigcode {
 
 using models::WeightEntry;
 
-struct GptBigCodeLayerWeights {
-  Tensor ln_1_w, ln_1_b;      // [n_embd]
-  Tensor qkv_w;               // [n_embd + 2 * kv_heads * head_dim, n_embd]: q | k | v
-  Tensor qkv_b;               // [n_embd + 2 * kv_heads * head_dim]
-  Tensor attn_out_w;          // [n_embd, n_embd]
-  Tensor attn_out_b;          // [n_embd]
-  Tensor ln_2_w, ln_2_b;      // [n_embd]
-  Tensor fc_w;                // [inner, n_embd]
-  Tensor fc_b;                // [inner]
-  Tensor proj_w;              // [n_embd, inner]
-  Tensor proj_b;              // [n_embd]
-};
-
-struct GptBigCodeWeights {
-  Tensor wte;                 // [vocab_size, n_embd]
-  Tensor wpe;                 // [n_positions, n_embd]
-  std::vector<GptBigCodeLayerWeights> layers;
-  Tensor ln_f_w, ln_f_b;      // [n_embd]
-  Tensor lm_head;             // [vocab_size, n_embd]; shares wte's storage when tied
-};
+// GPT-2's names and struct (common/gpt_weights.h): qkv_w is
+// [n_embd + 2 * kv_heads * head_dim, n_embd].
+using GptBigCodeLayerWeights = GptLayerWeights;
+using GptBigCodeWeights = GptWeights;
 
 // Every weight of the model; lm_head is listed only when untied. hf_prefix is "transformer." for
 // GPTBigCodeForCausalLM files and "" for GPTBigCodeModel ones (lm_head.weight is never prefixed).
