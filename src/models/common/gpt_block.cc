@@ -4,6 +4,16 @@
 
 namespace kiln::models {
 
+GptBlock gpt_block(const GptLayerWeights& w, float eps, ops::ActivationKind act) {
+  GptBlock b;
+  b.ln_1 = {w.ln_1_w, w.ln_1_b, eps};
+  b.ln_2 = {w.ln_2_w, w.ln_2_b, eps};
+  b.attn.qkv = {w.qkv_w, w.qkv_b};
+  b.attn.out = {w.attn_out_w, w.attn_out_b};
+  b.mlp = {{w.fc_w, w.fc_b}, {w.proj_w, w.proj_b}, act};
+  return b;
+}
+
 void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
                     ExecContext& ctx) {

@@ -10,6 +10,8 @@
 #include "layers/forward_batch.h"
 #include "layers/linear.h"
 #include "layers/mlp.h"
+#include "models/common/gpt_weights.h"
+#include "ops/activation_kind.h"
 
 namespace kiln::models {
 
@@ -19,6 +21,10 @@ struct GptBlock {
   layers::LayerNorm ln_2;  // before the MLP (OPT: the layer's final_layer_norm)
   layers::Mlp mlp;
 };
+
+// The norms, projections and MLP of a block from GPT-2-named weights (eps for both LayerNorms);
+// the family sets the attention's head counts, head_dim and scale.
+GptBlock gpt_block(const GptLayerWeights& w, float eps, ops::ActivationKind act);
 
 // Per block: h += attn(ln_1(h)); h += mlp(ln_2(h)). Each residual add is fused with the LayerNorm
 // that follows it (ops::add_layer_norm, the next block's ln_1 after the MLP); the last block ends

@@ -31,12 +31,7 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
   const float eps = static_cast<float>(config_.layer_norm_epsilon);
   const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
   for (int64_t i = 0; i < config_.n_layer; ++i) {
-    const Gpt2LayerWeights& w = weights_.layers[i];
-    GptBlock b;
-    b.ln_1 = {w.ln_1_w, w.ln_1_b, eps};
-    b.ln_2 = {w.ln_2_w, w.ln_2_b, eps};
-    b.attn.qkv = {w.qkv_w, w.qkv_b};
-    b.attn.out = {w.attn_out_w, w.attn_out_b};
+    GptBlock b = gpt_block(weights_.layers[i], eps, act);
     b.attn.num_heads = b.attn.num_kv_heads = spec_.num_kv_heads;
     b.attn.head_dim = spec_.head_dim;
     // HF: scores / sqrt(head_dim) if scale_attn_weights, and / (layer_idx + 1) if
@@ -45,7 +40,6 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
                                              : 1.f;
     if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(i + 1);
     b.attn.scale = scale;
-    b.mlp = {{w.fc_w, w.fc_b}, {w.proj_w, w.proj_b}, act};
     blocks_.push_back(std::move(b));
   }
   ln_f_ = {weights_.ln_f_w, weights_.ln_f_b, eps};

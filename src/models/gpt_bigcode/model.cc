@@ -31,18 +31,13 @@ GptBigCodeModel::GptBigCodeModel(const GptBigCodeConfig& config, GptBigCodeWeigh
   const float eps = static_cast<float>(config_.layer_norm_epsilon);
   const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
   for (const GptBigCodeLayerWeights& w : weights_.layers) {
-    GptBlock b;
-    b.ln_1 = {w.ln_1_w, w.ln_1_b, eps};
-    b.ln_2 = {w.ln_2_w, w.ln_2_b, eps};
-    b.attn.qkv = {w.qkv_w, w.qkv_b};
-    b.attn.out = {w.attn_out_w, w.attn_out_b};
+    GptBlock b = gpt_block(w, eps, act);
     b.attn.num_heads = spec_.num_heads;
     b.attn.num_kv_heads = spec_.num_kv_heads;  // 1 with multi_query: K/V shared by every head
     b.attn.head_dim = spec_.head_dim;
     b.attn.scale = config_.scale_attn_weights
                        ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim))
                        : 1.f;
-    b.mlp = {{w.fc_w, w.fc_b}, {w.proj_w, w.proj_b}, act};
     blocks_.push_back(std::move(b));
   }
   ln_f_ = {weights_.ln_f_w, weights_.ln_f_b, eps};
