@@ -16,8 +16,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-# Test-only Python packages: pytest, and HF tokenizers as the tokenizer parity reference.
+# Test-only Python packages: pytest, HF tokenizers as the tokenizer parity reference, and
+# sentencepiece + PyYAML (tools/convert_nemo.py, tests/e2e/test_convert_nemo.py).
 PY=${PYTHON:-python3}
-if ! $PY -c "import pytest, tokenizers" 2>/dev/null; then
-  $PY -m pip install -q pytest tokenizers || $PY -m pip install -q --break-system-packages pytest tokenizers
+if ! $PY -c "import pytest, tokenizers, sentencepiece, yaml" 2>/dev/null; then
+  $PY -m pip install -q pytest tokenizers sentencepiece pyyaml || $PY -m pip install -q --break-system-packages pytest tokenizers sentencepiece pyyaml
 fi

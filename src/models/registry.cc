@@ -7,6 +7,7 @@
 #include "core/check.h"
 #include "io/json_config.h"
 #include "models/gpt2/model.h"
+#include "models/gpt_next/model.h"
 #include "models/llama/model.h"
 #include "models/gpt_bigcode/model.h"
 #include "models/opt/model.h"
@@ -22,6 +23,7 @@ const std::map<std::string, Loader>& loaders() {
       {"gpt2", gpt2::load},
       {"llama", llama::load},
       {"gpt_bigcode", gpt_bigcode::load},
+      {"gpt_next", gpt_next::load},
       {"opt", opt::load},
   };
   return m;
@@ -59,8 +61,10 @@ std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
   if (type == "gpt_bigcode") return gpt_bigcode::random_model(cfg, seed, options);
   if (type == "opt") return opt::random_model(cfg, seed, options);
   if (type == "llama") return llama::random_model(cfg, seed, options);
+  if (type == "gpt_next") return gpt_next::random_model(cfg, seed, options);
   KILN_FAIL(
-      "random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt, llama)",
+      "random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt, llama, "
+      "gpt_next)",
       type);
 }
 

@@ -1,0 +1,198 @@
+#include "models/gpt_next/model.h"
+
+#include <cmath>
+
+#include "io/checkpoint.h"
+#include "ops/ops.h"
+
+namespace kiln::models::gpt_next {
+
+void Norm::forward(const Tensor& x, Tensor& out, ExecContext& ctx) const {
+  if (rms)
+    ops::rms_norm(x, weight, eps, out, ctx);
+  else
+    ops::layer_norm(x, weight, bias, eps, out, ctx);
+}
+
+void Norm::add_forward(Tensor& residual, const Tensor& delta, Tensor& out,
+                       ExecContext& ctx) const {
+  if (rms)
+    ops::add_rms_norm(residual, delta, weight, eps, out, ctx);
+  else
+    ops::add_layer_norm(residual, delta, weight, bias, eps, out, ctx);
+}
+
+GptNextModel::GptNextModel(const GptNextConfig& config, GptNextWeights weights,
+                           const LoadOptions& options)
+    : config_(config), weights_(std::move(weights)), allocator_(options.allocator) {
+  spec_.model_type = "gpt_next";
+  spec_.num_layers = static_cast<int>(config_.num_layers);
+  spec_.num_heads = static_cast<int>(config_.num_attention_heads);
+  spec_.num_kv_heads = static_cast<int>(config_.kv_heads());
+  spec_.head_dim = static_cast<int>(config_.head_dim());
+  spec_.vocab_size = config_.vocab_size;
+  spec_.max_positions = config_.max_position_embeddings;
+  spec_.device = options.allocator->device();
+  spec_.dtype = spec_.device.is_cpu() ? DType::kFloat32 : options.dtype;
+  KILN_CHECK(spec_.dtype == DType::kFloat32 || spec_.dtype == DType::kFloat16 ||
+                 spec_.dtype == DType::kBFloat16,
+             "gpt_next: unsupported compute dtype {}", dtype_name(spec_.dtype));
+
+  ExecContext ctx;
+  ctx.device = spec_.device;
+  const bool one_p = config_.normalization == "layernorm1p";
+  const bool rms = config_.normalization == "rmsnorm";
+  const float eps = static_cast<float>(config_.layernorm_epsilon);
+  // layernorm1p (Megatron's zero-centred gamma) applies weight + 1: computed in fp32 on the host,
+  // then moved like every weight; the stored weights stay as they are (save() writes them back).
+  const auto make_norm = [&](const Tensor& w, const Tensor& b) {
+    Norm n;
+    n.eps = eps;
+    n.rms = rms;
+    Tensor eff = w;
+    if (one_p) {
+      eff = Tensor::empty(w.shape(), DType::kFloat32);
+      const float* s = w.data<float>();
+      float* d = eff.data<float>();
+      for (int64_t i = 0; i < w.numel(); ++i) d[i] = s[i] + 1.f;
+    }
+    n.weight = one_p ? ops::to_device(eff, spec_.dtype, allocator_, ctx) : eff;
+    n.bias = b;
+    return n;
+  };
+  std::vector<std::pair<Tensor, Tensor>> host_norms;  // fp32 host norm weights before the move
+  for (const GptNextLayerWeights& w : weights_.layers) {
+    host_norms.emplace_back(w.input_norm_w, w.post_norm_w);
+  }
+  const Tensor host_final = weights_.final_norm_w;
+  for (const WeightEntry& e : weight_map(config_, weights_)) {
+    *e.tensor = ops::to_device(*e.tensor, spec_.dtype, allocator_, ctx);
+    spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  }
+  if (config_.share_embeddings_and_output_weights) weights_.lm_head = weights_.embed;
+  // Each step reads one embedding row per token; the head reads the whole table.
+  if (!config_.share_embeddings_and_output_weights)
+    spec_.weight_bytes -= static_cast<int64_t>(weights_.embed.nbytes());
+
+  rotary_ = layers::RotaryEmbedding::create(config_.rope, allocator_);
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    const GptNextLayerWeights& w = weights_.layers[i];
+    Block b;
+    b.input_norm = make_norm(one_p ? host_norms[i].first : w.input_norm_w, w.input_norm_b);
+    b.post_norm = make_norm(one_p ? host_norms[i].second : w.post_norm_w, w.post_norm_b);
+    b.attn.qkv = {w.qkv_w, Tensor()};
+    b.attn.out = {w.out_w, Tensor()};
+    b.attn.num_heads = spec_.num_heads;
+    b.attn.num_kv_heads = spec_.num_kv_heads;
+    b.attn.head_dim = spec_.head_dim;
+    // Megatron: scores / sqrt(kv_channels) (apply_query_key_layer_scaling cancels out).
+    b.attn.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(spec_.head_dim)));
+    b.attn.rotary = rotary_;
+    b.mlp = {{w.gate_up_w, Tensor()}, {w.down_w, Tensor()}, ops::ActivationKind::kSilu};
+    blocks_.push_back(std::move(b));
+  }
+  final_norm_ = make_norm(one_p ? host_final : weights_.final_norm_w, weights_.final_norm_b);
+}
+
+void GptNextModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
+  const int64_t d = config_.hidden_size, es = static_cast<int64_t>(dtype_size(spec_.dtype));
+  const int64_t hd = config_.head_dim();
+  const int64_t qkv = (config_.num_attention_heads + 2 * config_.kv_heads()) * hd;
+  const int64_t attn = qkv + config_.num_attention_heads * hd;
+  const int64_t mlp = 3 * config_.ffn_hidden_size;
+  // Live at once: h, normed, tmp (3 x d), then the attention's qkv + output or the MLP's gate|up +
+  // hidden; at the end the gathered rows (2 x d) and the fp32 logits; alignment slack.
+  const int64_t per_token = 3 * d + std::max(attn, mlp);
+  const int64_t bytes = max_num_tokens * per_token * es + max_logit_rows * 2 * d * es +
+                        max_logit_rows * config_.vocab_size * 4 + rotary_->workspace_bytes() +
+                        16 * 256;
+  ws_ = Workspace();
+  ws_ = Workspace(static_cast<size_t>(bytes), allocator_);
+}
+
+Tensor GptNextModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
+                             ExecContext& ctx) {
+  const int64_t n = batch.num_tokens(), d = config_.hidden_size;
+  const DType dt = spec_.dtype;
+  KILN_CHECK(n > 0, "gpt_next: empty batch");
+  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.num_layers,
+             "gpt_next: KV cache has {} layers, model {}", kv.k.size(), config_.num_layers);
+  ws_.reset();
+  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
+  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
+  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
+  ops::embedding(batch.input_ids, weights_.embed, h, /*accumulate=*/false, ctx);
+
+  const size_t mark = ws_.used();
+  blocks_[0].input_norm.forward(h, normed, ctx);
+  for (int64_t i = 0; i < config_.num_layers; ++i) {
+    const Block& b = blocks_[i];
+    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
+    ws_.rewind(mark);
+    b.post_norm.add_forward(h, tmp, normed, ctx);
+    b.mlp.forward(normed, tmp, ws_, ctx);
+    ws_.rewind(mark);
+    if (i + 1 < config_.num_layers)
+      blocks_[i + 1].input_norm.add_forward(h, tmp, normed, ctx);
+    else
+      ops::add(h, tmp, h, ctx);
+  }
+  // The norm is per row: only the rows whose logits are wanted go through it and the head.
+  const int64_t m = batch.logit_rows.size(0);
+  Tensor last = ws_.take({m, d}, dt);
+  ops::gather_rows(h, batch.logit_rows, last, ctx);
+  Tensor last_normed = ws_.take({m, d}, dt);
+  final_norm_.forward(last, last_normed, ctx);
+  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
+  ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
+  return logits;
+}
+
+void GptNextModel::save(const std::string& dir, DType dtype) const {
+  KILN_CHECK(spec_.device.is_cpu(), "gpt_next: save() needs the model loaded on the CPU");
+  nlohmann::json cfg = config_.to_json();
+  cfg["kiln_checkpoint"] = {{"version", 1}, {"dtype", std::string(dtype_name(dtype))}};
+  save_checkpoint(dir, cfg, weight_map(config_, weights_), dtype);
+}
+
+std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
+                            const LoadOptions& options) {
+  KILN_CHECK(cfg.has("kiln_checkpoint"),
+             "{}: a gpt_next model loads from a kiln checkpoint; convert the .nemo archive with "
+             "`python3 tools/convert_nemo.py --nemo FILE --output_dir DIR`",
+             cfg.source());
+  const GptNextConfig config = GptNextConfig::from_json(cfg);
+  const io::Checkpoint ckpt = io::Checkpoint::open(dir);
+  GptNextWeights w;
+  load_weights(ckpt, weight_map(config, w), /*kiln_format=*/true);
+  return std::make_unique<GptNextModel>(config, std::move(w), options);
+}
+
+std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
+                                    const LoadOptions& options) {
+  const GptNextConfig c = GptNextConfig::from_json(arch);
+  GptNextWeights w;
+  int64_t index = 0;
+  for (const WeightEntry& e : weight_map(c, w)) {
+    *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
+    float* p = e.tensor->data<float>();
+    const int64_t count = e.tensor->numel();
+    const std::string& k = e.kiln_name;
+    const bool norm_w = k.find("layernorm.weight") != std::string::npos &&
+                        c.normalization != "layernorm1p";
+    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < count; ++i) {
+      // SplitMix64 hash -> uniform in [-1, 1) scaled to std 0.02.
+      uint64_t z = s + static_cast<uint64_t>(i) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+      z ^= z >> 31;
+      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
+      p[i] = (norm_w ? 1.f : 0.f) + u * 0.0346f;
+    }
+  }
+  return std::make_unique<GptNextModel>(c, std::move(w), options);
+}
+
+}  // namespace kiln::models::gpt_next
