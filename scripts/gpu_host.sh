@@ -42,7 +42,9 @@ if [[ $STAGES == *bench* ]]; then
 fi
 if [[ $STAGES == *serve* ]]; then
   log "server end-to-end tests on the GPU (fp32)"
-  KILN_BIN=$PWD/build-gpu/kiln KILN_SERVE_ARGS="--device cuda --dtype float32 --max_gpu_memory 4" \
+  # The shared tokenizer files travel in .dev/shared (copied there by fetch_gpu_host_deps.sh).
+  KILN_SHARED_DIR=$PWD/.dev/shared KILN_BIN=$PWD/build-gpu/kiln \
+    KILN_SERVE_ARGS="--device cuda --dtype float32 --max_gpu_memory 4" \
     python3 -m pytest -q -p no:cacheprovider tests/e2e/test_serve.py 2>&1 | tail -15
 fi
 if [[ $STAGES == *llama* ]]; then

@@ -26,7 +26,8 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES_DIR = REPO_ROOT / "tests" / "fixtures"
-SHARED_DIR = (REPO_ROOT / ".." / "shared").resolve()
+# KILN_SHARED_DIR: where the shared data lives when it is not beside the checkout (GPU host).
+SHARED_DIR = Path(os.environ.get("KILN_SHARED_DIR", REPO_ROOT / ".." / "shared")).resolve()
 DEFAULT_TIMEOUT_S = 120
 
 
