@@ -2,7 +2,7 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test serve bench load llama peer".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test serve fuzz bench load llama peer".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +46,11 @@ if [[ $STAGES == *serve* ]]; then
   KILN_SHARED_DIR=$PWD/.dev/shared KILN_BIN=$PWD/build-gpu/kiln \
     KILN_SERVE_ARGS="--device cuda --dtype float32 --max_gpu_memory 4" \
     python3 -m pytest -q -p no:cacheprovider tests/e2e/test_serve.py 2>&1 | tail -15
+fi
+if [[ $STAGES == *fuzz* ]]; then
+  log "random-config parity on the GPU (fp32) vs HF"
+  python3 tools/fuzz_parity.py --kiln build-gpu/kiln --device cuda --dtype float32 \
+    --configs "${FUZZ_CONFIGS:-15}" --kiln_args "--max_gpu_memory 2" 2>&1 | tail -12
 fi
 if [[ $STAGES == *llama* ]]; then
   log "Llama-3-8B shape benchmarks"

@@ -122,6 +122,7 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--min_margin", type=float, default=1e-4)
+    ap.add_argument("--kiln_args", default="", help="extra kiln run flags, e.g. '--max_gpu_memory 2'")
     a = ap.parse_args()
     torch.set_num_threads(2)
     transformers.logging.set_verbosity_error()
@@ -141,7 +142,8 @@ def main():
                 prompts = [[r.randrange(cfg.vocab_size) for _ in range(r.randint(1, 20))]
                            for _ in range(a.prompts)]
                 cmd = [a.kiln, "run", "--model_dir", d, "--max_new_tokens", str(a.max_new),
-                       "--device", a.device, "--dtype", a.dtype, "--output_json", f"{d}/out.json"]
+                       "--device", a.device, "--dtype", a.dtype, "--output_json", f"{d}/out.json",
+                       *a.kiln_args.split()]
                 for p in prompts:
                     cmd += ["--input_ids", ",".join(map(str, p))]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
