@@ -130,15 +130,29 @@ float rope_attention_scaling(const RopeConfig& r) {
 }
 
 std::shared_ptr<RotaryEmbedding> RotaryEmbedding::create(const RopeConfig& config,
-                                                         Allocator* alloc) {
+                                                         Allocator* alloc, int64_t max_len) {
   auto rot = std::make_shared<RotaryEmbedding>();
   rot->config = config;
-  const std::vector<float> f = rope_inv_freq(config);
-  Tensor host = Tensor::empty({static_cast<int64_t>(f.size())}, DType::kFloat32);
-  std::copy(f.begin(), f.end(), host.data<float>());
   ExecContext ctx;
   ctx.device = alloc->device();
-  rot->inv_freq = ops::to_device(host, DType::kFloat32, alloc, ctx);
+  const auto upload = [&](const std::vector<float>& v, Shape shape) {
+    Tensor host = Tensor::empty(shape, DType::kFloat32);
+    std::copy(v.begin(), v.end(), host.data<float>());
+    return ops::to_device(host, DType::kFloat32, alloc, ctx);
+  };
+  const std::vector<float> f = rope_inv_freq(config);
+  rot->inv_freq = upload(f, {static_cast<int64_t>(f.size())});
+  const int64_t mpe = config.max_position_embeddings;
+  if (config.type == "dynamic" && max_len > mpe) {
+    const int64_t rows = max_len - mpe + 1, half = config.dim / 2;
+    std::vector<float> table(rows * half);
+    std::copy(f.begin(), f.end(), table.begin());
+    for (int64_t k = 1; k < rows; ++k) {
+      const std::vector<float> g = rope_inv_freq(config, mpe + k);
+      std::copy(g.begin(), g.end(), table.begin() + k * half);
+    }
+    rot->inv_freq_table = upload(table, {rows, half});
+  }
   ops::synchronize(ctx);
   rot->attention_scaling = rope_attention_scaling(config);
   return rot;
@@ -146,32 +160,16 @@ std::shared_ptr<RotaryEmbedding> RotaryEmbedding::create(const RopeConfig& confi
 
 void RotaryEmbedding::apply(Tensor& qkv, int num_heads, int head_dim, const ForwardBatch& batch,
                             Workspace& ws, ExecContext& ctx) const {
-  const int64_t mpe = config.max_position_embeddings;
-  if (config.type != "dynamic" || !qkv.device().is_cpu() || batch.attn.max_kv_len <= mpe) {
+  (void)ws;
+  if (!inv_freq_table.defined() || batch.attn.max_kv_len <= config.max_position_embeddings) {
     ops::rotary_embedding(qkv, batch.positions, inv_freq, num_heads, head_dim, config.dim,
                           interleaved, attention_scaling, ctx);
     return;
   }
-  // Dynamic NTK on the CPU: per sequence, inv_freq for the step's last position (rotary.h).
-  const int32_t* cu = batch.attn.cu_seqlens.data<int32_t>();
-  const int32_t* pos = batch.positions.data<int32_t>();
-  const int64_t num_seqs = batch.attn.cu_seqlens.size(0) - 1;
-  Tensor scaled = ws.take({config.dim / 2}, DType::kFloat32);  // [dim / 2] inv_freq(seq_len)
-  for (int64_t s = 0; s < num_seqs; ++s) {
-    const int64_t a = cu[s], b = cu[s + 1];
-    if (a == b) continue;
-    int64_t seq_len = 0;
-    for (int64_t t = a; t < b; ++t) seq_len = std::max<int64_t>(seq_len, pos[t] + 1);
-    const Tensor* f = &inv_freq;
-    if (seq_len > mpe) {
-      const std::vector<float> g = rope_inv_freq(config, seq_len);
-      std::copy(g.begin(), g.end(), scaled.data<float>());
-      f = &scaled;
-    }
-    Tensor rows = qkv.slice(0, a, b);
-    ops::rotary_embedding(rows, batch.positions.slice(0, a, b), *f, num_heads, head_dim,
-                          config.dim, interleaved, attention_scaling, ctx);
-  }
+  // Dynamic NTK: each token's sequence length picks its row (rotary.h).
+  ops::rotary_embedding_table(qkv, batch.positions, inv_freq_table, batch.attn.token_seq,
+                              batch.attn.seq_kv_len, config.max_position_embeddings, num_heads,
+                              head_dim, config.dim, interleaved, attention_scaling, ctx);
 }
 
 }  // namespace kiln::layers

@@ -10,9 +10,10 @@
 // decoded one token a step this is exactly HF's generate on that prompt alone (fresh rotary state);
 // it does not depend on which other sequences share the step (HF's padded batch would use the
 // batch's longest). A prompt beyond max_position_embeddings prefilled in chunks sees each chunk
-// rotated for the chunk's end, as HF would if fed the same chunks. The per-sequence path needs the
-// step metadata on the host (CPU); on other devices models cap sequences at
-// max_position_embeddings, where dynamic is plain RoPE.
+// rotated for the chunk's end, as HF would if fed the same chunks. The frequencies of every length
+// the model allows are tabulated at load (row k: seq_len = max_position_embeddings + k), and the
+// rotary op picks each token's row from its sequence's length on the device — same code on the CPU
+// and the GPU, and CUDA-graph safe.
 #pragma once
 
 #include <memory>
@@ -47,18 +48,23 @@ float rope_attention_scaling(const RopeConfig& r);
 struct RotaryEmbedding {
   RopeConfig config;
   Tensor inv_freq;  // [dim / 2] float32 on the model's device (the seq_len-independent set)
+  // dynamic with factor > 1: [max_len - max_position_embeddings + 1, dim / 2] float32, row k for
+  // seq_len = max_position_embeddings + k (row 0: the base set).
+  Tensor inv_freq_table;
   float attention_scaling = 1.f;
   bool interleaved = false;  // GPT-J pairing; LLaMA (HF rotate_half) is false
 
-  // Host computation of inv_freq and attention_scaling, inv_freq moved to alloc's device.
-  static std::shared_ptr<RotaryEmbedding> create(const RopeConfig& config, Allocator* alloc);
+  // Host computation of inv_freq (and the dynamic table up to max_len positions) and
+  // attention_scaling, moved to alloc's device.
+  static std::shared_ptr<RotaryEmbedding> create(const RopeConfig& config, Allocator* alloc,
+                                                 int64_t max_len = 0);
 
   // Rotates the first rotary dims of the first num_heads heads (queries then keys) of every row of
   // qkv [n, row_width] in place, by batch.positions.
   void apply(Tensor& qkv, int num_heads, int head_dim, const ForwardBatch& batch, Workspace& ws,
              ExecContext& ctx) const;
   // Workspace bytes apply may take for a step of max_num_tokens tokens.
-  int64_t workspace_bytes() const { return config.type == "dynamic" ? config.dim * 2 + 256 : 0; }
+  int64_t workspace_bytes() const { return 0; }
 };
 
 }  // namespace kiln::layers

@@ -40,6 +40,14 @@ void rotary_embedding(Tensor& x, const Tensor& positions, const Tensor& inv_freq
                       int head_dim, int rotary_dim, bool interleaved, float attention_scaling,
                       ExecContext& ctx);
 
+// Per-sequence frequencies (dynamic NTK): inv_freq_table [rows, rotary_dim / 2]; token t uses row
+// clamp(seq_len[token_seq[t]] - base_len, 0, rows - 1). token_seq [n], seq_len [num_seqs] int32
+// (the step's AttentionMeta token_seq and seq_kv_len), on x's device.
+void rotary_embedding_table(Tensor& x, const Tensor& positions, const Tensor& inv_freq_table,
+                            const Tensor& token_seq, const Tensor& seq_len, int64_t base_len,
+                            int num_heads, int head_dim, int rotary_dim, bool interleaved,
+                            float attention_scaling, ExecContext& ctx);
+
 // Gated activation (SwiGLU and kin): out = act(x[:, :d]) * x[:, d:].  x [n, 2d], out [n, d].
 void gated_activation(const Tensor& x, ActivationKind kind, Tensor& out, ExecContext& ctx);
 

@@ -91,7 +91,8 @@ TYPED_TEST(NormRotaryGpu, RotaryEmbedding) {
       DeviceBuffer<int32_t> dpos(pos);
       DeviceBuffer<float> dinv(inv);
       cu::rotary_embedding<T>(dx.get(), dpos.get(), dinv.get(), n, width, c.hq + c.hkv,
-                              c.head_dim, c.rotary_dim, c.interleaved, c.scaling, nullptr);
+                              c.head_dim, c.rotary_dim, c.interleaved, c.scaling, nullptr, nullptr,
+                              0, 1, nullptr);
       sync_ok();
       // fp32: sincosf vs libm differ by an ulp at large angles.
       EXPECT_LE(rel_error(to_float(dx.download()), ref), std::max(tol<T>(), 1e-5))
@@ -99,6 +100,33 @@ TYPED_TEST(NormRotaryGpu, RotaryEmbedding) {
           << " rotary_dim=" << c.rotary_dim << " interleaved=" << c.interleaved;
     }
   }
+}
+
+// Dynamic NTK: per-token rows of an inv_freq table chosen by each token's sequence length.
+TYPED_TEST(NormRotaryGpu, RotaryEmbeddingTable) {
+  using T = TypeParam;
+  const int hq = 4, hkv = 2, head_dim = 64, rotary_dim = 64, half = rotary_dim / 2;
+  const int64_t n = 40, width = (hq + 2 * hkv) * head_dim, rows = 9, base_len = 16;
+  const auto x = round_to<T>(random_vec(n * width, 77, 1.f));
+  std::vector<int32_t> pos(n), token_seq(n), seq_len = {3, 17, 20, 40};
+  for (int64_t t = 0; t < n; ++t) {
+    token_seq[t] = static_cast<int32_t>(t % 4);
+    pos[t] = static_cast<int32_t>(t % 20);
+  }
+  std::vector<float> table(rows * half);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int i = 0; i < half; ++i)
+      table[r * half + i] = 1.f / std::pow(10000.f * (1 + 0.1f * r), 2.f * i / rotary_dim);
+  std::vector<float> ref(x);
+  cpu::rotary_embedding(ref.data(), pos.data(), table.data(), n, width, hq + hkv, head_dim,
+                        rotary_dim, false, 1.f, {token_seq.data(), seq_len.data(), base_len, rows});
+  DeviceBuffer<T> dx(to_type<T>(x));
+  DeviceBuffer<int32_t> dpos(pos), dseq(token_seq), dlen(seq_len);
+  DeviceBuffer<float> dtab(table);
+  cu::rotary_embedding<T>(dx.get(), dpos.get(), dtab.get(), n, width, hq + hkv, head_dim,
+                          rotary_dim, false, 1.f, dseq.get(), dlen.get(), base_len, rows, nullptr);
+  sync_ok();
+  EXPECT_LE(rel_error(to_float(dx.download()), ref), std::max(tol<T>(), 1e-5)) << type_name<T>();
 }
 
 TYPED_TEST(NormRotaryGpu, GatedActivation) {

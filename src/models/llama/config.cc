@@ -36,8 +36,8 @@ nlohmann::json standardize_rope(const io::JsonConfig& cfg, int64_t max_position_
 
 }  // namespace
 
-int64_t LlamaConfig::max_positions(bool cpu) const {
-  if (cpu && rope.type == "dynamic" && rope.factor > 1)
+int64_t LlamaConfig::max_positions() const {
+  if (rope.type == "dynamic" && rope.factor > 1)
     return static_cast<int64_t>(std::floor(rope.factor * static_cast<double>(max_position_embeddings)));
   return max_position_embeddings;
 }

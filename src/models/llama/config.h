@@ -37,9 +37,9 @@ struct LlamaConfig {
 
   int64_t kv_heads() const { return num_key_value_heads > 0 ? num_key_value_heads : num_attention_heads; }
   int64_t head_size() const { return head_dim > 0 ? head_dim : hidden_size / num_attention_heads; }
-  // Longest sequence kiln accepts: max_position_embeddings; dynamic NTK on the CPU extends it to
+  // Longest sequence kiln accepts: max_position_embeddings; dynamic NTK extends it to
   // factor x max_position_embeddings (layers/rotary.h).
-  int64_t max_positions(bool cpu) const;
+  int64_t max_positions() const;
 
   static LlamaConfig from_json(const io::JsonConfig& cfg);
   nlohmann::json to_json() const;  // HF 5.x field names

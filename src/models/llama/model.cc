@@ -20,7 +20,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, LlamaWeights weights, const Lo
   spec_.head_dim = static_cast<int>(config_.head_size());
   spec_.vocab_size = config_.vocab_size;
   spec_.device = options.allocator->device();
-  spec_.max_positions = config_.max_positions(spec_.device.is_cpu());
+  spec_.max_positions = config_.max_positions();
   spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
   spec_.weight_bytes = move_weights(weight_map(config_, weights_), spec_.dtype, allocator_);
@@ -29,7 +29,7 @@ LlamaModel::LlamaModel(const LlamaConfig& config, LlamaWeights weights, const Lo
   if (!config_.tie_word_embeddings)
     spec_.weight_bytes -= static_cast<int64_t>(weights_.embed.nbytes());
 
-  rotary_ = layers::RotaryEmbedding::create(config_.rope, allocator_);
+  rotary_ = layers::RotaryEmbedding::create(config_.rope, allocator_, spec_.max_positions);
   const float eps = static_cast<float>(config_.rms_norm_eps);
   const ops::ActivationKind act = ops::activation_from_name(config_.hidden_act);
   for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {

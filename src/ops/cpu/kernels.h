@@ -24,9 +24,16 @@ void rms_norm(float* out, const float* x, const float* w, int64_t rows, int64_t 
 void add_rms_norm(float* residual, float* out, const float* delta, const float* w, int64_t rows,
                   int64_t d, float eps);
 // x [n, row_width]: rotate the first num_heads heads in place (see ops::rotary_embedding).
+// table (optional): per-token rows of inv_freq [rows, rotary_dim / 2] (ops::rotary_embedding_table).
+struct RotaryTable {
+  const int32_t* token_seq = nullptr;  // [n]; null: one inv_freq for every token
+  const int32_t* seq_len = nullptr;    // [num_seqs]
+  int64_t base_len = 0;
+  int64_t rows = 1;
+};
 void rotary_embedding(float* x, const int32_t* positions, const float* inv_freq, int64_t n,
                       int64_t row_width, int num_heads, int head_dim, int rotary_dim,
-                      bool interleaved, float attention_scaling);
+                      bool interleaved, float attention_scaling, RotaryTable table = {});
 void add(float* out, const float* a, const float* b, int64_t count);
 void gather_rows(float* out, const float* x, const int32_t* rows, int64_t m, int64_t d);
 // k/v rows are `kv_stride` floats apart (so they can be column slices of a fused QKV output).

@@ -40,10 +40,13 @@ void rms_norm(T* out, T* residual, const T* x, const T* w, int64_t rows, int64_t
               cudaStream_t stream);
 
 // Rotary embedding in place on the first num_heads heads of each row of x [n, row_width].
+// token_seq/seq_len non-null: per-token rows of inv_freq [rows, rotary_dim / 2], row =
+// clamp(seq_len[token_seq[t]] - base_len, 0, rows - 1) (dynamic NTK).
 template <class T>
 void rotary_embedding(T* x, const int32_t* positions, const float* inv_freq, int64_t n,
                       int64_t row_width, int num_heads, int head_dim, int rotary_dim,
-                      bool interleaved, float attention_scaling, cudaStream_t stream);
+                      bool interleaved, float attention_scaling, const int32_t* token_seq,
+                      const int32_t* seq_len, int64_t base_len, int64_t rows, cudaStream_t stream);
 
 // out [rows, d] = act(x[:, :d]) * x[:, d:], x [rows, 2d].
 template <class T>
