@@ -11,13 +11,15 @@ bool is_norm_weight(const std::string& k) {
   return ends_with(".weight") && (ln_module || ends_with("norm.weight"));
 }
 
-void fill_random_weights(const std::vector<WeightEntry>& entries, uint64_t seed) {
+void fill_random_weights(const std::vector<WeightEntry>& entries, uint64_t seed,
+                         const std::function<bool(const std::string&)>& starts_at_one) {
   int64_t index = 0;
   for (const WeightEntry& e : entries) {
     *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
     float* p = e.tensor->data<float>();
     const int64_t count = e.tensor->numel();
-    const float center = is_norm_weight(e.kiln_name) ? 1.f : 0.f;
+    const bool one = starts_at_one ? starts_at_one(e.kiln_name) : is_norm_weight(e.kiln_name);
+    const float center = one ? 1.f : 0.f;
     const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < count; ++i) {

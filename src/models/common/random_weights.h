@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -15,7 +16,9 @@ namespace kiln::models {
 // uniform noise with std 0.02 (HF's initializer_range).
 bool is_norm_weight(const std::string& kiln_name);
 
-// Allocates every entry as an fp32 CPU tensor of its shape and fills it.
-void fill_random_weights(const std::vector<WeightEntry>& entries, uint64_t seed);
+// Allocates every entry as an fp32 CPU tensor of its shape and fills it; starts_at_one(kiln_name)
+// picks the entries centred on 1 (default: is_norm_weight).
+void fill_random_weights(const std::vector<WeightEntry>& entries, uint64_t seed,
+                         const std::function<bool(const std::string&)>& starts_at_one = {});
 
 }  // namespace kiln::models

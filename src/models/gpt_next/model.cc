@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
+#include "models/common/random_weights.h"
 #include "ops/ops.h"
 
 namespace kiln::models::gpt_next {
@@ -172,26 +173,10 @@ std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
                                     const LoadOptions& options) {
   const GptNextConfig c = GptNextConfig::from_json(arch);
   GptNextWeights w;
-  int64_t index = 0;
-  for (const WeightEntry& e : weight_map(c, w)) {
-    *e.tensor = Tensor::empty(e.shape, DType::kFloat32);
-    float* p = e.tensor->data<float>();
-    const int64_t count = e.tensor->numel();
-    const std::string& k = e.kiln_name;
-    const bool norm_w = k.find("layernorm.weight") != std::string::npos &&
-                        c.normalization != "layernorm1p";
-    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(++index);
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < count; ++i) {
-      // SplitMix64 hash -> uniform in [-1, 1) scaled to std 0.02.
-      uint64_t z = s + static_cast<uint64_t>(i) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-      z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-      z ^= z >> 31;
-      const float u = static_cast<float>(z >> 40) / static_cast<float>(1 << 24) * 2.f - 1.f;
-      p[i] = (norm_w ? 1.f : 0.f) + u * 0.0346f;
-    }
-  }
+  // layernorm1p stores weight - 1, so its norm weights start at 0 like everything else.
+  fill_random_weights(weight_map(c, w), seed, [&](const std::string& k) {
+    return k.find("layernorm.weight") != std::string::npos && c.normalization != "layernorm1p";
+  });
   return std::make_unique<GptNextModel>(c, std::move(w), options);
 }
 
