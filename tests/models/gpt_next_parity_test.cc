@@ -11,7 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "../fixture_util.h"
+#include "family_parity.h"
 #include "models/gpt_next/model.h"
 #include "models/registry.h"
 #include "runtime/batch_builder.h"
@@ -24,26 +24,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
-  return nlohmann::json::parse(f);
-}
-
-std::vector<float> first_logits(models::Model& model, const std::vector<int32_t>& prompt) {
-  const auto& spec = model.spec();
-  runtime::KvCacheShape shape{spec.num_layers, spec.num_kv_heads, spec.head_dim, 8,
-                              static_cast<int>((prompt.size() + 7) / 8)};
-  runtime::KvCache cache(shape);
-  runtime::Sequence seq;
-  seq.tokens = prompt;
-  cache.blocks().allocate(shape.num_blocks, &seq.blocks);
-  const auto batch = runtime::build_batch({{&seq, static_cast<int64_t>(prompt.size()), true}}, 8);
-  ExecContext ctx;
-  model.reserve(static_cast<int64_t>(prompt.size()), 1);
-  layers::KvCacheView kv = cache.view();
-  Tensor logits = model.forward(batch, kv, ctx);
-  return {logits.data<float>(), logits.data<float>() + spec.vocab_size};
-}
+using test::first_logits;
+using test::read_json;
 
 std::vector<std::string> fixtures() { return test::fixture_dirs("gpt_next"); }
 std::string name_of(const ::testing::TestParamInfo<std::string>& info) {
