@@ -1,6 +1,6 @@
 // Every HF normalizer kiln supports, one small class each: Sequence, NFC/NFD/NFKC/NFKD (utf8proc),
 // Lowercase, Strip, StripAccents, Prepend, Replace (string or regex), BertNormalizer, ByteLevel.
-// Precompiled (a SentencePiece charsmap) is rejected with an explicit error unless it is empty.
+// Precompiled (a SentencePiece charsmap) lives in precompiled.cc; an empty charsmap is the identity.
 #include <utf8proc.h>
 
 #include <cstdlib>
@@ -10,6 +10,7 @@
 #include "core/check.h"
 #include "tokenizer/byte_level.h"
 #include "tokenizer/normalizer.h"
+#include "tokenizer/precompiled.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/split.h"
 #include "tokenizer/unicode.h"
@@ -229,16 +230,13 @@ std::unique_ptr<Normalizer> make_normalizer(const json& config) {
   }
   if (type == "ByteLevel") return std::make_unique<ByteLevelNormalizer>();
   if (type == "Precompiled") {
-    // An empty charsmap is the identity; a real one needs SentencePiece's double-array trie.
     const json& map =
         config.contains("precompiled_charsmap") ? config["precompiled_charsmap"] : json();
     if (map.is_null() || (map.is_string() && map.get<std::string>().empty())) {
       return std::make_unique<SequenceNormalizer>(std::vector<std::unique_ptr<Normalizer>>());
     }
-    KILN_FAIL(
-        "tokenizer: unsupported normalizer 'Precompiled' (SentencePiece charsmap); "
-        "kiln supports NFC/NFD/NFKC/NFKD, Lowercase, Strip, StripAccents, Prepend, Replace, "
-        "BertNormalizer, ByteLevel and Sequence");
+    KILN_CHECK(map.is_string(), "tokenizer: Precompiled precompiled_charsmap must be a string");
+    return make_precompiled_normalizer(map.get<std::string>());
   }
   KILN_FAIL("tokenizer: unsupported normalizer type '{}'", type);
 }
