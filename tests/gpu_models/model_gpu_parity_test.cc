@@ -167,8 +167,11 @@ std::vector<Case> cases() {
     if (e.is_directory()) families.push_back(e.path().filename().string());
   std::sort(families.begin(), families.end());
   for (const auto& family : families)
-    for (const auto& d : test::fixture_dirs(family))
+    for (const auto& d : test::fixture_dirs(family)) {
+      if (!fs::exists(d + "/config.json") && !fs::exists(d + "/converted/config.json"))
+        continue;  // not a model fixture (e.g. tests/fixtures/tokenizers)
       for (DType t : {DType::kFloat32, DType::kFloat16, DType::kBFloat16}) v.push_back({d, t});
+    }
   return v;
 }
 
