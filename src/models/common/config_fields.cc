@@ -1,6 +1,7 @@
 #include "models/common/config_fields.h"
 
 #include "core/check.h"
+#include "ops/activation_kind.h"
 
 namespace kiln::models {
 
@@ -11,6 +12,24 @@ int64_t get_aliased(const io::JsonConfig& cfg, const char* key, const char* alia
 
 void check_positive(const io::JsonConfig& cfg, const char* name, int64_t value) {
   KILN_CHECK(value > 0, "{}: {} must be positive, got {}", cfg.source(), name, value);
+}
+
+void check_gpt_shape(const io::JsonConfig& cfg, const GptShapeFields& f, const char* family) {
+  const std::string& src = cfg.source();
+  check_positive(cfg, "vocab_size", f.vocab_size);
+  check_positive(cfg, "n_positions", f.n_positions);
+  check_positive(cfg, "n_embd", f.n_embd);
+  check_positive(cfg, "n_layer", f.n_layer);
+  check_positive(cfg, "n_head", f.n_head);
+  KILN_CHECK(f.n_embd % f.n_head == 0, "{}: n_embd ({}) must be divisible by n_head ({})", src,
+             f.n_embd, f.n_head);
+  KILN_CHECK(f.n_inner >= 0, "{}: n_inner must be positive or null, got {}", src, f.n_inner);
+  KILN_CHECK(f.layer_norm_epsilon > 0, "{}: layer_norm_epsilon must be positive", src);
+  KILN_CHECK(!cfg.get_or<bool>("add_cross_attention", false),
+             "{}: add_cross_attention=true ({} as a decoder of an encoder-decoder) is not "
+             "supported by the {} LM path",
+             src, family, family);
+  ops::activation_from_name(f.activation_function);  // validates
 }
 
 nlohmann::json int_or_list_json(const std::vector<int64_t>& ids) {

@@ -1,5 +1,7 @@
 #include "models/common/gpt_block.h"
 
+#include "core/check.h"
+#include "layers/lm_head.h"
 #include "ops/ops.h"
 
 namespace kiln::models {
@@ -34,6 +36,27 @@ void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& norm
       ops::add(h, tmp, h, ctx);
     }
   }
+}
+
+Tensor gpt_forward(const char* family, const GptWeights& w, const std::vector<GptBlock>& blocks,
+                   const layers::LayerNorm& ln_f, DType dtype, const layers::ForwardBatch& batch,
+                   layers::KvCacheView& kv, Workspace& ws, ExecContext& ctx) {
+  const int64_t n = batch.num_tokens(), d = w.wte.size(1);
+  KILN_CHECK(n > 0, "{}: empty batch", family);
+  KILN_CHECK(kv.k.size() == blocks.size(), "{}: KV cache has {} layers, model {}", family,
+             kv.k.size(), blocks.size());
+  ws.reset();
+  Tensor h = ws.take({n, d}, dtype);       // [n, d] residual stream
+  Tensor normed = ws.take({n, d}, dtype);  // [n, d]
+  Tensor tmp = ws.take({n, d}, dtype);     // [n, d] sublayer output
+  ops::embedding(batch.input_ids, w.wte, h, /*accumulate=*/false, ctx);
+  ops::embedding(batch.positions, w.wpe, h, /*accumulate=*/true, ctx);
+
+  pre_ln_forward(blocks, h, normed, tmp, batch, kv, ws, ctx);
+  Tensor last = layers::gather_logit_rows(h, batch, ws, ctx);  // [m, d]
+  Tensor last_normed = ws.take(last.shape(), dtype);           // [m, d]
+  ln_f.forward(last, last_normed, ctx);
+  return layers::lm_head_logits(last_normed, w.lm_head, ws, ctx);  // [m, vocab] fp32
 }
 
 }  // namespace kiln::models

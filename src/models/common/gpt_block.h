@@ -35,4 +35,11 @@ void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& norm
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
                     ExecContext& ctx);
 
+// The whole GPT-2-architecture forward (GPT-2, GPTBigCode): token + learned position embeddings,
+// the pre-LN stack, then the final LayerNorm and the LM head on the logit rows only (LayerNorm is
+// per row). family names the model in errors. Returns fp32 logits [logit rows, vocab].
+Tensor gpt_forward(const char* family, const GptWeights& w, const std::vector<GptBlock>& blocks,
+                   const layers::LayerNorm& ln_f, DType dtype, const layers::ForwardBatch& batch,
+                   layers::KvCacheView& kv, Workspace& ws, ExecContext& ctx);
+
 }  // namespace kiln::models

@@ -1,8 +1,6 @@
 #include "models/gpt2/config.h"
 
-#include "core/check.h"
 #include "models/common/config_fields.h"
-#include "ops/activation_kind.h"
 
 namespace kiln::models::gpt2 {
 
@@ -25,21 +23,10 @@ Gpt2Config Gpt2Config::from_json(const io::JsonConfig& cfg) {
   c.bos_token_id = cfg.get_or<int64_t>("bos_token_id", c.bos_token_id);
   c.eos_token_id = cfg.get_or<int64_t>("eos_token_id", c.eos_token_id);
 
-  const std::string& src = cfg.source();
-  check_positive(cfg, "vocab_size", c.vocab_size);
-  check_positive(cfg, "n_positions", c.n_positions);
-  check_positive(cfg, "n_embd", c.n_embd);
-  check_positive(cfg, "n_layer", c.n_layer);
-  check_positive(cfg, "n_head", c.n_head);
-  KILN_CHECK(c.n_embd % c.n_head == 0, "{}: n_embd ({}) must be divisible by n_head ({})", src,
-             c.n_embd, c.n_head);
-  KILN_CHECK(c.n_inner >= 0, "{}: n_inner must be positive or null, got {}", src, c.n_inner);
-  KILN_CHECK(c.layer_norm_epsilon > 0, "{}: layer_norm_epsilon must be positive", src);
-  KILN_CHECK(!cfg.get_or<bool>("add_cross_attention", false),
-             "{}: add_cross_attention=true (GPT-2 as a decoder of an encoder-decoder) is not "
-             "supported by the GPT-2 LM path",
-             src);
-  ops::activation_from_name(c.activation_function);  // validates
+  check_gpt_shape(cfg,
+                  {c.vocab_size, c.n_positions, c.n_embd, c.n_layer, c.n_head, c.n_inner,
+                   c.layer_norm_epsilon, c.activation_function},
+                  "GPT-2");
   return c;
 }
 

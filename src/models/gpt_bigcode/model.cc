@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
-#include "layers/lm_head.h"
 #include "models/common/device_weights.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
@@ -56,24 +55,7 @@ void GptBigCodeModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
 
 Tensor GptBigCodeModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
                                 ExecContext& ctx) {
-  const int64_t n = batch.num_tokens(), d = config_.n_embd;
-  const DType dt = spec_.dtype;
-  KILN_CHECK(n > 0, "gpt_bigcode: empty batch");
-  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.n_layer,
-             "gpt_bigcode: KV cache has {} layers, model {}", kv.k.size(), config_.n_layer);
-  ws_.reset();
-  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
-  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
-  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
-  ops::embedding(batch.input_ids, weights_.wte, h, /*accumulate=*/false, ctx);
-  ops::embedding(batch.positions, weights_.wpe, h, /*accumulate=*/true, ctx);
-
-  pre_ln_forward(blocks_, h, normed, tmp, batch, kv, ws_, ctx);
-  // LayerNorm is per row, so only the rows whose logits are wanted go through ln_f and the head.
-  Tensor last = layers::gather_logit_rows(h, batch, ws_, ctx);  // [m, d]
-  Tensor last_normed = ws_.take(last.shape(), dt);              // [m, d]
-  ln_f_.forward(last, last_normed, ctx);
-  return layers::lm_head_logits(last_normed, weights_.lm_head, ws_, ctx);  // [m, vocab] fp32
+  return gpt_forward("gpt_bigcode", weights_, blocks_, ln_f_, spec_.dtype, batch, kv, ws_, ctx);
 }
 
 void GptBigCodeModel::save(const std::string& dir, DType dtype) const {
