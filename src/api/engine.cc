@@ -238,14 +238,11 @@ std::shared_ptr<RequestStream> EngineImpl::enqueue(const Request& request) {
     if (!fatal_.empty()) throw EngineStoppedError("the engine stopped after an error: " + fatal_);
     p.params = to_params(request.sampling, defaults_, seed_rng_());
   }
-  if (request.sampling.ignore_eos) p.params.ignore_eos = true;
   try {
     executor_->validate(request.prompt_ids, p.params);  // reads only immutable state
   } catch (const Error& e) {
     throw RequestError(e.what());
   }
-  if (request.detokenize && !tokenizer_ && !request.sampling.stop.empty())
-    throw RequestError("stop strings need the model's tokenizer");
   p.prompt = request.prompt_ids;
   p.detokenize = request.detokenize;
   p.skip_special = request.skip_special_tokens;

@@ -210,13 +210,12 @@ void Executor::advance_beams(RequestState& r, const std::vector<const float*>& r
   }
 }
 
-void Executor::finish_request(RequestState& r, std::vector<RequestOutput>& out, RequestOutput& o) {
+void Executor::finish_request(RequestState& r, RequestOutput& o) {
   scheduler_->remove(&r);
   o.finished = true;
   ++stats_.finished;
   stats_.prompt_tokens += r.seqs.empty() ? 0 : r.seqs[0].seq->prompt_len;
   stats_.generated_tokens += o.generated_tokens;
-  (void)out;
 }
 
 std::vector<RequestOutput> Executor::step() {
@@ -248,7 +247,7 @@ std::vector<RequestOutput> Executor::step() {
     o.request_id = r.id;
     o.prompt_tokens = r.seqs[0].seq->prompt_len;
     for (int i = 0; i < r.width(); ++i) delta_for(o, i).finish_reason = "length";
-    finish_request(r, out, o);
+    finish_request(r, o);
     out.push_back(std::move(o));
     it = requests_.erase(it);
   }
@@ -327,7 +326,7 @@ std::vector<RequestOutput> Executor::step() {
       for (const SeqSlot& s : r.seqs) o.generated_tokens += s.seq->num_generated();
     bool done = true;
     for (const SeqSlot& s : r.seqs) done &= s.seq->finished;
-    if (done) finish_request(r, out, o);
+    if (done) finish_request(r, o);
     if (!o.deltas.empty() || o.finished) out.push_back(std::move(o));
     if (done) requests_.erase(r.id);
   }

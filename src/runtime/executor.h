@@ -74,8 +74,7 @@ class Executor {
   const models::ModelSpec& spec() const { return model_.spec(); }
 
  private:
-  struct Pending;
-  void finish_request(RequestState& r, std::vector<RequestOutput>& out, RequestOutput& o);
+  void finish_request(RequestState& r, RequestOutput& o);
   void fork_samples(RequestState& r);
   void advance_beams(RequestState& r, const std::vector<const float*>& rows, RequestOutput& o);
   void append_token(RequestState& r, SeqSlot& slot, int32_t token, const float* raw_row,
