@@ -13,4 +13,11 @@ void add_device_options(CLI::App* sub, DeviceOptions& o) {
                   "Explicit GPU memory cap in GiB (overrides --gpu_memory_fraction)");
 }
 
+void apply_device_options(const DeviceOptions& o, EngineOptions& e) {
+  e.device = o.device;
+  e.dtype = o.dtype;
+  e.gpu_memory_fraction = o.gpu_memory_fraction;
+  e.max_gpu_memory_gib = o.max_gpu_memory_gib;
+}
+
 }  // namespace kiln::cli

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include "api/device_session.h"
+#include "kiln/engine.h"
 
 namespace kiln::cli {
 
@@ -12,5 +13,7 @@ using DeviceOptions = api::DeviceOptions;
 using DeviceSession = api::DeviceSession;
 
 void add_device_options(CLI::App* sub, DeviceOptions& o);
+// Copies the device flags into the engine's options (device, dtype, the GPU memory cap).
+void apply_device_options(const DeviceOptions& o, EngineOptions& e);
 
 }  // namespace kiln::cli

@@ -42,10 +42,7 @@ void run(const RunArgs& a) {
   EngineOptions eo;
   eo.model_dir = a.model_dir.empty() ? a.engine_dir : a.model_dir;
   eo.tokenizer_dir = a.tokenizer_dir;
-  eo.device = a.device.device;
-  eo.dtype = a.device.dtype;
-  eo.gpu_memory_fraction = a.device.gpu_memory_fraction;
-  eo.max_gpu_memory_gib = a.device.max_gpu_memory_gib;
+  apply_device_options(a.device, eo);
   eo.max_batch_size = a.max_batch_size;
   eo.max_num_tokens = a.max_num_tokens;
   eo.tokens_per_block = static_cast<int>(a.tokens_per_block);

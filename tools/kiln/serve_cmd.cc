@@ -34,10 +34,7 @@ void serve_main(ServeArgs a) {
   KILN_CHECK(std::filesystem::is_directory(dir), "model folder '{}' does not exist", dir);
   a.engine.model_dir = dir;
   a.engine.tokenizer_dir = a.tokenizer_dir;
-  a.engine.device = a.device.device;
-  a.engine.dtype = a.device.dtype;
-  a.engine.gpu_memory_fraction = a.device.gpu_memory_fraction;
-  a.engine.max_gpu_memory_gib = a.device.max_gpu_memory_gib;
+  apply_device_options(a.device, a.engine);
   KILN_CHECK(a.server.port >= 0 && a.server.port <= 65535, "--port must be in [0, 65535]");
 
   // Signals go to the one thread that waits for them (every thread inherits this mask).
