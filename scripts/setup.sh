@@ -6,7 +6,7 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 DEBS=(build-essential cmake ninja-build ccache pkg-config python3 python3-pip
       libopenblas-openmp-dev nlohmann-json3-dev libfmt-dev libcli11-dev libpcre2-dev libutf8proc-dev
-      libgtest-dev libcpp-httplib-dev)
+      libgtest-dev libcpp-httplib-dev libsentencepiece-dev)
 missing=()
 for p in "${DEBS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,6 +9,7 @@
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/unicode.h"
 
 namespace kiln::tok {
@@ -23,6 +24,7 @@ void Tokenizer::finalize() {
 }
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
+  if (spm_) return spm_->encode(text, add_special_tokens);
   std::string owned;
   if (!is_valid_utf8(text)) {
     owned = utf8_lossy(text);
@@ -66,6 +68,7 @@ void Tokenizer::encode_normalized(std::string text, bool at_start,
 }
 
 std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special_tokens) const {
+  if (spm_) return spm_->decode(ids, skip_special_tokens);
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (int32_t id : ids) {
@@ -88,14 +91,16 @@ std::string Tokenizer::decode(const std::vector<int32_t>& ids, bool skip_special
   return out;
 }
 
-int32_t Tokenizer::vocab_size() const { return vocab_size_; }
+int32_t Tokenizer::vocab_size() const { return spm_ ? spm_->vocab_size() : vocab_size_; }
 
 std::optional<int32_t> Tokenizer::token_to_id(std::string_view token) const {
+  if (spm_) return spm_->token_to_id(token);
   if (const AddedToken* t = added_.find(token)) return t->id;
   return model_->token_to_id(token);
 }
 
 std::string Tokenizer::id_to_token(int32_t id) const {
+  if (spm_) return spm_->id_to_token(id);
   KILN_CHECK(id >= 0 && id < vocab_size_, "tokenizer: id {} out of range [0, {})", id, vocab_size_);
   if (const AddedToken* t = added_.find(id)) return t->content;
   const std::string* token = model_->id_to_token(id);

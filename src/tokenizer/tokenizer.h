@@ -21,11 +21,13 @@ class Normalizer;
 class PreTokenizer;
 class PostProcessor;
 class Decoder;
+class SpmTokenizer;
 
 class Tokenizer {
  public:
   // Looks in dir for tokenizer.json; else vocab.json + merges.txt (GPT-2 style); else
-  // encoder.json + vocab.bpe (OpenAI naming, same formats). Also reads tokenizer_config.json when
+  // encoder.json + vocab.bpe (OpenAI naming, same formats); else SentencePiece .model files as
+  // transformers' T5/MBart/MBart50/Marian tokenizers use them (spm_tokenizer.h). Also reads tokenizer_config.json when
   // present (add_bos/eos flags, special tokens). Throws kiln::Error with a clear message when none
   // is found or a file is malformed.
   static std::unique_ptr<Tokenizer> from_dir(const std::string& dir);
@@ -56,6 +58,7 @@ class Tokenizer {
   std::unique_ptr<Decoder> decoder_;               // may be null: tokens joined by ' '
   AddedVocabulary added_;
   int32_t vocab_size_ = 0;
+  std::unique_ptr<SpmTokenizer> spm_;  // set: a SentencePiece tokenizer does all the work
 };
 
 }  // namespace kiln::tok

@@ -15,6 +15,7 @@
 #include "tokenizer/normalizer.h"
 #include "tokenizer/post_processor.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/spm_tokenizer.h"
 #include "tokenizer/tokenizer.h"
 
 namespace kiln::tok {
@@ -158,9 +159,19 @@ std::unique_ptr<Tokenizer> Tokenizer::from_dir(const std::string& dir) {
                fs::is_regular_file(root / "vocab.bpe")) {
       vocab_path = root / "encoder.json", merges_path = root / "vocab.bpe";
     } else {
+      try {
+        if (auto spm = SpmTokenizer::from_dir(root, config)) {
+          tok.reset(new Tokenizer());
+          tok->spm_ = std::move(spm);
+          return tok;
+        }
+      } catch (const Error& e) {
+        throw Error(fmt::format("{} [while loading {}]", e.what(), dir));
+      }
       KILN_FAIL(
-          "tokenizer: no tokenizer in {}: expected tokenizer.json, vocab.json + merges.txt, or "
-          "encoder.json + vocab.bpe",
+          "tokenizer: no tokenizer in {}: expected tokenizer.json, vocab.json + merges.txt, "
+          "encoder.json + vocab.bpe, or a SentencePiece spiece.model, sentencepiece.bpe.model or "
+          "source.spm + target.spm + vocab.json",
           dir);
     }
     gpt2_files = true;
