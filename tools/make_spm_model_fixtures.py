@@ -105,8 +105,17 @@ def train(spm, tmp, out_path, train_path, tsv, model_type, vocab_size, **ids):
         num_threads=1, shuffle_input_sentence=False, input_sentence_size=0, seed_sentencepiece_size=100000,
         minloglevel=2, **ids)
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    with open(prefix + ".model", "rb") as f, open(out_path, "wb") as g:
-        g.write(f.read())
+    # The trainer records its (temporary) file paths in the model: drop them so reruns are
+    # byte-identical.
+    from transformers.convert_slow_tokenizer import import_protobuf
+    m = import_protobuf().ModelProto()
+    with open(prefix + ".model", "rb") as f:
+        m.ParseFromString(f.read())
+    del m.trainer_spec.input[:]
+    m.trainer_spec.model_prefix = os.path.basename(out_path)
+    m.normalizer_spec.normalization_rule_tsv = "rules.tsv"
+    with open(out_path, "wb") as g:
+        g.write(m.SerializeToString(deterministic=True))
 
 
 def record(tok, name):
