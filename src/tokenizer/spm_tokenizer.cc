@@ -23,14 +23,14 @@ using json = nlohmann::json;
 
 constexpr std::string_view kUnderline = "\xE2\x96\x81";  // ▁
 
-const char* const kMBartCodes[] = {
-    "ar_AR", "cs_CZ", "de_DE", "en_XX", "es_XX", "et_EE", "fi_FI", "fr_XX", "gu_IN",
-    "hi_IN", "it_IT", "ja_XX", "kk_KZ", "ko_KR", "lt_LT", "lv_LV", "my_MM", "ne_NP",
-    "nl_XX", "ro_RO", "ru_RU", "si_LK", "tr_TR", "vi_VN", "zh_CN"};
-const char* const kMBart50Extra[] = {
-    "af_ZA", "az_AZ", "bn_IN", "fa_IR", "he_IL", "hr_HR", "id_ID", "ka_GE", "km_KH",
-    "mk_MK", "ml_IN", "mn_MN", "mr_IN", "pl_PL", "ps_AF", "pt_XX", "sv_SE", "sw_KE",
-    "ta_IN", "te_IN", "th_TH", "tl_XX", "uk_UA", "ur_PK", "xh_ZA", "gl_ES", "sl_SI"};
+const char* const kMBartCodes[] = {"ar_AR", "cs_CZ", "de_DE", "en_XX", "es_XX", "et_EE", "fi_FI",
+                                   "fr_XX", "gu_IN", "hi_IN", "it_IT", "ja_XX", "kk_KZ", "ko_KR",
+                                   "lt_LT", "lv_LV", "my_MM", "ne_NP", "nl_XX", "ro_RO", "ru_RU",
+                                   "si_LK", "tr_TR", "vi_VN", "zh_CN"};
+const char* const kMBart50Extra[] = {"af_ZA", "az_AZ", "bn_IN", "fa_IR", "he_IL", "hr_HR", "id_ID",
+                                     "ka_GE", "km_KH", "mk_MK", "ml_IN", "mn_MN", "mr_IN", "pl_PL",
+                                     "ps_AF", "pt_XX", "sv_SE", "sw_KE", "ta_IN", "te_IN", "th_TH",
+                                     "tl_XX", "uk_UA", "ur_PK", "xh_ZA", "gl_ES", "sl_SI"};
 
 std::unique_ptr<sentencepiece::SentencePieceProcessor> load_spm(const fs::path& path) {
   KILN_CHECK(fs::is_regular_file(path), "tokenizer: {} does not exist", path.string());
@@ -62,9 +62,9 @@ Vocab read_piece_vocab(const fs::path& path) {
              path.string());
   Vocab v;
   for (const auto& [piece, id] : j.items()) {
-    KILN_CHECK(id.is_number_integer() && id.get<int64_t>() >= 0 &&
-                   id.get<int64_t>() < (int64_t{1} << 30),
-               "tokenizer: {}: id of '{}' must be a non-negative integer", path.string(), piece);
+    KILN_CHECK(
+        id.is_number_integer() && id.get<int64_t>() >= 0 && id.get<int64_t>() < (int64_t{1} << 30),
+        "tokenizer: {}: id of '{}' must be a non-negative integer", path.string(), piece);
     v.emplace(piece, id.get<int32_t>());
   }
   return v;
@@ -82,8 +82,8 @@ std::optional<std::string> token_text(const json& j) {
 // Python's str.isspace().
 bool py_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 // Python's str.strip() with no arguments (text: valid UTF-8).
@@ -116,8 +116,8 @@ void replace_all(std::string& s, std::string_view from, std::string_view to) {
 // PreTrainedTokenizerBase.clean_up_tokenization.
 std::string clean_up_tokenization(std::string s) {
   static const std::pair<const char*, const char*> kRules[] = {
-      {" .", "."},     {" ?", "?"},     {" !", "!"},     {" ,", ","},     {" ' ", "'"},
-      {" n't", "n't"}, {" 'm", "'m"},   {" 's", "'s"},   {" 've", "'ve"}, {" 're", "'re"}};
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
   for (const auto& [from, to] : kRules) replace_all(s, from, to);
   return s;
 }
@@ -173,8 +173,8 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
   } else if (kind == Kind::kT5) {
     defaults = {{"eos_token", "</s>"}, {"unk_token", "<unk>"}, {"pad_token", "<pad>"}};
   } else {
-    defaults = {{"bos_token", "<s>"},   {"eos_token", "</s>"}, {"sep_token", "</s>"},
-                {"cls_token", "<s>"},   {"unk_token", "<unk>"}, {"pad_token", "<pad>"},
+    defaults = {{"bos_token", "<s>"},    {"eos_token", "</s>"},  {"sep_token", "</s>"},
+                {"cls_token", "<s>"},    {"unk_token", "<unk>"}, {"pad_token", "<pad>"},
                 {"mask_token", "<mask>"}};
   }
   std::unordered_map<std::string, std::string> special;  // attribute -> token
@@ -187,8 +187,8 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
   }
   auto special_of = [&](const char* key) -> std::string {
     auto it = special.find(key);
-    KILN_CHECK(it != special.end(), "tokenizer: {} needs a {}", cls.empty() ? "this tokenizer" : cls,
-               key);
+    KILN_CHECK(it != special.end(), "tokenizer: {} needs a {}",
+               cls.empty() ? "this tokenizer" : cls, key);
     return it->second;
   };
   std::vector<std::string> additional;
@@ -209,8 +209,8 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
 
   if (kind == Kind::kT5 || kind == Kind::kMBart || kind == Kind::kMBart50) {
     const fs::path model = dir / (kind == Kind::kT5 ? "spiece.model" : "sentencepiece.bpe.model");
-    KILN_CHECK(fs::is_regular_file(model), "tokenizer: {} needs {}", cls.empty() ? "T5Tokenizer" : cls,
-               model.string());
+    KILN_CHECK(fs::is_regular_file(model), "tokenizer: {} needs {}",
+               cls.empty() ? "T5Tokenizer" : cls, model.string());
     tok->source_ = load_spm(model);
   }
   if (kind == Kind::kT5) {
@@ -253,7 +253,8 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
     const int32_t n = sp.GetPieceSize();
     constexpr int32_t kOffset = 1;
     std::vector<std::string> codes(std::begin(kMBartCodes), std::end(kMBartCodes));
-    if (kind == Kind::kMBart50) codes.insert(codes.end(), std::begin(kMBart50Extra), std::end(kMBart50Extra));
+    if (kind == Kind::kMBart50)
+      codes.insert(codes.end(), std::begin(kMBart50Extra), std::end(kMBart50Extra));
     const int32_t ncodes = static_cast<int32_t>(codes.size());
     tok->id_to_token_.resize(n + ncodes + kOffset + 1);
     for (int32_t i = 1; i < n; ++i) {  // spm id i -> i + 1; spm's <unk> (0) -> fairseq <unk>
@@ -262,7 +263,8 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
     }
     tok->unk_id_ = 3;
     tok->base_vocab_size_ = n + ncodes + kOffset + 1;
-    const std::pair<const char*, int32_t> fairseq[] = {{"<s>", 0}, {"<pad>", 1}, {"</s>", 2}, {"<unk>", 3}};
+    const std::pair<const char*, int32_t> fairseq[] = {
+        {"<s>", 0}, {"<pad>", 1}, {"</s>", 2}, {"<unk>", 3}};
     for (const auto& [content, id] : fairseq) class_added.push_back(special_token(content, id));
     std::vector<std::string> extra = std::move(additional);
     additional = codes;
@@ -271,7 +273,8 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
         additional.push_back(std::move(a));
       }
     }
-    for (int32_t i = 0; i < ncodes; ++i) class_added.push_back(special_token(codes[i], n + i + kOffset));
+    for (int32_t i = 0; i < ncodes; ++i)
+      class_added.push_back(special_token(codes[i], n + i + kOffset));
     AddedToken mask = special_token(special_of("mask_token"), n + ncodes + kOffset);
     mask.lstrip = true;
     class_added.push_back(std::move(mask));
@@ -355,11 +358,12 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
     KILN_FAIL("tokenizer: malformed added_tokens_decoder id: {}", e.what());
   }
   if (kind == Kind::kMarian) {
-    tok->id_to_token_.resize(std::max<size_t>(tok->id_to_token_.size(), tok->encoder_.size()), special_of("unk_token"));
+    tok->id_to_token_.resize(std::max<size_t>(tok->id_to_token_.size(), tok->encoder_.size()),
+                             special_of("unk_token"));
   }
   tok->added_.build(nullptr);
-  tok->vocab_size_ = static_cast<int32_t>(kind == Kind::kMarian ? tok->encoder_.size()
-                                                                 : tok->id_to_token_.size());
+  tok->vocab_size_ =
+      static_cast<int32_t>(kind == Kind::kMarian ? tok->encoder_.size() : tok->id_to_token_.size());
 
   for (const auto& [key, content] : special) tok->special_tokens_.insert(content);
   for (const std::string& a : additional) tok->special_tokens_.insert(a);
@@ -367,7 +371,8 @@ std::unique_ptr<SpmTokenizer> SpmTokenizer::from_dir(const fs::path& dir, const 
   // base vocabulary, are decoded on their own (T5's sentinels).
   for (const std::string& a : additional) {
     auto it = tok->encoder_.find(a);
-    if (it != tok->encoder_.end() && it->second >= tok->base_vocab_size_) tok->legacy_added_.insert(a);
+    if (it != tok->encoder_.end() && it->second >= tok->base_vocab_size_)
+      tok->legacy_added_.insert(a);
   }
   for (int32_t id = 0; id < static_cast<int32_t>(tok->id_to_token_.size()); ++id) {
     if (const AddedToken* t = tok->added_.find(id)) {

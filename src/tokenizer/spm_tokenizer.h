@@ -57,7 +57,7 @@ class SpmTokenizer {
   std::unordered_set<std::string> special_tokens_;  // all_special_tokens
   std::unordered_set<std::string> legacy_added_;    // decoded as their own pieces
   std::vector<int32_t> prefix_, suffix_;
-  bool t5_eos_once_ = false;       // T5: no second </s> when the text already ends with one
+  bool t5_eos_once_ = false;         // T5: no second </s> when the text already ends with one
   bool strip_first_prefix_ = false;  // T5 add_prefix_space: first piece loses its ▁ in decode
   bool clean_up_spaces_ = false;
 };

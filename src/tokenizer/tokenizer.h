@@ -27,9 +27,9 @@ class Tokenizer {
  public:
   // Looks in dir for tokenizer.json; else vocab.json + merges.txt (GPT-2 style); else
   // encoder.json + vocab.bpe (OpenAI naming, same formats); else SentencePiece .model files as
-  // transformers' T5/MBart/MBart50/Marian tokenizers use them (spm_tokenizer.h). Also reads tokenizer_config.json when
-  // present (add_bos/eos flags, special tokens). Throws kiln::Error with a clear message when none
-  // is found or a file is malformed.
+  // transformers' T5/MBart/MBart50/Marian tokenizers use them (spm_tokenizer.h). Also reads
+  // tokenizer_config.json when present (add_bos/eos flags, special tokens). Throws kiln::Error
+  // with a clear message when none is found or a file is malformed.
   static std::unique_ptr<Tokenizer> from_dir(const std::string& dir);
   static std::unique_ptr<Tokenizer> from_file(const std::string& tokenizer_json_path);
   // tokenizer.json contents given as a string (tests, embedded tokenizers).

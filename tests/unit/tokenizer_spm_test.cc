@@ -2,13 +2,13 @@
 // sentencepiece-backed classes, and T5's converted tokenizer.json with HF tokenizers. Fixtures and
 // expectations: tools/make_spm_model_fixtures.py (tests/fixtures/tokenizers/<name>/).
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <unistd.h>
 
 #include "core/check.h"
 #include "tokenizer/tokenizer.h"
@@ -57,7 +57,8 @@ TEST_P(SpmFixtureTest, MatchesTransformers) {
     EXPECT_EQ(tok->encode(text, /*add_special_tokens=*/false),
               c["ids_no_special"].get<std::vector<int32_t>>())
         << name << " encode (no specials) '" << text << "'";
-    EXPECT_EQ(tok->decode(want), c["decoded"].get<std::string>()) << name << " decode '" << text << "'";
+    EXPECT_EQ(tok->decode(want), c["decoded"].get<std::string>())
+        << name << " decode '" << text << "'";
     EXPECT_EQ(tok->decode(want, /*skip_special_tokens=*/true), c["decoded_skip"].get<std::string>())
         << name << " decode (skip specials) '" << text << "'";
     if (ids != want && ++failures > 20) break;
@@ -65,7 +66,8 @@ TEST_P(SpmFixtureTest, MatchesTransformers) {
   if (exp.contains("decode_cases")) {
     for (const json& c : exp["decode_cases"]) {
       const auto ids = c["ids"].get<std::vector<int32_t>>();
-      EXPECT_EQ(tok->decode(ids), c["decoded"].get<std::string>()) << name << " " << c["ids"].dump();
+      EXPECT_EQ(tok->decode(ids), c["decoded"].get<std::string>())
+          << name << " " << c["ids"].dump();
       EXPECT_EQ(tok->decode(ids, true), c["decoded_skip"].get<std::string>())
           << name << " skip " << c["ids"].dump();
     }
@@ -110,8 +112,8 @@ TEST(SpmTokenizer, ClassSpecialTokens) {
 
 // Copies a fixture into a scratch directory so single files can be broken.
 fs::path scratch_copy(const std::string& name, const std::string& tag) {
-  const fs::path dst = fs::temp_directory_path() / ("kiln_spm_test_" + tag + "_" +
-                                                    std::to_string(::getpid()));
+  const fs::path dst =
+      fs::temp_directory_path() / ("kiln_spm_test_" + tag + "_" + std::to_string(::getpid()));
   fs::remove_all(dst);
   fs::create_directories(dst);
   for (const auto& e : fs::directory_iterator(fixture_dir(name))) {
