@@ -1,7 +1,10 @@
 // CUDA paged attention and kv_cache_write against their CPU twins (the oracle), on the same
 // (dtype-rounded) inputs: fp32 / fp16 / bf16, MHA / GQA / MQA, head_dim 64 / 128 / 80 / 256 and odd
 // ones for the scalar fallback, odd block sizes, and batches that mix full prefills, chunked
-// prefills and long-context decode rows (split-K) in one launch. Outputs and workspace are
+// prefills and long-context decode rows (split-K) in one launch; non-causal attention (encoder
+// self-attention, cross-attention over thousands of keys, decoder rows outnumbering the encoder's)
+// and T5's relative position bias, causal or not, over head dims 64 / 32 / 8 / 9 / 5. Outputs and
+// workspace are
 // poisoned (NaN) before each launch; every output element must be written. A decode timing test
 // prints achieved K/V bandwidth (never asserts on time). Skipped without a CUDA device.
 #include <cuda_bf16.h>
@@ -126,9 +129,27 @@ const std::vector<Seq> kDecode = {{1, 1},    {1, 100},  {1, 513},  {1, 1024},
                                   {1, 2048}, {1, 4097}, {1, 3000}, {1, 64}};
 const std::vector<Seq> kPrefill = {{129, 129}, {64, 64}, {5, 5}, {200, 450}};
 
+// Encoder self-attention (q_len == kv_len), ragged; 300 rows take the 16-bit context kernel.
+const std::vector<Seq> kEncoder = {{1, 1},   {7, 7}, {63, 63}, {64, 64},  {65, 65},
+                                   {300, 300}, {2, 2}, {17, 17}, {130, 130}};
+// Cross-attention: a few decoder rows over encoder K/V crossing many blocks (split-K), and
+// decoder prefills (more rows than encoder keys, no bias then).
+const std::vector<Seq> kCross = {{1, 300}, {3, 517}, {2, 129}, {1, 1},  {1, 2000},
+                                 {3, 3},   {2, 64},  {1, 777}, {16, 700}};
+const std::vector<Seq> kCrossPrefill = {{40, 10}, {1, 300}, {70, 333}, {5, 1}, {2, 900}};
+
+// Masking and bias of one launch. radius 0: no bias. kv_slack: max_kv_len is an upper bound
+// (CUDA-graph capture) this much above the longest sequence.
+struct Variant {
+  bool causal = true;
+  int radius = 0;
+  int kv_slack = 0;
+};
+
 // Runs one paged_attention launch over `seqs` and compares with the CPU twin.
 template <class T>
-void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed) {
+void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed,
+                   Variant var = {}) {
   std::mt19937_64 rng(seed);
   const int H = c.heads, KVH = c.kv_heads, D = c.head_dim, BS = c.block_size;
   const int S = static_cast<int>(seqs.size());
@@ -155,7 +176,7 @@ void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed) {
     kvl[s] = seqs[s].kv_len;
     for (int i = 0; i < seqs[s].q_len; ++i) {
       token_seq.push_back(s);
-      token_kv.push_back(seqs[s].kv_len - seqs[s].q_len + i + 1);
+      token_kv.push_back(var.causal ? seqs[s].kv_len - seqs[s].q_len + i + 1 : seqs[s].kv_len);
     }
   }
   const int64_t q_stride = static_cast<int64_t>(H + 2 * KVH) * D + (c.misalign_q ? 1 : 0);
@@ -167,15 +188,24 @@ void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed) {
   random_rounded<T>(pool_n, 1.f, rng, vf, vt);
   const int q_off = c.misalign_q ? 1 : 0;
   const float scale = 1.f / std::sqrt(static_cast<float>(D));
+  std::vector<float> bias;
+  if (var.radius > 0) {
+    std::normal_distribution<float> nd(0.f, 2.f);
+    bias.resize(static_cast<size_t>(H) * (2 * var.radius + 1));
+    for (float& b : bias) b = nd(rng);
+  }
 
   std::vector<float> ref(static_cast<size_t>(n) * H * D);
   ops::cpu::paged_attention(ref.data(), qf.data() + q_off, q_stride, kf.data(), vf.data(),
                             tables.data(), token_seq.data(), token_kv.data(), n, H, KVH, D, BS,
-                            max_blocks, scale);
+                            max_blocks, scale, cu.data(), kvl.data(),
+                            bias.empty() ? nullptr : bias.data(), var.radius);
 
   DevBuf<T> dq(qt.size()), dk(pool_n), dv(pool_n), dout(ref.size());
   DevBuf<int32_t> dtab(tables.size()), dcu(cu.size()), dkvl(kvl.size());
-  ASSERT_TRUE(dq.p && dk.p && dv.p && dout.p && dtab.p && dcu.p && dkvl.p);
+  DevBuf<float> dbias(bias.size());
+  ASSERT_TRUE(dq.p && dk.p && dv.p && dout.p && dtab.p && dcu.p && dkvl.p && dbias.p);
+  dbias.upload(bias);
   dq.upload(qt);
   dk.upload(kt);
   dv.upload(vt);
@@ -186,13 +216,16 @@ void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed) {
   a.num_seqs = S;
   a.num_tokens = n;
   a.max_q_len = max_q;
-  a.max_kv_len = max_kv;
+  a.max_kv_len = max_kv + var.kv_slack;
   a.heads = H;
   a.kv_heads = KVH;
   a.head_dim = D;
   a.block_size = BS;
   a.max_blocks = max_blocks;
   a.scale = scale;
+  a.causal = var.causal;
+  a.position_bias = bias.empty() ? nullptr : dbias.p;
+  a.bias_radius = var.radius;
   const size_t ws_bytes = cuda::paged_attention_workspace_bytes(a);
   DevBuf<unsigned char> ws(ws_bytes);
   CUDA_OK(cudaMemset(dout.p, 0xff, ref.size() * sizeof(T)));  // NaN in every dtype
@@ -212,7 +245,8 @@ void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed) {
                      << first_bad / (H * D) << " head " << (first_bad / D) % H << " dim "
                      << first_bad % D;
   const double err = rel_error(got, ref);
-  EXPECT_LT(err, tolerance(c.dt)) << case_name(c) << " ws " << ws_bytes;
+  EXPECT_LT(err, tolerance(c.dt)) << case_name(c) << " ws " << ws_bytes << " causal "
+                                 << var.causal << " bias radius " << var.radius;
   // Per-sequence errors locate a failure.
   if (err >= tolerance(c.dt)) {
     for (int s = 0; s < S; ++s) {
@@ -249,6 +283,53 @@ TEST_P(PagedAttentionGpu, DecodeOnly) {
 TEST_P(PagedAttentionGpu, PrefillOnly) {
   dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kPrefill, 303); });
 }
+
+// Non-causal attention and the relative position bias, over their own shapes.
+class PagedAttentionVariantsGpu : public PagedAttentionGpu {};
+
+TEST_P(PagedAttentionVariantsGpu, CausalBias) {
+  dispatch([&](auto t) {
+    using T = decltype(t);
+    run_attention<T>(GetParam(), kMixed, 401, {true, 24, 0});
+    run_attention<T>(GetParam(), kDecode, 402, {true, 128, 0});
+    run_attention<T>(GetParam(), kPrefill, 403, {true, 2000, 0});
+  });
+}
+TEST_P(PagedAttentionVariantsGpu, EncoderNonCausal) {
+  dispatch([&](auto t) {
+    using T = decltype(t);
+    run_attention<T>(GetParam(), kEncoder, 501, {false, 0, 0});
+    run_attention<T>(GetParam(), kEncoder, 502, {false, 32, 0});
+    run_attention<T>(GetParam(), kEncoder, 503, {false, 512, 0});
+  });
+}
+TEST_P(PagedAttentionVariantsGpu, CrossNonCausal) {
+  dispatch([&](auto t) {
+    using T = decltype(t);
+    run_attention<T>(GetParam(), kCross, 601, {false, 0, 0});
+    run_attention<T>(GetParam(), kCross, 602, {false, 0, 1500});  // graph-style upper bound
+    run_attention<T>(GetParam(), kCross, 603, {false, 64, 0});
+    run_attention<T>(GetParam(), kCrossPrefill, 604, {false, 0, 0});
+  });
+}
+
+std::vector<Case> variant_cases() {
+  std::vector<Case> v;
+  for (DT dt : {DT::kF32, DT::kF16, DT::kBF16}) {
+    v.push_back({dt, 8, 8, 64, 16});
+    v.push_back({dt, 8, 2, 64, 16});   // GQA
+    v.push_back({dt, 32, 1, 64, 16});  // MQA, two slices of 16 query heads
+    v.push_back({dt, 5, 5, 32, 7});
+    v.push_back({dt, 6, 2, 8, 16});    // one 16-byte chunk per 16-bit row
+    v.push_back({dt, 4, 2, 9, 5});     // fallback
+    v.push_back({dt, 3, 3, 5, 4});     // fallback
+    v.push_back({dt, 4, 2, 128, 16, true});  // misaligned q: fallback
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttentionVariantsGpu, ::testing::ValuesIn(variant_cases()),
+                         [](const auto& info) { return case_name(info.param); });
 
 std::vector<Case> attention_cases() {
   std::vector<Case> v;

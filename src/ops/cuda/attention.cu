@@ -8,6 +8,10 @@
 //    Which kernel owns a sequence is decided on the device from cu_seqlens, so one launch of each
 //    covers mixed prefill / chunked-prefill / decode batches.
 //  - anything else: the scalar fallback (attention_fallback.cuh).
+// Every path honours args.causal (false: each query row sees all seq_kv_len keys of its sequence)
+// and the optional relative position bias (read on the device; the context kernel has a BIAS
+// template instance so the plain path is unchanged). Nothing here reads device data, so a launch
+// can be captured in a CUDA graph with max_q_len / max_kv_len as upper bounds.
 // The split-K plan depends only on PagedAttentionArgs, so paged_attention_workspace_bytes and the
 // launcher agree without seeing the pointers.
 #include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
@@ -15,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
@@ -28,7 +33,6 @@ namespace {
 
 constexpr const char* kOp = "paged_attention";
 constexpr int kMinSplitCtas = 256;  // split the kv range until the decode grid has this many CTAs
-constexpr float kLog2e = 1.4426950408889634f;
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
@@ -65,12 +69,12 @@ void set_smem(K kernel, int bytes) {
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), kOp);
 }
 
-template <class T, int DP>
+template <class T, int DP, bool BIAS>
 void launch_context(T* out, const T* q, int64_t q_stride, const T* k_pool, const T* v_pool,
                     const int32_t* block_tables, const int32_t* cu_seqlens,
                     const int32_t* seq_kv_len, const attn::ContextParams& cp, int64_t num_seqs,
                     cudaStream_t stream) {
-  auto kernel = attn::paged_attention_context_kernel<T, DP>;
+  auto kernel = attn::paged_attention_context_kernel<T, DP, BIAS>;
   constexpr int bytes = attn::context_smem_bytes<DP>();
   set_smem(kernel, bytes);
   const dim3 grid(static_cast<unsigned>(num_seqs * cp.qtiles), static_cast<unsigned>(cp.heads));
@@ -117,7 +121,8 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   if (a.num_tokens <= 0 || a.num_seqs <= 0 || a.heads <= 0) return;
   constexpr int VEC = 16 / sizeof(T);
   const int group = static_cast<int>(a.heads / a.kv_heads);
-  const float scale_log2 = a.scale * kLog2e;
+  const float scale_log2 = a.scale * attn::kLog2e;
+  const int causal = a.causal ? 1 : 0, radius = static_cast<int>(a.bias_radius);
   const int D = static_cast<int>(a.head_dim);
   const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 &&
                     aligned16(q) && aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
@@ -127,7 +132,7 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
     attn::FallbackParams fp{static_cast<int>(a.num_seqs), static_cast<int>(a.heads),
                             static_cast<int>(a.kv_heads), group, D,
                             static_cast<int>(a.block_size), static_cast<int>(a.max_blocks),
-                            a.num_tokens, scale_log2};
+                            a.num_tokens, scale_log2, causal, a.position_bias, radius};
     const int64_t warps = a.num_tokens * a.heads;
     auto kernel = attn::paged_attention_fallback_kernel<T>;
     const int bytes = 4 * D * static_cast<int>(sizeof(float));
@@ -144,16 +149,19 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
       attn::ContextParams cp{static_cast<int>(a.heads), static_cast<int>(a.kv_heads), group, D,
                              static_cast<int>(a.block_size), static_cast<int>(a.max_blocks),
                              static_cast<int>((a.max_q_len + attn::kCtxBQ - 1) / attn::kCtxBQ),
-                             pl.qmax, scale_log2};
-      if (D <= 64)
-        launch_context<T, 64>(out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens,
-                              seq_kv_len, cp, a.num_seqs, stream);
-      else if (D <= 128)
-        launch_context<T, 128>(out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens,
-                               seq_kv_len, cp, a.num_seqs, stream);
-      else
-        launch_context<T, 256>(out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens,
-                               seq_kv_len, cp, a.num_seqs, stream);
+                             pl.qmax, scale_log2, causal, a.position_bias, radius};
+      auto launch = [&](auto dp, auto bias) {
+        launch_context<T, decltype(dp)::value, decltype(bias)::value>(
+            out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, cp,
+            a.num_seqs, stream);
+      };
+      auto by_dim = [&](auto bias) {
+        if (D <= 64) launch(std::integral_constant<int, 64>{}, bias);
+        else if (D <= 128) launch(std::integral_constant<int, 128>{}, bias);
+        else launch(std::integral_constant<int, 256>{}, bias);
+      };
+      if (a.position_bias) by_dim(std::true_type{});
+      else by_dim(std::false_type{});
     }
   }
 
@@ -175,6 +183,9 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   dp.part = pl.part;
   dp.qrows_ws = pl.qrows_ws;
   dp.scale_log2 = scale_log2;
+  dp.causal = causal;
+  dp.bias = a.position_bias;
+  dp.bias_radius = radius;
   float* ws_ml = pl.nsplit > 1 ? static_cast<float*>(workspace) : nullptr;
   float* ws_acc = pl.nsplit > 1 ? ws_ml + pl.ml_floats : nullptr;
 

@@ -14,6 +14,7 @@
 namespace kiln::ops::cuda::attn {
 
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kLog2e = 1.4426950408889634f;
 
 __host__ __device__ inline int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
@@ -135,6 +136,13 @@ __device__ __forceinline__ int64_t pool_row(const int32_t* table, int pos, int k
                                             int bs, int d) {
   const int blk = table[pos / bs];
   return ((static_cast<int64_t>(blk) * kv_heads + kvh) * bs + pos % bs) * d;
+}
+
+// Relative position bias in the exp2 domain: log2(e) * bias[clamp(key - pos, -R, R)], where
+// `centre` points at a head's row of the [heads, 2R + 1] table plus R.
+__device__ __forceinline__ float rel_bias_log2(const float* __restrict__ centre, int radius,
+                                               int key, int pos) {
+  return kLog2e * __ldg(centre + min(max(key - pos, -radius), radius));
 }
 
 }  // namespace kiln::ops::cuda::attn

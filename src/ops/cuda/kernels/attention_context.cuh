@@ -5,7 +5,9 @@
 // mma.sync m16n8k16 with fp32 accumulators; the online softmax runs on the S fragments in
 // registers (exp2 domain). K(t+1) loads overlap P·V(t), V(t) loads overlap Q·K(t)ᵀ. Key tiles
 // past the tile's last row position are never visited; only tiles crossing the diagonal are
-// masked, relative to each row's absolute position seq_kv_len - q_len + i.
+// masked, relative to each row's absolute position seq_kv_len - q_len + i. Not causal: every row
+// sees all seq_kv_len keys (only the last, partial key tile is masked). BIAS: the relative
+// position bias (T5) is added to the scores in registers, read through the read-only cache.
 // DP (64/128/256) is the head_dim bucket: dims in [head_dim, DP) are zero-filled and skipped.
 #pragma once
 
@@ -20,6 +22,9 @@ struct ContextParams {
   int qtiles;     // 64-row query tiles per sequence (grid.x = num_seqs * qtiles)
   int skip_q_le;  // sequences with q_len <= skip_q_le are left to the decode kernel
   float scale_log2;
+  int causal;           // 0: no causal mask
+  const float* bias;    // [heads, 2 * bias_radius + 1] fp32; read only when BIAS
+  int bias_radius;
 };
 
 template <int DP>
@@ -27,7 +32,7 @@ constexpr int context_smem_bytes() {
   return 3 * 64 * (DP + 8) * 2;
 }
 
-template <class T, int DP>
+template <class T, int DP, bool BIAS>
 __global__ void __launch_bounds__(kCtxThreads)
     paged_attention_context_kernel(T* __restrict__ out,            // [n, heads * d]
                                    const T* __restrict__ q,        // [n, q_stride] rows
@@ -51,7 +56,8 @@ __global__ void __launch_bounds__(kCtxThreads)
   if (q_len <= p.skip_q_le || qt * BQ >= q_len) return;
   const int kv_len = seq_kv_len[s], first_pos = kv_len - q_len;
   const int row0 = qt * BQ, rows = min(BQ, q_len - row0);
-  const int kend = first_pos + row0 + rows;  // exclusive end of the keys the last row sees
+  // Exclusive end of the keys the tile's last row sees.
+  const int kend = p.causal ? first_pos + row0 + rows : kv_len;
   const int nk = kend > 0 ? ceil_div(kend, BK) : 0;
   const int D = p.head_dim, nch = D / 8, kd = (D + 15) / 16;
   const int kvh = head / p.group;
@@ -86,6 +92,11 @@ __global__ void __launch_bounds__(kCtxThreads)
   const int g = lane / 4, cq = lane % 4, mi = lane / 8;
   const int pos0 = first_pos + row0 + wrow + g;  // absolute positions of this thread's rows
   const int pos_warp_min = first_pos + row0 + wrow;
+  // Not causal: rows see keys up to kv_len - 1 (the last tile's zero-filled keys are masked).
+  const int lim_warp_min = p.causal ? pos_warp_min : kv_len - 1;
+  const float* bias_c = nullptr;  // this head's bias row, centred on distance 0
+  if constexpr (BIAS) bias_c = p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) +
+                               p.bias_radius;
 
   for (int kt = 0; kt < nk; ++kt) {
     cp_async_wait<0>();
@@ -110,16 +121,15 @@ __global__ void __launch_bounds__(kCtxThreads)
         }
       }
     }
-    const bool need_mask = kt * BK + BK - 1 > pos_warp_min;
+    const bool need_mask = kt * BK + BK - 1 > lim_warp_min;
 #pragma unroll
     for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         float v = sc[nt][e] * p.scale_log2;
-        if (need_mask) {
-          const int key = kt * BK + nt * 8 + 2 * cq + (e & 1);
-          if (key > pos0 + (e >> 1) * 8) v = kNegInf;
-        }
+        const int key = kt * BK + nt * 8 + 2 * cq + (e & 1);
+        if constexpr (BIAS) v += rel_bias_log2(bias_c, p.bias_radius, key, pos0 + (e >> 1) * 8);
+        if (need_mask && key > (p.causal ? pos0 + (e >> 1) * 8 : kv_len - 1)) v = kNegInf;
         sc[nt][e] = v;
       }
 #pragma unroll

@@ -7,7 +7,9 @@
 // by scale·log2 e), then P·V where each thread owns 16-byte chunks of output rows and, when there
 // are fewer chunks than threads, a slice of the tile's keys (slices are summed at the end).
 // Split-K: a sequence whose kv range is partitioned writes unnormalised partial (m, l, acc) rows
-// to the workspace and paged_attention_reduce_kernel combines them.
+// to the workspace and paged_attention_reduce_kernel combines them. Not causal: every row sees
+// all seq_kv_len keys (cross-attention, encoder). The optional relative position bias is added
+// when the scores are stored (a uniform branch on the kernel parameter).
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
@@ -29,6 +31,9 @@ struct DecodeParams {
   int part;       // keys per partition
   int qrows_ws;   // workspace rows per (sequence, head): min(max_q_len, qmax)
   float scale_log2;
+  int causal;          // 0: no causal mask
+  const float* bias;   // [heads, 2 * bias_radius + 1] fp32, or null
+  int bias_radius;
 };
 
 template <class T>
@@ -108,7 +113,8 @@ __global__ void __launch_bounds__(kDecodeThreads)
   if (dec && p.nsplit > 1) seq_splits = min(p.nsplit, max(1, ceil_div(kv_len, p.part)));
   if (sp >= seq_splits) return;
   const bool to_ws = seq_splits > 1;
-  const int kvis = first_pos + qi0 + nq;  // exclusive end of the keys the last row sees
+  // Exclusive end of the keys the CTA's last row sees.
+  const int kvis = p.causal ? first_pos + qi0 + nq : kv_len;
   const int kbeg = to_ws ? sp * p.part : 0;
   const int kend = (to_ws && sp < seq_splits - 1) ? min(kvis, (sp + 1) * p.part) : kvis;
   const int ntiles = kend > kbeg ? ceil_div(kend - kbeg, KT) : 0;
@@ -200,8 +206,15 @@ __global__ void __launch_bounds__(kDecodeThreads)
       }
       for (int off = tpd / 2; off > 0; off /= 2) a += __shfl_xor_sync(0xffffffffu, a, off);
       if (valid && part == 0) {
-        const int rowpos = first_pos + qi0 + r / nh;
-        sS[r * KT + j] = (j < tn && tstart + j <= rowpos) ? a : kNegInf;
+        const int rowpos = first_pos + qi0 + r / nh, key = tstart + j;
+        const bool vis = j < tn && (!p.causal || key <= rowpos);
+        if (vis && p.bias) {
+          const int head = kvh * p.group + h0 + r % nh;
+          a += rel_bias_log2(p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) +
+                                 p.bias_radius,
+                             p.bias_radius, key, rowpos);
+        }
+        sS[r * KT + j] = vis ? a : kNegInf;
       }
     }
     __syncthreads();

@@ -14,6 +14,9 @@ struct FallbackParams {
   int num_seqs, heads, kv_heads, group, head_dim, block_size, max_blocks;
   int64_t num_tokens;
   float scale_log2;
+  int causal;          // 0: every row sees all seq_kv_len keys
+  const float* bias;   // [heads, 2 * bias_radius + 1] fp32, or null
+  int bias_radius;
 };
 
 template <class T>
@@ -41,7 +44,8 @@ __global__ void __launch_bounds__(128)
   }
   const int s = lo;
   const int q0 = cu_seqlens[s], q_len = cu_seqlens[s + 1] - q0;
-  const int nkeys = seq_kv_len[s] - q_len + static_cast<int>(tok - q0) + 1;
+  const int pos = seq_kv_len[s] - q_len + static_cast<int>(tok - q0);  // query position
+  const int nkeys = p.causal ? pos + 1 : seq_kv_len[s];
   if (tok >= cu_seqlens[p.num_seqs] || nkeys <= 0) {
     for (int d = lane; d < D; d += 32) o[d] = from_float<T>(0.f);
     return;
@@ -63,6 +67,9 @@ __global__ void __launch_bounds__(128)
       base = pool_row(table, key, kvh, p.kv_heads, p.block_size, D);
       float a = 0.f;
       for (int d = 0; d < D; ++d) a = fmaf(sq[d], to_float(k_pool[base + d]), a);
+      if (p.bias)
+        a += rel_bias_log2(p.bias + head * (2 * p.bias_radius + 1) + p.bias_radius,
+                           p.bias_radius, key, pos);
       sc = a;
     }
     float mx = sc;
