@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "io/json_config.h"
+#include "models/bart/model.h"
 #include "models/gpt2/model.h"
 #include "models/gpt_next/model.h"
 #include "models/llama/model.h"
@@ -20,6 +21,9 @@ using Loader = std::function<std::unique_ptr<Model>(const std::string&, const io
 
 const std::map<std::string, Loader>& loaders() {
   static const std::map<std::string, Loader> m = {
+      {"bart", bart::load},
+      {"mbart", bart::load},
+      {"marian", bart::load},
       {"gpt2", gpt2::load},
       {"llama", llama::load},
       {"gpt_bigcode", gpt_bigcode::load},
@@ -62,9 +66,11 @@ std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
   if (type == "opt") return opt::random_model(cfg, seed, options);
   if (type == "llama") return llama::random_model(cfg, seed, options);
   if (type == "gpt_next") return gpt_next::random_model(cfg, seed, options);
+  if (type == "bart" || type == "mbart" || type == "marian")
+    return bart::random_model(cfg, seed, options);
   KILN_FAIL(
       "random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt, llama, "
-      "gpt_next)",
+      "gpt_next, bart, mbart, marian)",
       type);
 }
 
