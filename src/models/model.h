@@ -24,6 +24,13 @@ struct ModelSpec {
   DType dtype = DType::kFloat32;  // activations and KV cache
   Device device = Device::cpu();
   int64_t weight_bytes = 0;       // bytes of weights read per forward (roofline accounting)
+  // Encoder–decoder models: num_layers/heads above describe the decoder (its self- and
+  // cross-attention K/V share one pool per decoder layer); the encoder takes at most
+  // max_encoder_positions tokens; a decoder starts from decoder_start_token_id.
+  bool encoder_decoder = false;
+  int64_t max_encoder_positions = 0;
+  int64_t encoder_vocab_size = 0;  // ids the encoder accepts (0: vocab_size; Marian may differ)
+  int32_t decoder_start_token_id = -1;
 };
 
 class Model {
@@ -35,6 +42,11 @@ class Model {
   // Returns fp32 logits [batch.logit_rows.size(0), vocab_size], valid until the next call.
   virtual Tensor forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
                          ExecContext& ctx) = 0;
+  // Encoder–decoder models: runs the encoder over the packed encoder inputs and writes every
+  // decoder layer's cross-attention K/V at batch.cross_slots of kv. Sized by reserve() too
+  // (batch.num_tokens() <= max_num_tokens, scratch_blocks <= max_num_tokens / block_size +
+  // max_logit_rows + 1).
+  virtual void encode(const layers::EncoderBatch& batch, layers::KvCacheView& kv, ExecContext& ctx);
   // Writes a kiln checkpoint folder (config.json + model.safetensors) with weights in `dtype`
   // (models on the CPU only: the CPU copy holds the fp32 weights).
   virtual void save(const std::string& dir, DType dtype) const = 0;

@@ -51,7 +51,8 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_
 }
 
 void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
-                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx) {
+                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx,
+                     const Tensor& position_bias) {
   constexpr const char* op = "paged_attention";
   KILN_CHECK(k_pool.dim() == 4, "{}: pools must be [blocks, kv_heads, block_size, head_dim]", op);
   const int64_t num_blocks = k_pool.size(0), kvh = k_pool.size(1), block_size = k_pool.size(2),
@@ -71,12 +72,27 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
   KILN_CHECK(bt.dim() == 2 && bt.dtype() == DType::kInt32 && bt.is_contiguous(),
              "{}: block_tables must be contiguous int32 [num_seqs, max_blocks]", op);
   const int64_t num_seqs = bt.size(0), max_blocks = bt.size(1);
+  int64_t bias_radius = 0;
+  if (position_bias.defined()) {
+    KILN_CHECK(position_bias.dim() == 2 && position_bias.size(0) == heads &&
+                   position_bias.size(1) % 2 == 1 && position_bias.dtype() == DType::kFloat32 &&
+                   position_bias.is_contiguous(),
+               "{}: position_bias must be contiguous float32 [{}, 2R + 1], got {}", op, heads,
+               position_bias.shape_str());
+    KILN_CHECK(position_bias.device() == q.device(), "{}: position_bias is on another device", op);
+    bias_radius = (position_bias.size(1) - 1) / 2;
+    require_shape(op, meta.cu_seqlens, {num_seqs + 1}, "cu_seqlens");
+    require_shape(op, meta.seq_kv_len, {num_seqs}, "seq_kv_len");
+  }
   require_cuda_built(op, q);
 #ifdef KILN_WITH_CUDA
   if (q.device().is_cuda()) {
     require_shape(op, meta.cu_seqlens, {num_seqs + 1}, "cu_seqlens");
     require_shape(op, meta.seq_kv_len, {num_seqs}, "seq_kv_len");
-    KILN_CHECK(meta.max_q_len >= 1 && meta.max_kv_len >= meta.max_q_len &&
+    // Causal: a sequence's query rows are its last keys. Cross-attention may have more query rows
+    // (a long decoder prompt) than encoder keys.
+    KILN_CHECK(meta.max_q_len >= 1 && meta.max_kv_len >= 1 &&
+                   (!meta.causal || meta.max_kv_len >= meta.max_q_len) &&
                    meta.max_kv_len <= max_blocks * block_size,
                "{}: max_q_len {} / max_kv_len {} inconsistent with {} blocks of {}", op,
                meta.max_q_len, meta.max_kv_len, max_blocks, block_size);
@@ -91,6 +107,9 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
     a.block_size = block_size;
     a.max_blocks = max_blocks;
     a.scale = scale;
+    a.causal = meta.causal;
+    a.position_bias = position_bias.defined() ? position_bias.data<float>() : nullptr;
+    a.bias_radius = bias_radius;
     const size_t ws = cuda::paged_attention_workspace_bytes(a);
     KILN_CHECK(ws <= ctx.workspace_bytes, "{}: needs {} bytes of workspace, context has {}", op, ws,
                ctx.workspace_bytes);
@@ -121,9 +140,21 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
       KILN_CHECK(row[b] >= 0 && row[b] < num_blocks, "{}: block table entry {} outside the pool", op,
                  row[b]);
   }
+  const int32_t* cu = nullptr;
+  const int32_t* skv = nullptr;
+  if (position_bias.defined()) {
+    cu = meta.cu_seqlens.data<int32_t>();
+    skv = meta.seq_kv_len.data<int32_t>();
+    KILN_CHECK(cu[0] == 0 && cu[num_seqs] == n, "{}: cu_seqlens do not cover the {} tokens", op, n);
+    for (int64_t s = 0; s < num_seqs; ++s)
+      KILN_CHECK(cu[s + 1] >= cu[s] && skv[s] >= cu[s + 1] - cu[s],
+                 "{}: sequence {} has {} query rows but {} keys", op, s, cu[s + 1] - cu[s], skv[s]);
+  }
   cpu::paged_attention(out.data<float>(), q.data<float>(), q.strides()[0], k_pool.data<float>(),
                        v_pool.data<float>(), table, ts, kl, n, heads, kvh, hd, block_size,
-                       max_blocks, scale);
+                       max_blocks, scale, cu, skv,
+                       position_bias.defined() ? position_bias.data<float>() : nullptr,
+                       bias_radius);
 }
 
 }  // namespace kiln::ops

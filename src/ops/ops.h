@@ -96,6 +96,10 @@ struct AttentionMeta {
   Tensor seq_kv_len;    // [num_seqs] int32, keys of each sequence after this step (CUDA kernels)
   int64_t max_q_len = 0;   // upper bound of query rows per sequence (host-known)
   int64_t max_kv_len = 0;  // upper bound of seq_kv_len (host-known)
+  // true: query row i of a sequence sits at position seq_kv_len - q_len + i and sees keys up to
+  // it. false: every query row sees all seq_kv_len keys (encoder self-attention, cross-attention;
+  // the CPU kernels read the same visibility from kv_len).
+  bool causal = true;
 };
 
 // Writes this step's K/V into the paged pools.  k/v [n, kv_heads * head_dim] (rows may be strided,
@@ -107,8 +111,13 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_
 // Causal attention of packed query tokens over the paged cache (K/V of this step already written).
 // q [n, heads * head_dim] (rows may be strided), out [n, heads * head_dim] dense; pools
 // [num_blocks, kv_heads, block_size, head_dim]; heads % kv_heads == 0 (MHA/GQA/MQA).
-// scores = (q·k) * scale, softmax in fp32.
+// scores = (q·k) * scale (+ bias), softmax in fp32. meta.causal = false: no causal mask.
+// position_bias (optional, T5's relative attention bias tabulated by distance): float32
+// [heads, 2R + 1]; the score of a query at position i and key j gets position_bias[h,
+// clamp(j - i, -R, R) + R], where a sequence's query rows are its last q_len positions
+// (i = seq_kv_len - q_len + row), as in self-attention.
 void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
-                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx);
+                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx,
+                     const Tensor& position_bias = Tensor());
 
 }  // namespace kiln::ops

@@ -38,13 +38,24 @@ Tensor host_vec(const void* data, int64_t count, DType dtype) {
 }  // namespace
 
 DeviceStep::DeviceStep(int64_t max_tokens, int64_t max_seqs, int64_t table_width,
-                       int64_t max_positions, ExecContext& ctx)
+                       int64_t max_positions, ExecContext& ctx, int64_t cross_table_width,
+                       int64_t encoder_table_width)
     : max_tokens_(max_tokens), max_seqs_(max_seqs), table_width_(table_width),
-      max_positions_(max_positions), ctx_(ctx) {
-  // 5 per-token arrays, 3 per-sequence, the block table, logit rows; 64-word alignment each.
-  const int64_t words = 5 * max_tokens + (3 + table_width) * max_seqs + 64 * 16 + 4;
+      max_positions_(max_positions), cross_table_width_(cross_table_width),
+      encoder_table_width_(encoder_table_width), ctx_(ctx) {
+  // 5 per-token arrays, 3 per-sequence, the block table, logit rows; 64-word alignment each;
+  // enc-dec: cross kv_len per token, seq_kv_len and the cross table per sequence.
+  const int64_t words = 6 * max_tokens + (4 + table_width + cross_table_width) * max_seqs +
+                        64 * 20 + 4;
   host_buf_ = Tensor::empty({words}, DType::kInt32, ops::pinned_allocator());
   device_buf_ = Tensor::empty({words}, DType::kInt32, ctx.allocator);
+  if (cross_table_width > 0) {
+    // ids, positions, scratch slots, cross slots, token_seq, kv_len; cu_seqlens, seq_kv_len and
+    // the scratch table per sequence.
+    const int64_t enc_words = 6 * max_tokens + (3 + encoder_table_width) * max_seqs + 64 * 16 + 4;
+    enc_host_ = Tensor::empty({enc_words}, DType::kInt32, ops::pinned_allocator());
+    enc_device_ = Tensor::empty({enc_words}, DType::kInt32, ctx.allocator);
+  }
   const int64_t sample_words = (10 + kMaxEos + max_positions) * max_seqs + 64 * 12 + 4;
   sample_host_ = Tensor::empty({sample_words}, DType::kInt32, ops::pinned_allocator());
   sample_device_ = Tensor::empty({sample_words}, DType::kInt32, ctx.allocator);
@@ -71,7 +82,41 @@ layers::ForwardBatch DeviceStep::upload(const layers::ForwardBatch& h) {
   d.attn.max_q_len = h.attn.max_q_len;
   d.attn.max_kv_len = h.attn.max_kv_len;
   d.logit_rows = p.put(h.logit_rows);
+  if (h.cross.block_tables.defined()) {
+    KILN_CHECK(h.cross.block_tables.size(1) == cross_table_width_,
+               "device step: cross-attention table width {} (configured {})",
+               h.cross.block_tables.size(1), cross_table_width_);
+    d.cross = h.cross;
+    d.cross.token_seq = d.attn.token_seq;
+    d.cross.cu_seqlens = d.attn.cu_seqlens;
+    d.cross.kv_len = p.put(h.cross.kv_len);
+    d.cross.seq_kv_len = p.put(h.cross.seq_kv_len);
+    d.cross.block_tables = p.put(h.cross.block_tables);
+  }
   Tensor src = host_buf_.slice(0, 0, p.words()), dst = device_buf_.slice(0, 0, p.words());
+  ops::copy(src, dst, ctx_);
+  return d;
+}
+
+layers::EncoderBatch DeviceStep::upload(const layers::EncoderBatch& h) {
+  KILN_CHECK(enc_host_.defined(), "device step: not configured for an encoder");
+  KILN_CHECK(h.num_tokens() <= max_tokens_ && h.attn.block_tables.size(0) <= max_seqs_ &&
+                 h.attn.block_tables.size(1) <= encoder_table_width_,
+             "device step: encoder batch of {} tokens / {} sequences exceeds the configured "
+             "capacity", h.num_tokens(), h.attn.block_tables.size(0));
+  ops::synchronize(ctx_);  // the previous encoder batch may still be read
+  Packer p(enc_host_, enc_device_);
+  layers::EncoderBatch d = h;
+  d.input_ids = p.put(h.input_ids);
+  d.positions = p.put(h.positions);
+  d.scratch_slots = p.put(h.scratch_slots);
+  d.cross_slots = p.put(h.cross_slots);
+  d.attn.token_seq = p.put(h.attn.token_seq);
+  d.attn.kv_len = p.put(h.attn.kv_len);
+  d.attn.cu_seqlens = p.put(h.attn.cu_seqlens);
+  d.attn.seq_kv_len = p.put(h.attn.seq_kv_len);
+  d.attn.block_tables = p.put(h.attn.block_tables);
+  Tensor src = enc_host_.slice(0, 0, p.words()), dst = enc_device_.slice(0, 0, p.words());
   ops::copy(src, dst, ctx_);
   return d;
 }

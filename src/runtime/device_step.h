@@ -14,20 +14,29 @@ namespace kiln::runtime {
 
 class DeviceStep {
  public:
-  // max_positions bounds each sequence's length (repetition-penalty history).
+  // max_positions bounds each sequence's length (repetition-penalty history). Encoder–decoder
+  // models: cross_table_width > 0 is the width of the cross-attention block tables, and
+  // encoder_table_width that of the encoder's scratch-pool tables.
   DeviceStep(int64_t max_tokens, int64_t max_seqs, int64_t table_width, int64_t max_positions,
-             ExecContext& ctx);
-  // host: a batch from build_batch (table width == table_width). Returns device views.
+             ExecContext& ctx, int64_t cross_table_width = 0, int64_t encoder_table_width = 0);
+  // host: a batch from build_batch (table widths == table_width, cross_table_width). Returns
+  // device views.
   layers::ForwardBatch upload(const layers::ForwardBatch& host);
+  // host: a batch from build_encoder_batch. Returns device views (a staging area of its own, so
+  // the step's decoder batch can follow).
+  layers::EncoderBatch upload(const layers::EncoderBatch& host);
   // Samples one token per logits row; seqs[i] owns row i. Blocks until the ids are on the host.
   std::vector<int32_t> sample(Tensor& logits, const std::vector<const Sequence*>& seqs);
 
  private:
   static constexpr int64_t kMaxEos = 16;
-  int64_t max_tokens_, max_seqs_, table_width_, max_positions_;
+  int64_t max_tokens_, max_seqs_, table_width_, max_positions_, cross_table_width_,
+      encoder_table_width_;
   ExecContext& ctx_;
   Tensor host_buf_;    // pinned int32 staging
   Tensor device_buf_;  // int32 on the device
+  Tensor enc_host_;    // pinned int32 staging of encoder batches
+  Tensor enc_device_;  // int32 on the device
   Tensor sample_host_;    // pinned int32 staging for sampling parameters
   Tensor sample_device_;  // int32 on the device
   Tensor ids_host_;    // pinned [max_seqs] int32

@@ -57,10 +57,14 @@ class Executor {
 
   // Throws kiln::Error (nothing queued) when the request can never run: empty prompt, ids outside
   // the vocabulary, prompt + max_new_tokens beyond the model's positions, more KV blocks than the
-  // whole cache, bad sampling values, stop strings without a tokenizer.
-  void validate(const std::vector<int32_t>& prompt, const SamplingParams& params) const;
+  // whole cache, bad sampling values, stop strings without a tokenizer. Encoder–decoder models:
+  // `prompt` is the encoder input; the decoder starts from decoder_prompt, or from
+  // [decoder_start_token_id] (the request's, else the model's) when that is empty.
+  void validate(const std::vector<int32_t>& prompt, const SamplingParams& params,
+                const std::vector<int32_t>& decoder_prompt = {}) const;
   void add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params,
-                   bool detokenize, bool skip_special_tokens);
+                   bool detokenize, bool skip_special_tokens,
+                   const std::vector<int32_t>& decoder_prompt = {});
   void cancel(int64_t id);  // applied at the next step; unknown ids are ignored
   bool has_work() const { return !requests_.empty(); }
 
@@ -74,6 +78,8 @@ class Executor {
   const models::ModelSpec& spec() const { return model_.spec(); }
 
  private:
+  std::vector<int32_t> decoder_tokens(const SamplingParams& params,
+                                      const std::vector<int32_t>& decoder_prompt) const;
   void finish_request(RequestState& r, RequestOutput& o);
   void fork_samples(RequestState& r);
   void advance_beams(RequestState& r, const std::vector<const float*>& rows, RequestOutput& o);

@@ -23,10 +23,14 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
     try {
       KILN_CHECK(!r.prompt.empty(), "the prompt is empty");
       r.params.validate(spec.vocab_size);
-      const int64_t len = static_cast<int64_t>(r.prompt.size());
+      int64_t len = static_cast<int64_t>(r.prompt.size()), cross = 0;
+      if (spec.encoder_decoder) {  // the prompt is the encoder input; its K/V take cross blocks
+        cross = (len + options_.block_size - 1) / options_.block_size;
+        len = std::max<int64_t>(1, static_cast<int64_t>(r.decoder_prompt.size()));
+      }
       const int64_t width = std::max(r.params.n, r.params.num_beams);
       demand += width * ((len + r.params.resolve_max_new(len) + options_.block_size - 1) /
-                         options_.block_size);
+                             options_.block_size + cross);
     } catch (const Error& e) {
       KILN_FAIL("request {}: {}", i, e.what());
     }
@@ -46,7 +50,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   }
   for (size_t i = 0; i < requests.size(); ++i) {
     try {
-      executor_->validate(requests[i].prompt, requests[i].params);
+      executor_->validate(requests[i].prompt, requests[i].params, requests[i].decoder_prompt);
     } catch (const Error& e) {
       KILN_FAIL("request {}: {}", i, e.what());
     }
@@ -54,7 +58,7 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   const ExecutorStats before = executor_->stats();
   for (size_t i = 0; i < requests.size(); ++i)
     executor_->add_request(static_cast<int64_t>(i), requests[i].prompt, requests[i].params,
-                           /*detokenize=*/false, true);
+                           /*detokenize=*/false, true, requests[i].decoder_prompt);
   std::vector<GenerationResult> results(requests.size());
   GenerationStats st;
   const auto start = std::chrono::steady_clock::now();

@@ -22,8 +22,11 @@ struct GeneratorOptions {
 };
 
 struct GenerationRequest {
+  // Decoder-only models: the prompt. Encoder–decoder models: the encoder input; the decoder
+  // starts from decoder_prompt, or from [decoder_start_token_id] when that is empty.
   std::vector<int32_t> prompt;
   SamplingParams params;
+  std::vector<int32_t> decoder_prompt;
 };
 
 struct GenerationResult {

@@ -30,9 +30,16 @@ StepRunner::StepRunner(models::Model& model, const StepRunnerOptions& options, E
   cache_ = std::make_unique<KvCache>(shape, ctx_.allocator);
   scratch_block_ = graphs ? cache_->blocks().allocate() : -1;
   table_width_ = cache_->blocks_for(spec.max_positions);
+  if (spec.encoder_decoder) {
+    KILN_CHECK(spec.max_encoder_positions > 0, "{}: no encoder positions", spec.model_type);
+    cross_table_width_ = cache_->blocks_for(spec.max_encoder_positions);
+  }
   if (ctx_.device.is_cuda()) {
+    const int64_t enc_width =
+        (spec.max_encoder_positions + kEncoderScratchBlock - 1) / kEncoderScratchBlock;
     device_step_ = std::make_unique<DeviceStep>(options_.max_num_tokens, options_.max_batch_size,
-                                                table_width_, spec.max_positions, ctx_);
+                                                table_width_, spec.max_positions, ctx_,
+                                                cross_table_width_, enc_width);
     host_logits_ = Tensor::empty({options_.max_batch_size, spec.vocab_size}, DType::kFloat32,
                                  ops::pinned_allocator());
   }
@@ -57,12 +64,19 @@ Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
   for (Sequence& p : pad) {
     p.tokens = {0};
     p.blocks = {scratch_block_};
+    if (cross_table_width_ > 0) {  // and an encoder output of one token, in the same block
+      p.encoder_tokens = {0};
+      p.cross_blocks = {scratch_block_};
+      p.cross_ready = true;
+    }
     chunks.push_back({&p, 1, true});
   }
-  layers::ForwardBatch host = build_batch(chunks, options_.block_size, table_width_);
+  layers::ForwardBatch host =
+      build_batch(chunks, options_.block_size, table_width_, cross_table_width_);
   chunks.resize(chunks.size() - pad.size());
   // Launch arguments must not change between replays: bound the keys by the table's capacity.
   host.attn.max_kv_len = table_width_ * options_.block_size;
+  if (cross_table_width_ > 0) host.cross.max_kv_len = cross_table_width_ * options_.block_size;
   const layers::ForwardBatch batch = device_step_->upload(host);
   layers::KvCacheView kv = cache_->view();
   auto it = graphs_.find(bucket);
@@ -78,12 +92,29 @@ Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
   return graph_logits_[bucket].slice(0, 0, static_cast<int64_t>(chunks.size()));
 }
 
+void StepRunner::encode(const std::vector<ScheduledChunk>& chunks) {
+  std::vector<Sequence*> pending;
+  for (const ScheduledChunk& c : chunks)
+    if (c.seq->needs_encoding()) pending.push_back(c.seq);
+  if (pending.empty()) return;
+  const std::vector<const Sequence*> seqs(pending.begin(), pending.end());
+  layers::KvCacheView kv = cache_->view();
+  const layers::EncoderBatch host = build_encoder_batch(seqs, options_.block_size);
+  if (device_step_) {
+    model_.encode(device_step_->upload(host), kv, ctx_);
+  } else {
+    model_.encode(host, kv, ctx_);
+  }
+  for (Sequence* s : pending) s->cross_ready = true;
+}
+
 Tensor StepRunner::forward(std::vector<ScheduledChunk>& chunks, bool decode_only) {
+  encode(chunks);
   layers::KvCacheView kv = cache_->view();
   if (!device_step_) return model_.forward(build_batch(chunks, options_.block_size), kv, ctx_);
   if (decode_only && scratch_block_ >= 0) return decode_with_graph(chunks);
-  const layers::ForwardBatch batch =
-      device_step_->upload(build_batch(chunks, options_.block_size, table_width_));
+  const layers::ForwardBatch batch = device_step_->upload(
+      build_batch(chunks, options_.block_size, table_width_, cross_table_width_));
   return model_.forward(batch, kv, ctx_);
 }
 

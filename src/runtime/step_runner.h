@@ -40,6 +40,7 @@ class StepRunner {
   void copy_blocks(const std::vector<BlockCopy>& copies);
   // One forward over the chunks; returns fp32 logits [rows wanting logits, vocab] on the model's
   // device, valid until the next call. decode_only steps replay a CUDA graph where possible.
+  // Encoder–decoder sequences whose cross-attention K/V are missing run the encoder first.
   Tensor forward(std::vector<ScheduledChunk>& chunks, bool decode_only);
   // GPU sampling of every row (seqs[i] owns row i); ids come back to the host.
   std::vector<int32_t> sample_on_device(Tensor& logits, const std::vector<const Sequence*>& seqs);
@@ -48,11 +49,13 @@ class StepRunner {
 
  private:
   Tensor decode_with_graph(std::vector<ScheduledChunk>& chunks);
+  void encode(const std::vector<ScheduledChunk>& chunks);
 
   models::Model& model_;
   StepRunnerOptions options_;
   ExecContext& ctx_;
   int64_t table_width_ = 0;
+  int64_t cross_table_width_ = 0;  // enc-dec: cross-attention block-table width
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<DeviceStep> device_step_;
   int32_t scratch_block_ = -1;

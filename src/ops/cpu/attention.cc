@@ -27,7 +27,9 @@ void kv_cache_write(float* k_pool, float* v_pool, const float* k, const float* v
 void paged_attention(float* out, const float* q, int64_t q_stride, const float* k_pool, const float* v_pool,
                      const int32_t* block_tables, const int32_t* token_seq, const int32_t* kv_len,
                      int64_t n, int64_t heads, int64_t kv_heads, int64_t head_dim,
-                     int64_t block_size, int64_t max_blocks, float scale) {
+                     int64_t block_size, int64_t max_blocks, float scale,
+                     const int32_t* cu_seqlens, const int32_t* seq_kv_len,
+                     const float* position_bias, int64_t bias_radius) {
   const int64_t group = heads / kv_heads;
 #pragma omp parallel
   {
@@ -39,6 +41,13 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
         const int32_t* table = block_tables + static_cast<int64_t>(token_seq[t]) * max_blocks;
         const int64_t kvh = h / group;
         const float* qv = q + t * q_stride + h * head_dim;
+        const float* bias = nullptr;
+        int64_t q_pos = 0;
+        if (position_bias) {
+          const int64_t s = token_seq[t];
+          q_pos = seq_kv_len[s] - (cu_seqlens[s + 1] - cu_seqlens[s]) + (t - cu_seqlens[s]);
+          bias = position_bias + h * (2 * bias_radius + 1) + bias_radius;
+        }
         scores.resize(len);
         float mx = -std::numeric_limits<float>::infinity();
         for (int64_t p = 0; p < len; ++p) {
@@ -47,6 +56,7 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
           float s = 0.f;
           for (int64_t d = 0; d < head_dim; ++d) s += qv[d] * k_pool[base + d];
           s *= scale;
+          if (bias) s += bias[std::clamp(p - q_pos, -bias_radius, bias_radius)];
           scores[p] = s;
           mx = std::max(mx, s);
         }

@@ -40,10 +40,14 @@ void gather_rows(float* out, const float* x, const int32_t* rows, int64_t m, int
 void kv_cache_write(float* k_pool, float* v_pool, const float* k, const float* v, int64_t kv_stride,
                     const int32_t* slots, int64_t n, int64_t kv_heads, int64_t block_size,
                     int64_t head_dim);
-// q rows are `q_stride` floats apart; out is dense [n, heads * head_dim].
+// q rows are `q_stride` floats apart; out is dense [n, heads * head_dim]. Token t sees keys
+// [0, kv_len[t]). position_bias (null: none) is [heads, 2 * bias_radius + 1]; it needs
+// cu_seqlens [num_seqs + 1] and seq_kv_len [num_seqs] for the query positions.
 void paged_attention(float* out, const float* q, int64_t q_stride, const float* k_pool, const float* v_pool,
                      const int32_t* block_tables, const int32_t* token_seq, const int32_t* kv_len,
                      int64_t n, int64_t heads, int64_t kv_heads, int64_t head_dim,
-                     int64_t block_size, int64_t max_blocks, float scale);
+                     int64_t block_size, int64_t max_blocks, float scale,
+                     const int32_t* cu_seqlens = nullptr, const int32_t* seq_kv_len = nullptr,
+                     const float* position_bias = nullptr, int64_t bias_radius = 0);
 
 }  // namespace kiln::ops::cpu

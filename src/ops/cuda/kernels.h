@@ -105,6 +105,11 @@ struct PagedAttentionArgs {
   int64_t heads = 0, kv_heads = 0, head_dim = 0;
   int64_t block_size = 0, max_blocks = 0;  // block_tables is [num_seqs, max_blocks]
   float scale = 1.f;
+  bool causal = true;  // false: every query row sees all seq_kv_len keys (encoder, cross-attention)
+  // Optional relative bias [heads, 2 * bias_radius + 1] fp32: + bias[h, clamp(j - i, -R, R) + R]
+  // for the query at position i and key j (i as in the causal case, also when not causal).
+  const float* position_bias = nullptr;
+  int64_t bias_radius = 0;
 };
 size_t paged_attention_workspace_bytes(const PagedAttentionArgs& a);
 template <class T>

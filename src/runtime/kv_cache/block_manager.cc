@@ -18,10 +18,16 @@ int32_t BlockManager::num_available() const {
   return n;
 }
 
+int32_t BlockManager::cross_cost(const Sequence& s) const {
+  if (!s.is_encoder_decoder() || !s.cross_blocks.empty()) return 0;
+  const int64_t enc = static_cast<int64_t>(s.encoder_tokens.size());
+  return static_cast<int32_t>((enc + block_size_ - 1) / block_size_);
+}
+
 int32_t BlockManager::cost(const Sequence& s, int64_t upto) const {
   const int64_t need = (upto + block_size_ - 1) / block_size_;
   const int64_t held = static_cast<int64_t>(s.blocks.size());
-  int32_t n = static_cast<int32_t>(std::max<int64_t>(0, need - held));
+  int32_t n = static_cast<int32_t>(std::max<int64_t>(0, need - held)) + cross_cost(s);
   for (int64_t i = s.num_computed / block_size_; i < std::min(need, held); ++i)
     if (pool_.ref_count(s.blocks[i]) > 1) ++n;
   return n;
@@ -62,6 +68,7 @@ void BlockManager::ensure(Sequence& s, int64_t upto, std::vector<BlockCopy>* cop
     s.blocks[i] = fresh;
   }
   for (int64_t i = held; i < need; ++i) s.blocks.push_back(take_block());
+  for (int32_t i = cross_cost(s); i > 0; --i) s.cross_blocks.push_back(take_block());
 }
 
 void BlockManager::fork(const Sequence& parent, Sequence& child) {
@@ -69,12 +76,20 @@ void BlockManager::fork(const Sequence& parent, Sequence& child) {
   for (int32_t b : parent.blocks) pool_.retain(b);
   child.blocks = parent.blocks;
   child.blocks_registered = parent.blocks_registered;
+  // Cross-attention K/V are written once and only read afterwards: shared, never copied.
+  for (int32_t b : parent.cross_blocks) pool_.retain(b);
+  child.encoder_tokens = parent.encoder_tokens;
+  child.cross_blocks = parent.cross_blocks;
+  child.cross_ready = parent.cross_ready;
 }
 
 void BlockManager::free(Sequence& s) {
   for (int32_t b : s.blocks) pool_.release(b);
   s.blocks.clear();
   s.blocks_registered = 0;
+  for (int32_t b : s.cross_blocks) pool_.release(b);
+  s.cross_blocks.clear();
+  s.cross_ready = false;
 }
 
 uint64_t BlockManager::prefix_hash(const std::vector<int32_t>& tokens, int64_t end) const {
@@ -87,7 +102,7 @@ uint64_t BlockManager::prefix_hash(const std::vector<int32_t>& tokens, int64_t e
 }
 
 int64_t BlockManager::match_prefix(Sequence& s) {
-  if (!prefix_caching_ || !s.blocks.empty()) return 0;
+  if (!prefix_caching_ || !s.blocks.empty() || s.is_encoder_decoder()) return 0;
   const int64_t len = static_cast<int64_t>(s.tokens.size());
   const int64_t max_blocks = (len - 1) / block_size_;
   int64_t matched = 0;
@@ -115,7 +130,7 @@ int64_t BlockManager::match_prefix(Sequence& s) {
 }
 
 void BlockManager::register_computed(Sequence& s) {
-  if (!prefix_caching_) return;
+  if (!prefix_caching_ || s.is_encoder_decoder()) return;
   const int64_t full = std::min<int64_t>(s.num_computed / block_size_, s.blocks.size());
   for (int64_t i = s.blocks_registered; i < full; ++i) {
     const int32_t b = s.blocks[i];

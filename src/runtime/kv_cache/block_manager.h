@@ -3,7 +3,8 @@
 // copies a shared block before it is written (copy-on-write: the copy is returned to the caller,
 // which runs it on the device before the forward), and, behind a flag, keeps full blocks of
 // computed tokens in a prefix cache keyed by the token content of the whole prefix up to that
-// block. The cache holds one reference per block; unreferenced cached blocks are evicted
+// block (decoder-only sequences: an encoder–decoder decoder prefix depends on its encoder
+// input). The cache holds one reference per block; unreferenced cached blocks are evicted
 // least-recently-used first when the pool runs dry, so caching never costs capacity.
 #pragma once
 
@@ -34,13 +35,14 @@ class BlockManager {
   int32_t num_used() const { return num_total() - num_available(); }
 
   // Blocks `s` must newly take to hold positions [0, upto) and write [s.num_computed, upto):
-  // missing blocks plus copies of shared blocks in the written range.
+  // missing blocks plus copies of shared blocks in the written range, plus (encoder–decoder) the
+  // cross-attention blocks of its encoder input when it holds none.
   int32_t cost(const Sequence& s, int64_t upto) const;
   // Takes those blocks (the caller checked cost() <= num_available()); appends the copies to run.
   void ensure(Sequence& s, int64_t upto, std::vector<BlockCopy>* copies);
-  // child gets parent's blocks (each retained once more).
+  // child gets parent's blocks, and its cross-attention blocks (each retained once more).
   void fork(const Sequence& parent, Sequence& child);
-  // Releases all of s's blocks (cached ones stay in the cache).
+  // Releases all of s's blocks (cached ones stay in the cache), cross-attention ones included.
   void free(Sequence& s);
 
   // Prefix caching: gives a sequence with no blocks the cached blocks of its longest matching
@@ -57,6 +59,7 @@ class BlockManager {
     std::vector<int32_t> tokens;  // the whole prefix up to the end of this block
     std::list<int32_t>::iterator lru;
   };
+  int32_t cross_cost(const Sequence& s) const;  // cross blocks s must still take
   int32_t take_block();  // a free block, evicting a cached one when none is free
   uint64_t prefix_hash(const std::vector<int32_t>& tokens, int64_t end) const;
 

@@ -65,8 +65,8 @@ bool Scheduler::try_schedule(RequestState* r, StepPlan& plan, int64_t& tokens, i
     ++plan.preempted;
   }
   for (const ScheduledChunk& c : chunks) {
+    tokens -= c.step_tokens();  // before ensure: it counts the encoder while cross K/V are missing
     blocks_.ensure(*c.seq, c.seq->num_computed + c.num_tokens, &plan.copies);
-    tokens -= c.num_tokens;
     --seqs;
     plan.chunks.push_back(c);
   }
@@ -110,8 +110,8 @@ StepPlan Scheduler::plan() {
       running_.push_back(r);
       in_flight += r->live_seqs();
       for (const ScheduledChunk& c : chunks) {
+        tokens -= c.step_tokens();
         blocks_.ensure(*c.seq, c.seq->num_computed + c.num_tokens, &plan.copies);
-        tokens -= c.num_tokens;
         --seqs;
         plan.chunks.push_back(c);
       }
@@ -119,7 +119,7 @@ StepPlan Scheduler::plan() {
   }
   plan.decode_only = !plan.chunks.empty();
   for (const ScheduledChunk& c : plan.chunks)
-    plan.decode_only &= c.num_tokens == 1 && c.wants_logits &&
+    plan.decode_only &= c.num_tokens == 1 && c.wants_logits && !c.seq->needs_encoding() &&
                         c.seq->num_computed + 1 == static_cast<int64_t>(c.seq->tokens.size());
   return plan;
 }
