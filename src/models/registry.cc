@@ -12,6 +12,7 @@
 #include "models/llama/model.h"
 #include "models/gpt_bigcode/model.h"
 #include "models/opt/model.h"
+#include "models/t5/model.h"
 
 namespace kiln::models {
 namespace {
@@ -29,6 +30,9 @@ const std::map<std::string, Loader>& loaders() {
       {"gpt_bigcode", gpt_bigcode::load},
       {"gpt_next", gpt_next::load},
       {"opt", opt::load},
+      {"t5", t5::load},
+      {"mt5", t5::load},
+      {"umt5", t5::load},
   };
   return m;
 }
@@ -68,9 +72,10 @@ std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
   if (type == "gpt_next") return gpt_next::random_model(cfg, seed, options);
   if (type == "bart" || type == "mbart" || type == "marian")
     return bart::random_model(cfg, seed, options);
+  if (type == "t5" || type == "mt5" || type == "umt5") return t5::random_model(cfg, seed, options);
   KILN_FAIL(
       "random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt, llama, "
-      "gpt_next, bart, mbart, marian)",
+      "gpt_next, bart, mbart, marian, t5, mt5, umt5)",
       type);
 }
 
