@@ -44,6 +44,20 @@ struct SamplingOptions {
   std::optional<float> length_penalty;
   std::optional<EarlyStopping> early_stopping;
   std::optional<int> num_return_sequences;  // <= num_beams; default 1 (n is its alias for beams)
+
+  // HF generation_config constraints (host-side logits processors, HF's order and semantics).
+  // "The sequence" is the prompt + generated tokens (encoder-decoder: the decoder tokens, from the
+  // start token). An id of -1 or an empty list disables the model's default.
+  std::optional<int32_t> decoder_start_token_id;       // encoder-decoder: first decoder token
+  std::optional<int64_t> no_repeat_ngram_size;         // 0 disables
+  std::optional<int64_t> encoder_no_repeat_ngram_size;  // 0 disables; n-grams of the encoder input
+  std::optional<std::vector<std::vector<int32_t>>> bad_words_ids;  // token sequences never produced
+  std::optional<int64_t> min_length;  // end tokens banned while the sequence is shorter (HF:
+                                      // ignored when min_new_tokens > 0)
+  std::optional<int32_t> forced_bos_token_id;                // first generated token (mBART)
+  std::optional<std::vector<int32_t>> forced_eos_token_id;   // forced as the last token
+  std::optional<std::vector<int32_t>> suppress_tokens;       // never generated
+  std::optional<std::vector<int32_t>> begin_suppress_tokens;  // not as the first generated token
 };
 
 struct Request {

@@ -47,6 +47,16 @@ runtime::SamplingParams to_params(const SamplingOptions& o, runtime::SamplingPar
   if (o.num_beams) p.num_beams = *o.num_beams;
   if (o.length_penalty) p.length_penalty = *o.length_penalty;
   if (o.early_stopping) p.early_stopping = static_cast<int>(*o.early_stopping);
+  if (o.decoder_start_token_id) p.decoder_start_token_id = *o.decoder_start_token_id;
+  if (o.no_repeat_ngram_size) p.no_repeat_ngram_size = *o.no_repeat_ngram_size;
+  if (o.encoder_no_repeat_ngram_size)
+    p.encoder_no_repeat_ngram_size = *o.encoder_no_repeat_ngram_size;
+  if (o.bad_words_ids) p.bad_words_ids = *o.bad_words_ids;
+  if (o.min_length) p.min_length = *o.min_length;
+  if (o.forced_bos_token_id) p.forced_bos_token_id = *o.forced_bos_token_id;
+  if (o.forced_eos_token_id) p.forced_eos_token_ids = *o.forced_eos_token_id;
+  if (o.suppress_tokens) p.suppress_tokens = *o.suppress_tokens;
+  if (o.begin_suppress_tokens) p.begin_suppress_tokens = *o.begin_suppress_tokens;
   if (p.num_beams > 1) {
     p.num_return_sequences = o.num_return_sequences.value_or(o.n > 1 ? o.n : p.num_return_sequences);
     p.n = 1;

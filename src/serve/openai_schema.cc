@@ -107,7 +107,7 @@ const std::vector<std::string> kCommonFields = {
     "stop_token_ids", "seed", "presence_penalty", "frequency_penalty", "repetition_penalty",
     "stream", "stream_options", "ignore_eos", "min_tokens", "use_beam_search", "num_beams",
     "length_penalty", "early_stopping", "skip_special_tokens", "include_stop_str_in_output",
-    "user", "logit_bias", "return_token_ids", "logprobs"};
+    "user", "logit_bias", "return_token_ids", "logprobs", "no_repeat_ngram_size", "min_length"};
 
 std::vector<std::string> with(std::vector<std::string> base, std::vector<std::string> extra) {
   base.insert(base.end(), extra.begin(), extra.end());
@@ -158,6 +158,16 @@ void parse_sampling(const json& body, const ModelContext& m, GenerationPlan& pla
   s.frequency_penalty = static_cast<float>(frequency);
   s.repetition_penalty = static_cast<float>(repetition);
   if (auto seed = get_int(body, "seed")) s.seed = static_cast<uint64_t>(*seed);
+  // HF generation_config fields (not in vLLM): override the model's defaults.
+  if (auto ngram = get_int(body, "no_repeat_ngram_size")) {
+    check_range(*ngram >= 0, "no_repeat_ngram_size",
+                fmt::format("must be >= 0 (0 disables), got {}", *ngram));
+    s.no_repeat_ngram_size = *ngram;
+  }
+  if (auto min_length = get_int(body, "min_length")) {
+    check_range(*min_length >= 0, "min_length", fmt::format("must be >= 0, got {}", *min_length));
+    s.min_length = *min_length;
+  }
 
   // Beam search: use_beam_search (vLLM: beam width = best_of or n) or num_beams (HF).
   const bool use_beam_search = get_bool(body, "use_beam_search").value_or(false);

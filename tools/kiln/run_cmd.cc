@@ -20,6 +20,9 @@ struct RunArgs {
   std::string model_dir, engine_dir, tokenizer_dir, output_json;
   std::vector<std::string> input_text, input_ids;
   std::optional<int64_t> max_new_tokens, min_new_tokens, top_k, end_id;
+  std::optional<int64_t> no_repeat_ngram_size, min_length;
+  std::optional<int32_t> forced_bos_token_id, decoder_start_token_id;
+  std::vector<int32_t> forced_eos_token_id;
   std::optional<float> temperature, top_p, min_p, repetition_penalty, length_penalty;
   std::optional<int> num_beams, num_return_sequences;
   std::optional<std::string> early_stopping;
@@ -72,6 +75,11 @@ void run(const RunArgs& a) {
                         : *a.early_stopping == "true" ? EarlyStopping::kTrue
                                                       : EarlyStopping::kFalse;
   so.num_return_sequences = a.num_return_sequences;
+  so.no_repeat_ngram_size = a.no_repeat_ngram_size;
+  so.min_length = a.min_length;
+  so.forced_bos_token_id = a.forced_bos_token_id;
+  so.decoder_start_token_id = a.decoder_start_token_id;
+  if (!a.forced_eos_token_id.empty()) so.forced_eos_token_id = a.forced_eos_token_id;
   so.n = a.n;
   std::vector<Request> requests;
   for (const std::string& s : a.input_ids) requests.push_back({parse_ids(s), so});
@@ -186,6 +194,16 @@ void add_run_command(CLI::App& app) {
   sub->add_option("--early_stopping", a->early_stopping, "Beam search: true | false | never")
       ->check(CLI::IsMember({"true", "false", "never"}));
   sub->add_option("--num_return_sequences", a->num_return_sequences, "Beams to return");
+  sub->add_option("--no_repeat_ngram_size", a->no_repeat_ngram_size,
+                  "Ban repeating n-grams of this size (HF; 0 disables)");
+  sub->add_option("--min_length", a->min_length,
+                  "HF min_length: no end token while the sequence (prompt + generated) is shorter");
+  sub->add_option("--forced_bos_token_id", a->forced_bos_token_id,
+                  "Force this first generated token (HF; -1 disables the model's)");
+  sub->add_option("--forced_eos_token_id", a->forced_eos_token_id,
+                  "Force this end token at the maximum length (HF; repeatable)");
+  sub->add_option("--decoder_start_token_id", a->decoder_start_token_id,
+                  "Encoder-decoder models: first decoder token (HF)");
   sub->add_option("--seed", a->seed, "Random seed for sampling (per request)");
   sub->add_option("--end_id", a->end_id, "End token id (overrides generation_config)");
   sub->add_flag("--no_add_special_tokens", a->no_add_special_tokens,

@@ -224,10 +224,11 @@ void log_softmax_row(float* row, int64_t vocab) {
 }
 
 void beam_logprobs(float* row, int64_t vocab, const SamplingParams& params,
-                   const std::vector<int32_t>& context, int64_t prompt_len) {
+                   const std::vector<int32_t>& context, int64_t prompt_len,
+                   const std::vector<int32_t>* encoder_ids) {
   log_softmax_row(row, vocab);
   apply_logits_processors(row, vocab, params, context, prompt_len,
-                          static_cast<int64_t>(context.size()) - prompt_len);
+                          static_cast<int64_t>(context.size()) - prompt_len, encoder_ids);
 }
 
 }  // namespace kiln::runtime

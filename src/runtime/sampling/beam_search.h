@@ -99,11 +99,14 @@ class BeamSearch {
 };
 
 // One row as HF's beam search sees it: log_softmax of the fp32 logits, then the logits processors
-// (runtime/sampling/logits_processors.h: repetition penalty, min-new-tokens eos mask, ...) on the
-// log-probs, not renormalised. row: [vocab], in place. context: prompt + this beam's generated
-// tokens.
+// (runtime/sampling/logits_processors.h, in HF's order: repetition penalty, n-gram and bad-words
+// bans, min-length masks, forced BOS/EOS, suppressed tokens, ...) on the log-probs, not
+// renormalised (a forced token scores 0). row: [vocab], in place. context: prompt + this beam's
+// generated tokens (encoder-decoder: the decoder tokens, prompt_len the decoder prompt's length).
+// encoder_ids: an encoder-decoder request's encoder input ids, else null.
 void beam_logprobs(float* row, int64_t vocab, const SamplingParams& params,
-                   const std::vector<int32_t>& context, int64_t prompt_len);
+                   const std::vector<int32_t>& context, int64_t prompt_len,
+                   const std::vector<int32_t>* encoder_ids /*[enc_len]*/ = nullptr);
 
 // log_softmax of one fp32 row in place: x - max - log(sum(exp(x - max))).
 void log_softmax_row(float* row, int64_t vocab);

@@ -113,11 +113,13 @@ int32_t choose_token(float* logits, int64_t vocab, const SamplingParams& p,
 
 int32_t choose_token(float* logits, int64_t vocab, const SamplingParams& p,
                      const std::vector<int32_t>& context, int64_t num_generated,
-                     std::mt19937_64& rng, TokenLogprobs* logprobs) {
+                     std::mt19937_64& rng, TokenLogprobs* logprobs,
+                     const std::vector<int32_t>* encoder_ids) {
   std::vector<float> raw;
   if (logprobs) raw.assign(logits, logits + vocab);
-  const int64_t prompt_len = std::max<int64_t>(0, static_cast<int64_t>(context.size()) - num_generated);
-  apply_logits_processors(logits, vocab, p, context, prompt_len, num_generated);
+  const int64_t prompt_len =
+      std::max<int64_t>(0, static_cast<int64_t>(context.size()) - num_generated);
+  apply_logits_processors(logits, vocab, p, context, prompt_len, num_generated, encoder_ids);
   const int32_t token = p.do_sample ? sample(logits, vocab, p, rng) : argmax(logits, vocab);
   if (logprobs) *logprobs = token_logprobs(raw.data(), vocab, token, p.logprobs);
   return token;

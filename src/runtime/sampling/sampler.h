@@ -1,5 +1,6 @@
 // Next-token choice on the host from one row of fp32 logits. First HF's logits processors
-// (logits_processors.h: repetition penalty, presence/frequency penalties, min-new-tokens mask);
+// (logits_processors.h: repetition penalty, presence/frequency penalties, n-gram and bad-words
+// bans, min-length masks, forced BOS/EOS, suppressed tokens, in HF's order);
 // greedy then takes the first maximum, as torch.argmax does. Sampling applies HF's warpers in the
 // order of transformers' _get_logits_processor — temperature, top-k, top-p, min-p — then softmax
 // and a draw from the request's own seeded generator (so batched == alone holds for sampling too).
@@ -40,9 +41,12 @@ int32_t choose_token(float* logits /*[vocab]*/, int64_t vocab, const SamplingPar
                      std::mt19937_64& rng);
 
 // Same choice (identical tokens and generator use); when logprobs is non-null it receives the
-// chosen token's raw logprob and the top max(params.logprobs, 0) alternatives.
+// chosen token's raw logprob and the top max(params.logprobs, 0) alternatives. encoder_ids: an
+// encoder-decoder request's encoder input ids (for encoder_no_repeat_ngram_size; context is then
+// its decoder tokens), null for decoder-only requests (see apply_logits_processors).
 int32_t choose_token(float* logits /*[vocab]*/, int64_t vocab, const SamplingParams& params,
                      const std::vector<int32_t>& context, int64_t num_generated,
-                     std::mt19937_64& rng, TokenLogprobs* logprobs);
+                     std::mt19937_64& rng, TokenLogprobs* logprobs,
+                     const std::vector<int32_t>* encoder_ids /*[enc_len]*/ = nullptr);
 
 }  // namespace kiln::runtime

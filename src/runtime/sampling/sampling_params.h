@@ -40,18 +40,49 @@ struct SamplingParams {
   int32_t pad_token_id = -1;
   int32_t bos_token_id = -1;
 
+  // Encoder-decoder: the first decoder token (HF decoder_start_token_id; -1: absent, HF then uses
+  // bos_token_id, see decoder_start()).
+  int32_t decoder_start_token_id = -1;
+
+  // HF's constraint processors (runtime/sampling/logits_processors.h; all host-side). "The
+  // sequence" is HF's input_ids: prompt + generated for decoder-only models; for encoder-decoder
+  // models the decoder tokens (start token, any forced decoder prompt, generated).
+  int64_t no_repeat_ngram_size = 0;          // 0 disables; n-grams of the sequence occur once
+  int64_t encoder_no_repeat_ngram_size = 0;  // 0 disables; n-grams of the encoder ids not repeated
+  std::vector<std::vector<int32_t>> bad_words_ids;  // never generated ([[pad]] for Marian)
+  int64_t min_length = 0;  // end ids banned while the sequence is shorter (HF: min_new_tokens > 0
+                           // replaces it)
+  int32_t forced_bos_token_id = -1;          // -1: none; forced when the sequence has 1 token
+  std::vector<int32_t> forced_eos_token_ids;  // forced as the last token (at max length - 1)
+  std::vector<int32_t> suppress_tokens;       // always -inf
+  std::vector<int32_t> begin_suppress_tokens;  // -inf for the first generated token
+
+  // HF's _prepare_special_tokens: an encoder-decoder model starts its decoder with
+  // decoder_start_token_id, else bos_token_id; -1 when neither is set.
+  int32_t decoder_start() const {
+    return decoder_start_token_id >= 0 ? decoder_start_token_id : bos_token_id;
+  }
+  // True when any processor above is active: such rows must go to the host sampler (the GPU
+  // sampling kernel implements none of them).
+  bool needs_host_processors() const;
+
   // Tokens to generate for a prompt of prompt_len tokens.
   int64_t resolve_max_new(int64_t prompt_len) const;
   // Throws kiln::Error with a clear message on out-of-range values and unsupported combinations
-  // (beam search with do_sample; several greedy num_return_sequences without beams, as HF).
+  // (beam search with do_sample; several greedy num_return_sequences without beams, as HF; negative
+  // sizes; processor token ids outside [0, vocab_size)).
   void validate(int64_t vocab_size) const;
 };
 
 // Reads generation_config.json in dir if present, else the generation fields of config.json, as
-// HF's GenerationConfig.from_model_config does. generation_config.json fields read: eos/pad/bos
-// token ids, max_new_tokens, max_length, min_new_tokens, do_sample, temperature, top_k, top_p,
-// repetition_penalty, min_p, num_beams, length_penalty, early_stopping (true, false or "never"),
-// num_return_sequences.
+// HF's from_pretrained does (GenerationConfig.from_pretrained(config.json) when there is no
+// generation_config.json). Fields read: eos/pad/bos token ids, max_new_tokens, max_length,
+// min_new_tokens, do_sample, temperature, top_k, top_p, repetition_penalty, min_p, num_beams,
+// length_penalty, early_stopping (true, false or "never"), num_return_sequences,
+// decoder_start_token_id, no_repeat_ngram_size, encoder_no_repeat_ngram_size, bad_words_ids,
+// min_length, forced_bos_token_id, forced_eos_token_id (int or list), suppress_tokens,
+// begin_suppress_tokens. null means unset. As in HF, a generation_config.json without
+// decoder_start_token_id does not fall back to config.json's (decoder_start() falls back to bos).
 SamplingParams load_generation_defaults(const std::string& dir);
 
 }  // namespace kiln::runtime
