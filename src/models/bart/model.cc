@@ -90,6 +90,7 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
   spec_.max_positions = config_.max_position_embeddings;
   spec_.encoder_decoder = true;
   spec_.max_encoder_positions = config_.max_position_embeddings;
+  spec_.encoder_vocab_size = config_.vocab_size;
   spec_.decoder_start_token_id = static_cast<int32_t>(config_.decoder_start());
   spec_.device = options.allocator->device();
   spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);

@@ -153,8 +153,9 @@ std::vector<WeightEntry> hf_weight_map(const BartConfig& c, BartWeights& w,
     if (!names) continue;
     auto it = std::find_if(names->begin(), names->end(),
                            [&](const std::string& n) { return ckpt.has(n); });
-    KILN_CHECK(it != names->end(), "{}: no {} token embeddings (looked for {})", ckpt.dir(),
-               e.kiln_name.substr(0, 7), fmt::join(*names, ", "));
+    KILN_CHECK(it != names->end(), "{}: no {} token embeddings (looked for {}; {})", ckpt.dir(),
+               e.kiln_name.substr(0, 7), fmt::join(*names, ", "),
+               c.tie_word_embeddings ? "tied" : "tie_word_embeddings is false");
     e.hf_name = *it;
   }
   return m;
