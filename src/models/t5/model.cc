@@ -277,7 +277,14 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
 
 std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
                                     const LoadOptions& options) {
-  const T5Config c = T5Config::from_json(arch);
+  // The CLI's generic size flags (GPT-2 names) stand in for T5's names when those are absent.
+  nlohmann::json j = arch.json();
+  for (const auto& [generic, t5_name] : {std::pair{"n_layer", "num_layers"}, {"n_embd", "d_model"},
+                                         {"n_head", "num_heads"}, {"n_inner", "d_ff"}}) {
+    if (j.contains(generic) && !j.contains(t5_name)) j[t5_name] = j[generic];
+    j.erase(generic);
+  }
+  const T5Config c = T5Config::from_json(io::JsonConfig::from_json(j, arch.source()));
   T5Storage s;
   s.lm_head = !c.tie_word_embeddings;
   T5Weights w;

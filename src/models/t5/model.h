@@ -92,7 +92,8 @@ Tensor relative_bias_table(const Tensor& rel_bias, bool bidirectional, int64_t m
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
                             const LoadOptions& options);
 
-// Seeded random weights for an architecture (HF config field names; model_type t5/mt5/umt5):
+// Seeded random weights for an architecture (HF config field names; model_type t5/mt5/umt5; the
+// CLI's n_layer / n_embd / n_head / n_inner stand in for num_layers / d_model / num_heads / d_ff):
 // `kiln build` / `kiln bench` without a checkpoint. tie_word_embeddings = false gives an LM head
 // of its own.
 std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
