@@ -217,12 +217,14 @@ UMT5_FIXTURES = [
         cases=[dict(name="greedy", max_new_tokens=14, prompt_lens=[1, 3, 8, 22])],
         beam_cases=[
             dict(name="beam3_lp1.5_nrs2", max_new_tokens=12, prompt_lens=[2, 10], num_beams=3,
-                 length_penalty=1.5, early_stopping=False, num_return_sequences=2, want_eos=True),
+                 length_penalty=1.5, early_stopping=False, num_return_sequences=2),
         ],
     ),
 ]
 
-# BART family: d_model 24; learned positions are offset by 2 (max_position_embeddings + 2 rows).
+# BART family (post-LN BART and, less so, pre-LN mBART greedy outputs of random weights fall into
+# one repeated id whatever the init; bart-large's no_repeat_ngram_size 3 in generation_config
+# keeps them varied): d_model 24; learned positions are offset by 2 (max_position_embeddings + 2 rows).
 _BART = dict(vocab_size=128, d_model=24, encoder_layers=2, decoder_layers=2, encoder_ffn_dim=48,
              decoder_ffn_dim=40, encoder_attention_heads=4, decoder_attention_heads=2,
              max_position_embeddings=40)
@@ -235,16 +237,16 @@ BART_FIXTURES = [
         "gelu, scale_embedding false, tied lm_head, random final_logits_bias; encoder/decoder "
         "differ in heads (4/2) and ffn (48/40). generation_config: decoder_start 2 (= eos), "
         "forced_bos_token_id 0, forced_eos_token_id 2 (the last allowed token is forced to EOS), "
-        "no_repeat_ngram_size 3. Cases: greedy; repetition_penalty 1.3; overrides "
-        "no_repeat_ngram_size 0 (off); beams.",
+        "no_repeat_ngram_size 3. Cases: greedy; repetition_penalty 1.3; override "
+        "no_repeat_ngram_size 2; beams.",
         config=dict(_BART, forced_bos_token_id=0),
         generation=dict(forced_bos_token_id=0, no_repeat_ngram_size=3),
         cases=[
             dict(name="greedy", max_new_tokens=14, prompt_lens=[1, 6, 20, 40]),
             dict(name="greedy_rep_penalty_1.3", max_new_tokens=12, repetition_penalty=1.3,
                  prompt_lens=[3, 11]),
-            dict(name="no_repeat_off", max_new_tokens=14, prompt_lens=[1, 6, 20, 40],
-                 generation=dict(no_repeat_ngram_size=0)),
+            dict(name="no_repeat_ngram_2", max_new_tokens=14, prompt_lens=[1, 6, 20, 40],
+                 generation=dict(no_repeat_ngram_size=2), want_change=True),
         ],
         beam_cases=[
             dict(name="beam3_lp2_nrs2", max_new_tokens=10, prompt_lens=[4, 12], num_beams=3,
@@ -257,12 +259,13 @@ BART_FIXTURES = [
         notes="scale_embedding true (embeddings x sqrt(d_model)), relu, tie_word_embeddings false "
         "(own lm_head.weight; encoder/decoder embed_tokens untied from shared too, as transformers "
         "5 saves them), 3 encoder / 1 decoder layers, encoder ffn 64 / decoder 24, heads 2/4. "
-        "Cases: greedy; decoder_start_token_id 0 and forced_bos_token_id 5 overrides; "
-        "forced_eos_token_id off.",
+        "generation_config no_repeat_ngram_size 3. Cases: greedy; decoder_start_token_id 0 and "
+        "forced_bos_token_id 5 overrides; forced_eos_token_id off.",
         config=dict(_BART, scale_embedding=True, activation_function="relu",
                     tie_word_embeddings=False, encoder_layers=3, decoder_layers=1,
                     encoder_ffn_dim=64, decoder_ffn_dim=24, encoder_attention_heads=2,
                     decoder_attention_heads=4),
+        generation=dict(no_repeat_ngram_size=3),
         cases=[
             dict(name="greedy", max_new_tokens=12, prompt_lens=[1, 8, 33]),
             dict(name="start0_forced_bos5", max_new_tokens=12, prompt_lens=[1, 8, 33],
@@ -294,10 +297,11 @@ BART_FIXTURES = [
         name="silu_bf16",
         seed=404,
         notes="activation silu, weights saved in bfloat16 (goldens from them widened to fp32), "
-        "1 + 1 layers, 8 heads of 3.",
+        "1 + 1 layers, 8 heads of 3, generation_config no_repeat_ngram_size 3.",
         config=dict(_BART, activation_function="silu", encoder_layers=1, decoder_layers=1,
                     encoder_attention_heads=8, decoder_attention_heads=8),
         save_dtype="bfloat16",
+        generation=dict(no_repeat_ngram_size=3),
         cases=[dict(name="greedy", max_new_tokens=12, prompt_lens=[1, 7, 28])],
     ),
 ]
@@ -309,10 +313,10 @@ MBART_FIXTURES = [
         notes="mBART-50 layout: pre-LN, layernorm_embedding, final encoder/decoder layer_norm, "
         "scale_embedding true, gelu, tied, random final_logits_bias. generation_config: "
         "decoder_start 2 (= eos), forced_bos_token_id 120 (a language code, as mBART-50 "
-        "many-to-one sets), forced_eos 2. Cases: greedy; forced_bos_token_id 121 override; beams.",
+        "many-to-one sets), forced_eos 2, no_repeat_ngram_size 3. Cases: greedy; forced_bos_token_id 121 override; beams.",
         config=dict(_BART, scale_embedding=True, decoder_start_token_id=2,
                     forced_bos_token_id=120),
-        generation=dict(decoder_start_token_id=2, forced_bos_token_id=120),
+        generation=dict(decoder_start_token_id=2, forced_bos_token_id=120, no_repeat_ngram_size=3),
         cases=[
             dict(name="greedy", max_new_tokens=14, prompt_lens=[1, 9, 38]),
             dict(name="forced_bos_121", max_new_tokens=14, prompt_lens=[1, 9, 38],
@@ -328,16 +332,18 @@ MBART_FIXTURES = [
         seed=502,
         notes="mBART with relu, scale_embedding false, tie_word_embeddings false, 1 encoder / "
         "2 decoder layers, decoder ffn 64, weights saved in float16, EOS chosen from the outputs "
-        "(forced_eos follows it). No forced BOS. Cases: greedy; no_repeat_ngram_size 2.",
+        "(forced_eos follows it). No forced BOS. generation_config no_repeat_ngram_size 3. Cases: "
+        "greedy; no_repeat_ngram_size 2.",
         config=dict(_BART, activation_function="relu", tie_word_embeddings=False,
                     encoder_layers=1, decoder_layers=2, decoder_ffn_dim=64,
                     decoder_start_token_id=2),
         save_dtype="float16",
+        generation=dict(no_repeat_ngram_size=3),
         eos="single",
         cases=[
             dict(name="greedy", max_new_tokens=14, prompt_lens=[1, 4, 10, 19, 30]),
-            dict(name="no_repeat_ngram_2", max_new_tokens=14, prompt_lens=[4, 19],
-                 generation=dict(no_repeat_ngram_size=2)),
+            dict(name="no_repeat_ngram_2", max_new_tokens=14, prompt_lens=[1, 4, 10, 19, 30],
+                 generation=dict(no_repeat_ngram_size=2), want_change=True),
         ],
     ),
 ]
