@@ -362,9 +362,10 @@ MARIAN_FIXTURES = [
         notes="opus-mt layout: shared encoder/decoder embeddings tied to lm_head, sinusoidal "
         "positions, scale_embedding, swish, random final_logits_bias. generation_config as the "
         "hub's: bad_words_ids [[pad]], decoder_start = pad = 127, eos = forced_eos = 0, num_beams "
-        "4, max_length 16. Greedy cases pass num_beams=1; beam_defaults uses the config's beams.",
+        "4, max_length 16; plus no_repeat_ngram_size 3 (as every BART-family fixture here). Greedy "
+        "cases pass num_beams=1; beam_defaults uses the config's beams.",
         config=dict(_MARIAN),
-        generation=dict(bad_words_ids=[[127]], num_beams=4, max_length=16),
+        generation=dict(bad_words_ids=[[127]], num_beams=4, max_length=16, no_repeat_ngram_size=3),
         cases=[
             dict(name="greedy", max_new_tokens=15, prompt_lens=[1, 8, 30]),
             dict(name="greedy_rep_penalty_1.3", max_new_tokens=12, repetition_penalty=1.3,
@@ -379,11 +380,12 @@ MARIAN_FIXTURES = [
         notes="opus-mt-tc-big layout: share_encoder_decoder_embeddings false, decoder_vocab_size "
         "96 < vocab_size 128 (lm_head and final_logits_bias have 96 rows; lm_head tied to the "
         "decoder embeddings), pad = decoder start = 95, gelu, 1 encoder / 2 decoder layers, "
-        "bad_words_ids [[95]], EOS chosen from the outputs (forced_eos follows it).",
+        "bad_words_ids [[95]], no_repeat_ngram_size 3, EOS chosen from the outputs (forced_eos "
+        "follows it).",
         config=dict(_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=96,
                     pad_token_id=95, decoder_start_token_id=95, activation_function="gelu",
                     encoder_layers=1),
-        generation=dict(bad_words_ids=[[95]]),
+        generation=dict(bad_words_ids=[[95]], no_repeat_ngram_size=3),
         eos="single",
         cases=[dict(name="greedy", max_new_tokens=14, prompt_lens=[1, 5, 12, 26])],
         beam_cases=[
@@ -396,12 +398,13 @@ MARIAN_FIXTURES = [
         seed=603,
         notes="share_encoder_decoder_embeddings false with tie_word_embeddings false (own "
         "lm_head.weight [decoder_vocab, d_model]), decoder_vocab_size 80, scale_embedding false, "
-        "relu, 2 + 1 layers, encoder heads 2 / decoder heads 8.",
+        "relu, 2 + 1 layers, encoder heads 2 / decoder heads 8, bad_words_ids [[79]], "
+        "no_repeat_ngram_size 3.",
         config=dict(_MARIAN, share_encoder_decoder_embeddings=False, decoder_vocab_size=80,
                     pad_token_id=79, decoder_start_token_id=79, tie_word_embeddings=False,
                     scale_embedding=False, activation_function="relu", decoder_layers=1,
                     encoder_attention_heads=2, decoder_attention_heads=8),
-        generation=dict(bad_words_ids=[[79]]),
+        generation=dict(bad_words_ids=[[79]], no_repeat_ngram_size=3),
         cases=[dict(name="greedy", max_new_tokens=12, prompt_lens=[1, 10, 40])],
     ),
 ]
@@ -682,7 +685,8 @@ def build_one(spec: dict, out_root: Path, family: str) -> dict:
                 c["outputs"], c["first_logits"], margins = [], [], []
                 for p in c["prompts"]:
                     gen, mm = greedy(m, p, c)
-                    if mf.degenerate(gen, bool(gen) and gen[-1] in eos_set):
+                    stopped = bool(gen) and gen[-1] in eos_set
+                    if mf.degenerate(gen, stopped) or (stopped and len(gen) < 3):
                         ok, last_err = False, f"degenerate output {gen}"
                     c["outputs"].append(gen)
                     c["first_logits"].append(first_logits(m, p, start))
