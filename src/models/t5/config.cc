@@ -20,9 +20,12 @@ nlohmann::json token_id(const io::JsonConfig& cfg, const char* key, nlohmann::js
 
 const char* T5Config::model_type() const {
   switch (variant) {
-    case T5Variant::kMT5: return "mt5";
-    case T5Variant::kUMT5: return "umt5";
-    default: return "t5";
+    case T5Variant::kMT5:
+      return "mt5";
+    case T5Variant::kUMT5:
+      return "umt5";
+    default:
+      return "t5";
   }
 }
 
@@ -68,9 +71,8 @@ T5Config T5Config::from_json(const io::JsonConfig& cfg) {
   c.tie_word_embeddings = cfg.get_or<bool>("tie_word_embeddings", true);
   // 5.24: T5Config/UMT5Config set scale_decoder_outputs = (tie_word_embeddings is not False), then
   // an explicit scale_decoder_outputs in the file overrides it. MT5 never rescales.
-  c.scale_decoder_outputs =
-      c.variant != T5Variant::kMT5 &&
-      cfg.get_or<bool>("scale_decoder_outputs", c.tie_word_embeddings);
+  c.scale_decoder_outputs = c.variant != T5Variant::kMT5 &&
+                            cfg.get_or<bool>("scale_decoder_outputs", c.tie_word_embeddings);
   c.pad_token_id = token_id(cfg, "pad_token_id", 0);
   c.bos_token_id = token_id(cfg, "bos_token_id", nullptr);
   c.decoder_start_token_id = token_id(cfg, "decoder_start_token_id", c.decoder_start_token_id);
@@ -92,10 +94,11 @@ T5Config T5Config::from_json(const io::JsonConfig& cfg) {
              "{}: relative_attention_num_buckets must be at least 4 (the encoder's bidirectional "
              "buckets need an exact range), got {}",
              src, nb);
-  KILN_CHECK(md > nb / 2,
-             "{}: relative_attention_max_distance ({}) must exceed relative_attention_num_buckets "
-             "/ 2 ({}), the decoder's exact range (HF's log-spaced buckets are undefined otherwise)",
-             src, md, nb / 2);
+  KILN_CHECK(
+      md > nb / 2,
+      "{}: relative_attention_max_distance ({}) must exceed relative_attention_num_buckets "
+      "/ 2 ({}), the decoder's exact range (HF's log-spaced buckets are undefined otherwise)",
+      src, md, nb / 2);
   KILN_CHECK(md <= (1 << 20), "{}: relative_attention_max_distance {} is too large", src, md);
 
   // HF T5Config.__post_init__ / validate_architecture.

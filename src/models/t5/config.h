@@ -44,7 +44,7 @@ struct T5Config {
   bool scale_decoder_outputs = true;  // resolved as described above
   bool tie_word_embeddings = true;    // as read (kept for to_json); does not decide the head
   nlohmann::json pad_token_id = 0;
-  nlohmann::json eos_token_id = 1;    // int, list or null
+  nlohmann::json eos_token_id = 1;  // int, list or null
   nlohmann::json bos_token_id = nullptr;
   nlohmann::json decoder_start_token_id = nullptr;  // as read (null: see decoder_start())
 
@@ -54,7 +54,9 @@ struct T5Config {
   ops::ActivationKind act = ops::ActivationKind::kRelu;
 
   const char* model_type() const;
-  int64_t decoder_layers() const { return num_decoder_layers > 0 ? num_decoder_layers : num_layers; }
+  int64_t decoder_layers() const {
+    return num_decoder_layers > 0 ? num_decoder_layers : num_layers;
+  }
   int64_t inner_dim() const { return num_heads * d_kv; }
   // UMT5: every self-attention has its own bias table; T5/mT5: only block 0 of each stack.
   bool bias_per_layer() const { return variant == T5Variant::kUMT5; }

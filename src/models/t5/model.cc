@@ -14,8 +14,8 @@
 
 namespace kiln::models::t5 {
 
-int64_t relative_position_bucket(int64_t relative_position, bool bidirectional,
-                                 int64_t num_buckets, int64_t max_distance) {
+int64_t relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets,
+                                 int64_t max_distance) {
   int64_t n = relative_position, bucket = 0;
   if (bidirectional) {
     num_buckets /= 2;
@@ -42,7 +42,7 @@ int64_t relative_position_bucket(int64_t relative_position, bool bidirectional,
 Tensor relative_bias_table(const Tensor& rel_bias, bool bidirectional, int64_t max_distance) {
   const int64_t buckets = rel_bias.size(0), heads = rel_bias.size(1), width = 2 * max_distance + 1;
   Tensor table = Tensor::empty({heads, width}, DType::kFloat32);  // [heads, 2R + 1]
-  const float* w = rel_bias.data<float>();                         // [buckets, heads]
+  const float* w = rel_bias.data<float>();                        // [buckets, heads]
   float* t = table.data<float>();
   for (int64_t r = -max_distance; r <= max_distance; ++r) {
     const int64_t b = relative_position_bucket(r, bidirectional, buckets, max_distance);
@@ -163,8 +163,7 @@ void T5Model::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
                           .extra_bytes = 16 * 2 * inner * es + 4 * 256});
 }
 
-void T5Model::encode(const layers::EncoderBatch& batch, layers::KvCacheView& kv,
-                     ExecContext& ctx) {
+void T5Model::encode(const layers::EncoderBatch& batch, layers::KvCacheView& kv, ExecContext& ctx) {
   const char* type = config_.model_type();
   const int64_t n = batch.num_tokens(), d = config_.d_model;
   const DType dt = spec_.dtype;
@@ -279,8 +278,10 @@ std::unique_ptr<Model> random_model(const io::JsonConfig& arch, uint64_t seed,
                                     const LoadOptions& options) {
   // The CLI's generic size flags (GPT-2 names) stand in for T5's names when those are absent.
   nlohmann::json j = arch.json();
-  for (const auto& [generic, t5_name] : {std::pair{"n_layer", "num_layers"}, {"n_embd", "d_model"},
-                                         {"n_head", "num_heads"}, {"n_inner", "d_ff"}}) {
+  for (const auto& [generic, t5_name] : {std::pair{"n_layer", "num_layers"},
+                                         {"n_embd", "d_model"},
+                                         {"n_head", "num_heads"},
+                                         {"n_inner", "d_ff"}}) {
     if (j.contains(generic) && !j.contains(t5_name)) j[t5_name] = j[generic];
     j.erase(generic);
   }

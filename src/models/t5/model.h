@@ -56,8 +56,8 @@ class T5Model final : public Model {
   };
   struct Block {
     layers::RmsNorm attn_norm;
-    layers::SelfAttention attn;  // scale 1, position_bias = the stack's (or the block's) table
-    layers::RmsNorm cross_norm;  // decoder only
+    layers::SelfAttention attn;    // scale 1, position_bias = the stack's (or the block's) table
+    layers::RmsNorm cross_norm;    // decoder only
     layers::CrossAttention cross;  // decoder only
     layers::RmsNorm ff_norm;
     Ffn ff;
@@ -82,8 +82,8 @@ class T5Model final : public Model {
 
 // HF's T5Attention._relative_position_bucket for one relative position (key - query), in
 // float32 with HF's order of operations (torch CPU semantics).
-int64_t relative_position_bucket(int64_t relative_position, bool bidirectional,
-                                 int64_t num_buckets, int64_t max_distance);
+int64_t relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets,
+                                 int64_t max_distance);
 // The bias table of one self-attention: table [heads, 2R + 1] fp32 host, R = max_distance,
 // table[h, r + R] = rel_bias[bucket(r), h]. rel_bias: [num_buckets, heads] fp32 host.
 Tensor relative_bias_table(const Tensor& rel_bias, bool bidirectional, int64_t max_distance);

@@ -114,8 +114,7 @@ T5Storage hf_storage(const io::Checkpoint& ckpt, const std::string& p) {
 }
 
 T5Storage kiln_storage(const io::Checkpoint& ckpt) {
-  return {ckpt.has("encoder.embed_tokens"), ckpt.has("decoder.embed_tokens"),
-          ckpt.has("lm_head")};
+  return {ckpt.has("encoder.embed_tokens"), ckpt.has("decoder.embed_tokens"), ckpt.has("lm_head")};
 }
 
 void load_hf_weights(const io::Checkpoint& ckpt, const T5Config& c, const T5Storage& s,
@@ -130,8 +129,8 @@ void load_hf_weights(const io::Checkpoint& ckpt, const T5Config& c, const T5Stor
     std::vector<Tensor> parts(f.hf_parts.size());
     std::vector<WeightEntry> entries;
     for (size_t i = 0; i < parts.size(); ++i)
-      entries.push_back({f.hf_parts[i], f.hf_parts[i], &parts[i], {f.part_rows[i], f.entry.shape[1]},
-                         false});
+      entries.push_back(
+          {f.hf_parts[i], f.hf_parts[i], &parts[i], {f.part_rows[i], f.entry.shape[1]}, false});
     load_weights(ckpt, entries, /*kiln_format=*/false);
     Tensor fused = Tensor::empty(f.entry.shape, DType::kFloat32);
     char* dst = static_cast<char*>(static_cast<void*>(fused.data<float>()));

@@ -22,28 +22,28 @@
 namespace kiln::models::t5 {
 
 struct T5LayerWeights {
-  Tensor attn_norm;    // [d_model] (layer.0.layer_norm)
-  Tensor qkv;          // [3 * inner, d_model]: q | k | v rows
-  Tensor attn_out;     // [d_model, inner]
-  Tensor rel_bias;     // [num_buckets, heads] (block 0, or every block in UMT5), else undefined
-  Tensor cross_norm;   // [d_model] (decoder only: layer.1.layer_norm)
-  Tensor cross_q;      // [inner, d_model] (decoder only)
-  Tensor cross_kv;     // [2 * inner, d_model]: k | v rows (decoder only)
-  Tensor cross_out;    // [d_model, inner] (decoder only)
-  Tensor ff_norm;      // [d_model]
-  Tensor wi;           // [d_ff, d_model], gated: [2 * d_ff, d_model] = wi_0 | wi_1 rows
-  Tensor wo;           // [d_model, d_ff]
+  Tensor attn_norm;   // [d_model] (layer.0.layer_norm)
+  Tensor qkv;         // [3 * inner, d_model]: q | k | v rows
+  Tensor attn_out;    // [d_model, inner]
+  Tensor rel_bias;    // [num_buckets, heads] (block 0, or every block in UMT5), else undefined
+  Tensor cross_norm;  // [d_model] (decoder only: layer.1.layer_norm)
+  Tensor cross_q;     // [inner, d_model] (decoder only)
+  Tensor cross_kv;    // [2 * inner, d_model]: k | v rows (decoder only)
+  Tensor cross_out;   // [d_model, inner] (decoder only)
+  Tensor ff_norm;     // [d_model]
+  Tensor wi;          // [d_ff, d_model], gated: [2 * d_ff, d_model] = wi_0 | wi_1 rows
+  Tensor wo;          // [d_model, d_ff]
 };
 
 struct T5Weights {
-  Tensor shared;       // [vocab, d_model]
-  Tensor enc_embed;    // [vocab, d_model]; shares `shared` unless stored apart
-  Tensor dec_embed;    // [vocab, d_model]; shares `shared` unless stored apart
-  Tensor lm_head;      // [vocab, d_model]; shares `shared` unless stored apart
+  Tensor shared;                        // [vocab, d_model]
+  Tensor enc_embed;                     // [vocab, d_model]; shares `shared` unless stored apart
+  Tensor dec_embed;                     // [vocab, d_model]; shares `shared` unless stored apart
+  Tensor lm_head;                       // [vocab, d_model]; shares `shared` unless stored apart
   std::vector<T5LayerWeights> encoder;  // [num_layers]
   std::vector<T5LayerWeights> decoder;  // [num_decoder_layers]
-  Tensor enc_final_norm;  // [d_model]
-  Tensor dec_final_norm;  // [d_model]
+  Tensor enc_final_norm;                // [d_model]
+  Tensor dec_final_norm;                // [d_model]
 };
 
 // Which of the tied tensors a checkpoint stores apart from `shared`.
