@@ -30,6 +30,8 @@ struct ModelSpec {
   bool encoder_decoder = false;
   int64_t max_encoder_positions = 0;
   int64_t encoder_vocab_size = 0;  // ids the encoder accepts (0: vocab_size; Marian may differ)
+  int64_t encoder_weight_bytes = 0;  // encoder weights (weight_bytes counts the decoder's)
+  int encoder_layers = 0, encoder_heads = 0, encoder_head_dim = 0;  // FLOP accounting
   int32_t decoder_start_token_id = -1;
 };
 

@@ -20,7 +20,17 @@ bool contains(const std::vector<int32_t>& v, int32_t x) {
 bool needs_host_sampling(const RequestState& r) {
   const SamplingParams& p = r.params;
   return r.is_beam() || p.logprobs >= 0 || p.min_p > 0.f || p.presence_penalty != 0.f ||
-         p.frequency_penalty != 0.f || (r.width() > 1 && !r.forked);
+         p.frequency_penalty != 0.f || (r.width() > 1 && !r.forked) || p.needs_host_processors();
+}
+
+// The encoder input the processors see (encoder_no_repeat_ngram_size); null: decoder-only.
+const std::vector<int32_t>* encoder_ids(const Sequence& s) {
+  return s.is_encoder_decoder() ? &s.encoder_tokens : nullptr;
+}
+
+// What a user counts as the prompt: the encoder input of an encoder–decoder request.
+int64_t prompt_tokens(const Sequence& s) {
+  return s.is_encoder_decoder() ? static_cast<int64_t>(s.encoder_tokens.size()) : s.prompt_len;
 }
 
 SequenceDelta& delta_for(RequestOutput& o, int index) {
@@ -44,15 +54,37 @@ Executor::Executor(models::Model& model, const ExecutorOptions& options, ExecCon
       SchedulerOptions{options.runner.max_batch_size, options.runner.max_num_tokens}, *blocks_);
 }
 
-void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams& params) const {
+void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams& params,
+                        const std::vector<int32_t>& decoder_prompt) const {
   const models::ModelSpec& spec = model_.spec();
   KILN_CHECK(!prompt.empty(), "the prompt is empty");
+  const int64_t in_vocab = spec.encoder_decoder && spec.encoder_vocab_size > 0
+                               ? spec.encoder_vocab_size
+                               : spec.vocab_size;
   for (size_t i = 0; i < prompt.size(); ++i)
-    KILN_CHECK(prompt[i] >= 0 && prompt[i] < spec.vocab_size,
+    KILN_CHECK(prompt[i] >= 0 && prompt[i] < in_vocab,
                "token id {} at position {} is outside the vocabulary [0, {})", prompt[i], i,
-               spec.vocab_size);
+               in_vocab);
   params.validate(spec.vocab_size);
-  const int64_t len = static_cast<int64_t>(prompt.size());
+  int64_t len = static_cast<int64_t>(prompt.size()), cross_blocks = 0;
+  if (spec.encoder_decoder) {
+    KILN_CHECK(len <= spec.max_encoder_positions,
+               "the encoder input has {} tokens, longer than the model's {} encoder positions",
+               len, spec.max_encoder_positions);
+    const std::vector<int32_t> dec = decoder_tokens(params, decoder_prompt);
+    for (size_t i = 0; i < dec.size(); ++i)
+      KILN_CHECK(dec[i] >= 0 && dec[i] < spec.vocab_size,
+                 "decoder token id {} at position {} is outside the vocabulary [0, {})", dec[i],
+                 i, spec.vocab_size);
+    KILN_CHECK(len + static_cast<int64_t>(dec.size()) <= options_.runner.max_num_tokens,
+               "the encoder input ({} tokens) and the decoder prompt ({}) exceed max_num_tokens "
+               "({}): the encoder runs in one step",
+               len, dec.size(), options_.runner.max_num_tokens);
+    cross_blocks = (len + blocks_->block_size() - 1) / blocks_->block_size();
+    len = static_cast<int64_t>(dec.size());
+  } else {
+    KILN_CHECK(decoder_prompt.empty(), "a decoder prompt needs an encoder–decoder model");
+  }
   KILN_CHECK(len <= spec.max_positions,
              "the prompt has {} tokens, longer than the model's {} positions", len,
              spec.max_positions);
@@ -65,7 +97,8 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
   KILN_CHECK(width <= options_.runner.max_batch_size,
              "the request needs {} sequences (n / num_beams) but max_batch_size is {}", width,
              options_.runner.max_batch_size);
-  const int64_t per_seq = (len + max_new + blocks_->block_size() - 1) / blocks_->block_size();
+  const int64_t per_seq =
+      (len + max_new + blocks_->block_size() - 1) / blocks_->block_size() + cross_blocks;
   KILN_CHECK(width * per_seq <= blocks_->num_total(),
              "the request can need {} KV blocks ({} sequence(s) x {} tokens) but the cache holds "
              "only {}; lower max_new_tokens or n, or give the KV cache more blocks",
@@ -74,9 +107,29 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
              "stop strings need the model's tokenizer, and this model has none");
 }
 
+std::vector<int32_t> Executor::decoder_tokens(const SamplingParams& params,
+                                              const std::vector<int32_t>& decoder_prompt) const {
+  if (!decoder_prompt.empty()) return decoder_prompt;
+  // HF: decoder_start_token_id, else bos_token_id (the request's, from generation_config.json);
+  // else the model config's decoder_start_token_id.
+  const int32_t start = params.decoder_start() >= 0 ? params.decoder_start()
+                                                    : model_.spec().decoder_start_token_id;
+  KILN_CHECK(start >= 0,
+             "{} is an encoder–decoder model but neither its config nor the request gives a "
+             "decoder_start_token_id",
+             model_.spec().model_type);
+  return {start};
+}
+
 void Executor::add_request(int64_t id, std::vector<int32_t> prompt, const SamplingParams& params,
-                           bool detokenize, bool skip_special_tokens) {
-  validate(prompt, params);
+                           bool detokenize, bool skip_special_tokens,
+                           const std::vector<int32_t>& decoder_prompt) {
+  validate(prompt, params, decoder_prompt);
+  std::vector<int32_t> encoder_input;
+  if (model_.spec().encoder_decoder) {
+    encoder_input = std::move(prompt);
+    prompt = decoder_tokens(params, decoder_prompt);
+  }
   KILN_CHECK(!requests_.count(id), "request id {} is already in use", id);
   auto r = std::make_unique<RequestState>();
   r->id = id;
@@ -91,6 +144,7 @@ void Executor::add_request(int64_t id, std::vector<int32_t> prompt, const Sampli
   s.id = id;
   s.prompt_len = static_cast<int64_t>(prompt.size());
   s.tokens = std::move(prompt);
+  s.encoder_tokens = std::move(encoder_input);
   s.params = params;
   s.max_new = r->max_new;
   s.rng.seed(params.seed);
@@ -170,7 +224,7 @@ void Executor::advance_beams(RequestState& r, const std::vector<const float*>& r
     const Sequence& s = *r.seqs[i].seq;
     float* row = lp.data() + i * vocab;
     std::copy(rows[i], rows[i] + vocab, row);
-    beam_logprobs(row, vocab, r.params, s.tokens, s.prompt_len);
+    beam_logprobs(row, vocab, r.params, s.tokens, s.prompt_len, encoder_ids(s));
   }
   const BeamSearch::Step st = r.beam->step(lp.data(), static_cast<int>(rows.size()));
   std::vector<SeqSlot> next;
@@ -214,7 +268,7 @@ void Executor::finish_request(RequestState& r, RequestOutput& o) {
   scheduler_->remove(&r);
   o.finished = true;
   ++stats_.finished;
-  stats_.prompt_tokens += r.seqs.empty() ? 0 : r.seqs[0].seq->prompt_len;
+  stats_.prompt_tokens += r.seqs.empty() ? 0 : prompt_tokens(*r.seqs[0].seq);
   stats_.generated_tokens += o.generated_tokens;
 }
 
@@ -226,7 +280,7 @@ std::vector<RequestOutput> Executor::step() {
     RequestState& r = *it->second;
     RequestOutput o;
     o.request_id = id;
-    o.prompt_tokens = r.seqs[0].seq->prompt_len;
+    o.prompt_tokens = prompt_tokens(*r.seqs[0].seq);
     for (SeqSlot& s : r.seqs)
       if (!s.seq->finished) delta_for(o, s.seq->index).finish_reason = "cancelled";
     scheduler_->remove(&r);
@@ -245,7 +299,7 @@ std::vector<RequestOutput> Executor::step() {
     }
     RequestOutput o;
     o.request_id = r.id;
-    o.prompt_tokens = r.seqs[0].seq->prompt_len;
+    o.prompt_tokens = prompt_tokens(*r.seqs[0].seq);
     for (int i = 0; i < r.width(); ++i) delta_for(o, i).finish_reason = "length";
     finish_request(r, o);
     out.push_back(std::move(o));
@@ -296,7 +350,7 @@ std::vector<RequestOutput> Executor::step() {
     const std::vector<int64_t>& rows = rows_of[r.id];
     RequestOutput o;
     o.request_id = r.id;
-    o.prompt_tokens = r.seqs[0].seq->prompt_len;
+    o.prompt_tokens = prompt_tokens(*r.seqs[0].seq);
     const bool host_path = !runner_->on_device() || needs_host_sampling(r);
     if (r.is_beam()) {
       std::vector<const float*> ptrs;
@@ -315,7 +369,8 @@ std::vector<RequestOutput> Executor::step() {
         if (host_path) {
           raw = host_row(row);
           std::copy(raw, raw + vocab, scratch.begin());
-          token = choose_token(scratch.data(), vocab, s.params, s.tokens, s.num_generated(), s.rng);
+          token = choose_token(scratch.data(), vocab, s.params, s.tokens, s.num_generated(), s.rng,
+                               nullptr, encoder_ids(s));
         } else {
           token = device_ids[row];
         }

@@ -25,6 +25,7 @@ struct BenchArgs {
   std::string csv;
   int64_t tokens_per_block = 16;
   int64_t max_num_tokens = 0;  // 0: a whole batch's prompts in one step
+  int64_t num_beams = 1;
   bool skip_roofline = false;
 };
 
@@ -80,7 +81,7 @@ void bench(const BenchArgs& a) {
   if (!a.csv.empty()) {
     csv.open(a.csv);
     KILN_CHECK(csv.good(), "cannot write --csv '{}'", a.csv);
-    csv << "device,dtype,batch,input_len,output_len,first_token_ms,decode_step_ms,output_tok_s,"
+    csv << "device,dtype,num_beams,batch,input_len,output_len,first_token_ms,decode_step_ms,output_tok_s,"
            "peak_gpu_mib,step_bytes_mib,roofline_step_ms,pct_roofline,prefill_tflops,"
            "pct_gemm\n";
   }
@@ -90,23 +91,39 @@ void bench(const BenchArgs& a) {
   const int64_t kv_bytes_per_token =
       2ll * spec.num_layers * spec.num_kv_heads * spec.head_dim * dtype_size(spec.dtype);
   // Matmul FLOPs per token: 2 x (weights read per token, excluding the embedding tables' rows).
+  // Encoder–decoder: the prompt runs through the encoder, decode steps through the decoder.
+  const bool encdec = spec.encoder_decoder;
   const double flops_per_token = 2.0 * spec.weight_bytes / dtype_size(spec.dtype);
+  const double prompt_flops_per_token =
+      encdec ? 2.0 * spec.encoder_weight_bytes / dtype_size(spec.dtype) : flops_per_token;
+  const int64_t beams = a.num_beams;
+  if (beams > 1) std::printf("beam search: %ld beams per request\n", static_cast<long>(beams));
   std::mt19937 rng(0);
   for (const auto& [in, out] : ios) {
     for (const int64_t b : batches) {
-      KILN_CHECK(in + out <= spec.max_positions, "case {},{} exceeds the model's {} positions", in,
-                 out, spec.max_positions);
-      std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(spec.vocab_size - 1));
+      if (encdec) {
+        KILN_CHECK(in <= spec.max_encoder_positions && out + 1 <= spec.max_positions,
+                   "case {},{} exceeds the model's {} encoder / {} decoder positions", in, out,
+                   spec.max_encoder_positions, spec.max_positions);
+      } else {
+        KILN_CHECK(in + out <= spec.max_positions, "case {},{} exceeds the model's {} positions",
+                   in, out, spec.max_positions);
+      }
+      const int64_t in_vocab =
+          encdec && spec.encoder_vocab_size > 0 ? spec.encoder_vocab_size : spec.vocab_size;
+      std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(in_vocab - 1));
       std::vector<runtime::GenerationRequest> reqs(b);
       for (auto& r : reqs) {
         r.prompt.resize(in);
         for (auto& t : r.prompt) t = tok(rng);
         r.params.max_new_tokens = out;
         r.params.min_new_tokens = out;  // never stop early: every case runs its full length
+        r.params.num_beams = static_cast<int>(beams);
       }
       runtime::GeneratorOptions opts;
-      opts.max_batch_size = b;
-      opts.max_num_tokens = a.max_num_tokens > 0 ? a.max_num_tokens : std::max(b * in, b);
+      opts.max_batch_size = b * beams;
+      opts.max_num_tokens =
+          a.max_num_tokens > 0 ? a.max_num_tokens : std::max(b * in + b * beams, b * beams);
       opts.block_size = static_cast<int>(a.tokens_per_block);
       runtime::Generator gen(*model, opts, ctx);
       // Warm-up (kernel selection, graph capture) on a short run of the same shapes.
@@ -119,15 +136,19 @@ void bench(const BenchArgs& a) {
       const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double step = st.decode_steps ? st.decode_seconds / st.decode_steps : 0;
       const double tok_s = static_cast<double>(b * out) / total;
-      // Bytes one decode step must read: every weight once + each sequence's KV at the mean
-      // context length over the decode.
-      const double step_bytes = spec.weight_bytes + b * kv_bytes_per_token * (in + out / 2.0);
+      // Bytes one decode step must read: every (decoder) weight once + each sequence's KV at the
+      // mean context length over the decode; enc-dec: self-attention KV at the mean decoder
+      // length + the cross-attention KV of the whole encoder input, per beam.
+      const double ctx_tokens = encdec ? in + 1 + out / 2.0 : in + out / 2.0;
+      const double step_bytes = spec.weight_bytes + b * beams * kv_bytes_per_token * ctx_tokens;
       const double roof = bw > 0 ? step_bytes / bw : 0;
-      // Prefill FLOPs: the matmuls plus causal attention (QKᵀ and PV over in(in+1)/2 pairs).
-      const double attn_flops = 4.0 * spec.num_layers * spec.num_heads * spec.head_dim *
-                                (in * (in + 1) / 2.0);
-      const double pf_flops =
-          (flops_per_token * in + attn_flops) * b / std::max(st.first_token_seconds, 1e-9);
+      // Prefill FLOPs: the matmuls plus attention (QKᵀ and PV over in(in+1)/2 pairs when causal;
+      // the encoder's bidirectional in² pairs for enc-dec).
+      const double attn_flops =
+          encdec ? 4.0 * spec.encoder_layers * spec.encoder_heads * spec.encoder_head_dim * in * in
+                 : 4.0 * spec.num_layers * spec.num_heads * spec.head_dim * (in * (in + 1) / 2.0);
+      const double pf_flops = (prompt_flops_per_token * in + attn_flops) * b /
+                              std::max(st.first_token_seconds, 1e-9);
       const double peak = session.peak_bytes() / 1048576.0;
       std::printf("%6ld %6ld %6ld | %10.2f %10.3f %11.1f %9.0f | %9.1f %9.3f %6.1f%% | %9.3f %5.1f%%\n",
                   static_cast<long>(b), static_cast<long>(in), static_cast<long>(out),
@@ -136,7 +157,8 @@ void bench(const BenchArgs& a) {
                   gemm > 0 ? 100.0 * pf_flops / gemm : 0.0);
       std::fflush(stdout);
       if (csv.is_open())
-        csv << '"' << session.device_name() << "\"," << dtype_name(spec.dtype) << ',' << b << ','
+        csv << '"' << session.device_name() << "\"," << dtype_name(spec.dtype) << ',' << beams << ','
+            << b << ','
             << in << ',' << out << ',' << st.first_token_seconds * 1e3 << ',' << step * 1e3 << ','
             << tok_s << ',' << peak << ',' << step_bytes / 1048576.0 << ',' << roof * 1e3 << ','
             << (step > 0 ? 100.0 * roof / step : 0.0) << ',' << pf_flops / 1e12 << ','
@@ -159,6 +181,8 @@ void add_bench_command(CLI::App& app) {
   sub->add_option("--tokens_per_block", a->tokens_per_block, "KV cache block size")
       ->check(CLI::Range(1, 1024));
   sub->add_option("--max_num_tokens", a->max_num_tokens, "Tokens per step (0: whole prompts)");
+  sub->add_option("--num_beams", a->num_beams, "Beam width (every beam runs the full length)")
+      ->check(CLI::Range(1, 64));
   sub->add_flag("--skip_roofline", a->skip_roofline, "Do not measure the ceilings");
   sub->callback([a] { bench(*a); });
 }

@@ -39,10 +39,39 @@ void ModelSource::add_options(CLI::App* sub, bool allow_dirs) {
   sub->add_option("--head_dim", lf.head_dim, "llama: head size (default n_embd / n_head)");
   sub->add_option("--rope_theta", lf.rope_theta, "llama: RoPE base (default 10000)");
   sub->add_option("--rms_norm_eps", lf.rms_norm_eps, "llama: RMSNorm epsilon (default 1e-6)");
+  sub->add_option("--config", config,
+                  "KEY=VALUE: a HF config.json field of the random model (repeatable; e.g. "
+                  "--model_type t5 --config d_model=1024 --config num_layers=24)");
   sub->add_option("--seed", seed, "Seed of the random weights");
 }
 
+namespace {
+
+// Applies --config KEY=VALUE pairs: VALUE is parsed as JSON when it is JSON, else a string.
+nlohmann::json with_overrides(nlohmann::json j, const std::vector<std::string>& config) {
+  for (const std::string& kv : config) {
+    const size_t eq = kv.find('=');
+    KILN_CHECK(eq != std::string::npos && eq > 0, "--config '{}': expected KEY=VALUE", kv);
+    const std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    nlohmann::json v = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+    j[key] = v.is_discarded() ? nlohmann::json(value) : v;
+  }
+  return j;
+}
+
+bool is_encoder_decoder_type(const std::string& t) {
+  return t == "t5" || t == "mt5" || t == "umt5" || t == "bart" || t == "mbart" || t == "marian";
+}
+
+}  // namespace
+
 nlohmann::json ModelSource::architecture() const {
+  return with_overrides(flag_architecture(), config);
+}
+
+nlohmann::json ModelSource::flag_architecture() const {
+  // Encoder–decoder families take their HF config fields through --config only.
+  if (is_encoder_decoder_type(model_type)) return {{"model_type", model_type}};
   const auto lf_it = llama_flags().find(this);
   const LlamaFlags lf = lf_it == llama_flags().end() ? LlamaFlags{} : lf_it->second;
   if (model_type == "llama") {  // the gpt2-style flags under LlamaConfig's names
