@@ -13,5 +13,6 @@ void add_bench_command(CLI::App& app);
 void add_build_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
 void add_loadtest_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
 
 }  // namespace kiln::cli

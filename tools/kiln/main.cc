@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_bench_command(app);
   kiln::cli::add_serve_command(app);
   kiln::cli::add_loadtest_command(app);
+  kiln::cli::add_eval_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
