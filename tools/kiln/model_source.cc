@@ -25,7 +25,9 @@ void ModelSource::add_options(CLI::App* sub, bool allow_dirs) {
     sub->add_option("--model_dir", model_dir, "Hugging Face model folder");
     sub->add_option("--engine_dir", engine_dir, "kiln checkpoint folder");
   }
-  sub->add_option("--model_type", model_type, "Random weights of this family (gpt2, llama)");
+  sub->add_option("--model_type", model_type,
+                  "Random weights of this family (gpt2, gpt_bigcode, opt, llama, gpt_next, t5, "
+                  "mt5, umt5, bart, mbart, marian)");
   sub->add_option("--n_layer", n_layer, "Layers (random weights)");
   sub->add_option("--n_embd", n_embd, "Hidden size (random weights)");
   sub->add_option("--n_head", n_head, "Attention heads (random weights)");
@@ -70,8 +72,6 @@ nlohmann::json ModelSource::architecture() const {
 }
 
 nlohmann::json ModelSource::flag_architecture() const {
-  // Encoder–decoder families take their HF config fields through --config only.
-  if (is_encoder_decoder_type(model_type)) return {{"model_type", model_type}};
   const auto lf_it = llama_flags().find(this);
   const LlamaFlags lf = lf_it == llama_flags().end() ? LlamaFlags{} : lf_it->second;
   if (model_type == "llama") {  // the gpt2-style flags under LlamaConfig's names
@@ -93,6 +93,10 @@ nlohmann::json ModelSource::flag_architecture() const {
     return j;
   }
   nlohmann::json j = {{"model_type", model_type}, {"activation_function", activation_function}};
+  // Encoder–decoder families keep their own default activation; the GPT-2-style size flags
+  // given are passed on (the family maps them onto both stacks), the rest comes from --config.
+  if (is_encoder_decoder_type(model_type) && activation_function == "gelu_new")
+    j.erase("activation_function");
   const auto put = [&](const char* k, const std::optional<int64_t>& v) {
     if (v) j[k] = *v;
   };

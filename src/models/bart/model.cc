@@ -123,6 +123,13 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
   for (const WeightEntry& e : entries)
     if (e.kiln_name.rfind("decoder.layer", 0) == 0)
       spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  // The encoder's matmul weights (prefill FLOP accounting; embeddings are read by row).
+  for (const WeightEntry& e : entries)
+    if (e.kiln_name.rfind("encoder.layer", 0) == 0)
+      spec_.encoder_weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  spec_.encoder_layers = static_cast<int>(config_.encoder_layers);
+  spec_.encoder_heads = static_cast<int>(config_.encoder_attention_heads);
+  spec_.encoder_head_dim = static_cast<int>(config_.encoder_head_dim());
 
   if (scale != 1.f) {
     encoder_.embed = ops::to_device(enc_in, spec_.dtype, allocator_, ctx);

@@ -105,6 +105,13 @@ T5Model::T5Model(const T5Config& config, T5Weights weights, const T5Storage& sto
   for (const WeightEntry& e : entries)
     if (e.kiln_name.rfind("decoder.layers.", 0) == 0 || e.kiln_name == "decoder.final_norm.weight")
       spec_.weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  // The encoder's matmul weights (prefill FLOP accounting).
+  for (const WeightEntry& e : entries)
+    if (e.kiln_name.rfind("encoder.layers.", 0) == 0)
+      spec_.encoder_weight_bytes += static_cast<int64_t>(e.tensor->nbytes());
+  spec_.encoder_layers = static_cast<int>(config_.num_layers);
+  spec_.encoder_heads = static_cast<int>(config_.num_heads);
+  spec_.encoder_head_dim = static_cast<int>(config_.d_kv);
 
   const float eps = static_cast<float>(config_.layer_norm_epsilon);
   for (size_t i = 0; i < weights_.encoder.size(); ++i)
