@@ -8,7 +8,7 @@ OUT=${2:-gpu-results}
 mkdir -p "$OUT"
 IO=${ENCDEC_IO:-128,128}
 BATCHES=${ENCDEC_BATCHES:-1;64}
-T5='{"d_model":1024,"d_ff":4096,"d_kv":64,"num_heads":16,"num_layers":24,"vocab_size":32128,"feed_forward_proj":"relu","n_positions":512}'
+T5='{"d_model":1024,"d_ff":4096,"d_kv":64,"num_heads":16,"num_layers":24,"vocab_size":32128,"feed_forward_proj":"relu","n_positions":512,"decoder_start_token_id":0}'
 BART='{"d_model":1024,"encoder_layers":12,"decoder_layers":12,"encoder_attention_heads":16,"decoder_attention_heads":16,"encoder_ffn_dim":4096,"decoder_ffn_dim":4096,"vocab_size":50265,"max_position_embeddings":1024}'
 flags() {  # JSON object -> --config KEY=VALUE ...
   python3 -c 'import json,sys; print(" ".join(f"--config {k}={json.dumps(v)}" for k, v in json.loads(sys.argv[1]).items()))' "$1"

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
 
 #include "core/check.h"
 #include "runtime/output/sequence_output.h"
@@ -213,8 +214,7 @@ void Executor::append_token(RequestState& r, SeqSlot& slot, int32_t token, const
   blocks_->free(s);
 }
 
-void Executor::advance_beams(RequestState& r, const std::vector<const float*>& rows,
-                             RequestOutput& o) {
+BeamSearch::Step Executor::beam_step(RequestState& r, const std::vector<const float*>& rows) const {
   const int64_t vocab = model_.spec().vocab_size;
   if (!r.beam)
     r.beam = std::make_unique<BeamSearch>(BeamParams::from(r.params, r.seqs[0].seq->prompt_len),
@@ -226,7 +226,10 @@ void Executor::advance_beams(RequestState& r, const std::vector<const float*>& r
     std::copy(rows[i], rows[i] + vocab, row);
     beam_logprobs(row, vocab, r.params, s.tokens, s.prompt_len, encoder_ids(s));
   }
-  const BeamSearch::Step st = r.beam->step(lp.data(), static_cast<int>(rows.size()));
+  return r.beam->step(lp.data(), static_cast<int>(rows.size()));
+}
+
+void Executor::advance_beams(RequestState& r, const BeamSearch::Step& st, RequestOutput& o) {
   std::vector<SeqSlot> next;
   for (size_t j = 0; j < st.parent.size(); ++j) {
     const Sequence& parent = *r.seqs[st.parent[j]].seq;
@@ -344,37 +347,67 @@ std::vector<RequestOutput> Executor::step() {
   const int64_t vocab = model_.spec().vocab_size;
   const auto host_row = [&](int64_t row) { return host.data<float>() + row * vocab; };
 
-  std::vector<float> scratch(vocab);
-  for (RequestState* rp : order) {
-    RequestState& r = *rp;
-    const std::vector<int64_t>& rows = rows_of[r.id];
+  // n > 1: the children are forked (block tables: serial) before any row is sampled.
+  std::vector<bool> forking(order.size(), false);
+  for (size_t i = 0; i < order.size(); ++i) {
+    RequestState& r = *order[i];
+    if (!r.is_beam() && r.width() > 1 && !r.forked) {
+      fork_samples(r);
+      forking[i] = true;
+    }
+  }
+  // Host-side choices (sampler, processors, beam steps) touch only their own request: they run
+  // in parallel over requests; applying them (blocks, outputs) stays serial below.
+  const auto row_of = [&](size_t i, size_t k) {
+    return forking[i] ? rows_of.at(order[i]->id)[0] : rows_of.at(order[i]->id).at(k);
+  };
+  std::vector<std::vector<int32_t>> host_tokens(order.size());
+  std::vector<BeamSearch::Step> beam_steps(order.size());
+  std::exception_ptr error;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t i = 0; i < order.size(); ++i) {
+    RequestState& r = *order[i];
+    if (runner_->on_device() && !needs_host_sampling(r)) continue;
+    try {
+      if (r.is_beam()) {
+        std::vector<const float*> ptrs;
+        for (int64_t row : rows_of.at(r.id)) ptrs.push_back(host_row(row));
+        beam_steps[i] = beam_step(r, ptrs);
+        continue;
+      }
+      std::vector<float> scratch(vocab);
+      size_t k = 0;
+      for (SeqSlot& slot : r.seqs) {
+        Sequence& s = *slot.seq;
+        if (s.finished) continue;
+        const float* raw = host_row(row_of(i, k++));
+        std::copy(raw, raw + vocab, scratch.begin());
+        host_tokens[i].push_back(choose_token(scratch.data(), vocab, s.params, s.tokens,
+                                              s.num_generated(), s.rng, nullptr, encoder_ids(s)));
+      }
+    } catch (...) {
+#pragma omp critical
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+
+  for (size_t i = 0; i < order.size(); ++i) {
+    RequestState& r = *order[i];
     RequestOutput o;
     o.request_id = r.id;
     o.prompt_tokens = prompt_tokens(*r.seqs[0].seq);
     const bool host_path = !runner_->on_device() || needs_host_sampling(r);
     if (r.is_beam()) {
-      std::vector<const float*> ptrs;
-      for (int64_t row : rows) ptrs.push_back(host_row(row));
-      advance_beams(r, ptrs, o);
+      advance_beams(r, beam_steps[i], o);
     } else {
-      const bool forking = r.width() > 1 && !r.forked;
-      if (forking) fork_samples(r);
       size_t k = 0;
       for (SeqSlot& slot : r.seqs) {
-        Sequence& s = *slot.seq;
-        if (s.finished) continue;
-        const int64_t row = forking ? rows[0] : rows.at(k++);
-        int32_t token;
-        const float* raw = nullptr;
-        if (host_path) {
-          raw = host_row(row);
-          std::copy(raw, raw + vocab, scratch.begin());
-          token = choose_token(scratch.data(), vocab, s.params, s.tokens, s.num_generated(), s.rng,
-                               nullptr, encoder_ids(s));
-        } else {
-          token = device_ids[row];
-        }
-        append_token(r, slot, token, raw, o);
+        if (slot.seq->finished) continue;
+        const int64_t row = row_of(i, k);
+        const int32_t token = host_path ? host_tokens[i][k] : device_ids[row];
+        ++k;
+        append_token(r, slot, token, host_path ? host_row(row) : nullptr, o);
       }
     }
     if (!r.is_beam())

@@ -16,6 +16,7 @@
 #include "models/model.h"
 #include "runtime/kv_cache/block_manager.h"
 #include "runtime/request_state.h"
+#include "runtime/sampling/beam_search.h"
 #include "runtime/sampling/sampling_params.h"
 #include "runtime/scheduler/scheduler.h"
 #include "runtime/step_runner.h"
@@ -82,7 +83,10 @@ class Executor {
                                       const std::vector<int32_t>& decoder_prompt) const;
   void finish_request(RequestState& r, RequestOutput& o);
   void fork_samples(RequestState& r);
-  void advance_beams(RequestState& r, const std::vector<const float*>& rows, RequestOutput& o);
+  // The beam search step of r over its rows' logits (host memory); touches only r.
+  BeamSearch::Step beam_step(RequestState& r, const std::vector<const float*>& rows) const;
+  // Forks the chosen parents' blocks for the new beams; delivers the results when done.
+  void advance_beams(RequestState& r, const BeamSearch::Step& step, RequestOutput& o);
   void append_token(RequestState& r, SeqSlot& slot, int32_t token, const float* raw_row,
                     RequestOutput& o);
 

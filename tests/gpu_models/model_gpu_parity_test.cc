@@ -98,10 +98,10 @@ TEST_P(ModelGpuParity, Fixture) {
   // bf16 keeps 8 mantissa bits: deep RMSNorm/rotary stacks drift further from the fp32 golden.
   double tol = dtype == DType::kFloat32 ? 1e-4 : dtype == DType::kFloat16 ? 1e-2 : 6e-2;
   // Fixtures annotated by tools/annotate_half_error.py carry HF's own 16-bit error against the
-  // same fp32 golden: kiln may be as far off as 1.5x that (T5-style stacks without attention
+  // same fp32 golden: kiln may be as far off as 2x that (T5-style stacks without attention
   // scaling amplify rounding well beyond the base tolerance, in HF as in kiln).
   if (dtype != DType::kFloat32 && expected.contains("hf_half_rel_err"))
-    tol = std::max(tol, 1.5 * expected["hf_half_rel_err"]
+    tol = std::max(tol, 2.0 * expected["hf_half_rel_err"]
                                   .value(dtype == DType::kFloat16 ? "float16" : "bfloat16", 0.0));
   // Encoder–decoder fixtures (tools/make_encdec_fixtures.py): prompts are encoder inputs, cases
   // carry HF generate kwargs, and every case's "outputs" are greedy.

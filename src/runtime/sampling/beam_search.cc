@@ -112,7 +112,10 @@ BeamSearch::Step BeamSearch::step(const float* logprobs, int num_rows) {
     const float* row = logprobs + static_cast<int64_t>(running_[b].row) * vocab_;  // [vocab]
     const float s = running_[b].score;
     for (int64_t t = 0; t < vocab_; ++t) {
-      const Candidate c{row[t] + s, b * vocab_ + t};
+      const float v = row[t] + s;
+      // Fast rejection: below the worst kept score (NaN compares false and takes the full path).
+      if (static_cast<int>(heap.size()) == keep_ && v < heap.front().score) continue;
+      const Candidate c{v, b * vocab_ + t};
       if (static_cast<int>(heap.size()) < keep_) {
         heap.push_back(c);
         std::push_heap(heap.begin(), heap.end(), before);
@@ -217,8 +220,8 @@ void log_softmax_row(float* row, int64_t vocab) {
   float mx = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < vocab; ++i) mx = std::max(mx, row[i]);
   if (std::isinf(mx) && mx < 0) return;  // every token masked: stays -inf
-  double sum = 0;
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(row[i] - mx));
+  double sum = 0;  // fp32 exponentials (as torch computes them), accumulated in double
+  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(row[i] - mx);
   const float lse = static_cast<float>(std::log(sum));
   for (int64_t i = 0; i < vocab; ++i) row[i] = (row[i] - mx) - lse;
 }
