@@ -25,6 +25,7 @@ const std::map<std::string, Loader>& loaders() {
       {"bart", bart::load},
       {"mbart", bart::load},
       {"marian", bart::load},
+      {"fairseq", bart::load},  // kiln checkpoints from tools/convert_fairseq.py
       {"gpt2", gpt2::load},
       {"llama", llama::load},
       {"gpt_bigcode", gpt_bigcode::load},
@@ -70,12 +71,12 @@ std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
   if (type == "opt") return opt::random_model(cfg, seed, options);
   if (type == "llama") return llama::random_model(cfg, seed, options);
   if (type == "gpt_next") return gpt_next::random_model(cfg, seed, options);
-  if (type == "bart" || type == "mbart" || type == "marian")
+  if (type == "bart" || type == "mbart" || type == "marian" || type == "fairseq")
     return bart::random_model(cfg, seed, options);
   if (type == "t5" || type == "mt5" || type == "umt5") return t5::random_model(cfg, seed, options);
   KILN_FAIL(
       "random weights: unsupported --model_type '{}' (supported: gpt2, gpt_bigcode, opt, llama, "
-      "gpt_next, bart, mbart, marian, t5, mt5, umt5)",
+      "gpt_next, bart, mbart, marian, fairseq, t5, mt5, umt5)",
       type);
 }
 

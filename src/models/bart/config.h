@@ -5,6 +5,13 @@
 // an eps field. The family decides what the config cannot say: mBART is pre-LN with a final
 // LayerNorm after each stack, BART and Marian are post-LN; BART and mBART have learned positions
 // (offset 2) and layernorm_embedding, Marian a fixed sinusoidal table and neither.
+//
+// `fairseq` (kiln checkpoints only, written by tools/convert_fairseq.py from a fairseq
+// `--arch transformer*` .pt) names every such choice in its config instead: per-stack
+// normalize_before and final layer_norm, layernorm_embedding, position_embedding_type (learned,
+// fairseq's sinusoidal variant, or none) at row p + pad + 1, separate encoder / decoder widths
+// (encoder_d_model; cross-attention k|v project encoder_d_model -> d_model), separate source and
+// target vocabularies and max positions, no final_logits_bias.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -15,7 +22,11 @@
 
 namespace kiln::models::bart {
 
-enum class Family { kBart, kMbart, kMarian };
+enum class Family { kBart, kMbart, kMarian, kFairseq };
+
+// How a stack adds positions: BART's learned table, Marian's sinusoidal table, fairseq's
+// SinusoidalPositionalEmbedding, or none (fairseq's no_token_positional_embeddings).
+enum class Positions { kLearned, kMarianSinusoidal, kFairseqSinusoidal, kNone };
 
 struct BartConfig {
   Family family = Family::kBart;
@@ -23,7 +34,9 @@ struct BartConfig {
   // Marian only (HF: decoder_vocab_size or vocab_size): the decoder's embedding rows.
   int64_t decoder_vocab_size = 50265;
   int64_t max_position_embeddings = 1024;
-  int64_t d_model = 1024;
+  int64_t d_model = 1024;  // the decoder's width (and the encoder's but for fairseq)
+  int64_t encoder_d_model = 1024;  // fairseq: encoder_embed_dim; else d_model
+  int64_t max_source_positions = 1024;  // fairseq; else max_position_embeddings
   int64_t encoder_layers = 12;
   int64_t decoder_layers = 12;
   int64_t encoder_attention_heads = 16;
@@ -33,7 +46,13 @@ struct BartConfig {
   std::string activation_function = "gelu";
   bool scale_embedding = false;  // token embeddings times sqrt(d_model)
   bool tie_word_embeddings = true;
-  bool share_encoder_decoder_embeddings = true;  // Marian only (BART/mBART always share)
+  bool share_encoder_decoder_embeddings = true;  // Marian, fairseq (BART/mBART always share)
+  // fairseq only (the other families derive them from the family): pre-LN per stack, a final
+  // LayerNorm after each stack, layernorm_embedding, the position scheme.
+  bool encoder_normalize_before = false, decoder_normalize_before = false;
+  bool encoder_final_layer_norm = false, decoder_final_layer_norm = false;
+  bool fairseq_layernorm_embedding = false;
+  Positions fairseq_positions = Positions::kFairseqSinusoidal;
   // Token ids (-1: HF None). Generation reads them; the forward does not.
   int64_t pad_token_id = 1;
   int64_t bos_token_id = 0;
@@ -46,11 +65,21 @@ struct BartConfig {
   static constexpr int64_t kPositionOffset = 2;  // BartLearnedPositionalEmbedding.offset
 
   const char* model_type() const;
-  bool pre_ln() const { return family == Family::kMbart; }  // + encoder/decoder layer_norm
-  bool learned_positions() const { return family != Family::kMarian; }
-  bool layernorm_embedding() const { return family != Family::kMarian; }
-  float embed_scale() const;  // sqrt(d_model) with scale_embedding, else 1
-  int64_t encoder_head_dim() const { return d_model / encoder_attention_heads; }
+  bool fairseq() const { return family == Family::kFairseq; }
+  // Pre-LN sublayers of a stack; its final layer_norm after the last layer.
+  bool pre_ln(bool decoder) const;
+  bool final_layer_norm(bool decoder) const;
+  Positions positions() const;
+  bool learned_positions() const { return positions() == Positions::kLearned; }
+  bool layernorm_embedding() const;
+  // Table row of position p is p + position_offset() (BART: 2; fairseq: pad + 1).
+  int64_t position_offset() const { return fairseq() ? pad_token_id + 1 : kPositionOffset; }
+  int64_t encoder_max_positions() const {
+    return fairseq() ? max_source_positions : max_position_embeddings;
+  }
+  // sqrt(width) of the stack with scale_embedding, else 1.
+  float embed_scale(bool decoder = true) const;
+  int64_t encoder_head_dim() const { return encoder_d_model / encoder_attention_heads; }
   int64_t decoder_head_dim() const { return d_model / decoder_attention_heads; }
   // Rows of the decoder's embedding, of the LM head and of final_logits_bias (HF: Marian's
   // decoder_vocab_size without shared embeddings, else vocab_size; checked equal to each other).
@@ -63,6 +92,8 @@ struct BartConfig {
   // The token a decoder starts from: decoder_start_token_id, else bos_token_id (HF generate's
   // fallback), else -1.
   int64_t decoder_start() const;
+
+  bool has_decoder_vocab() const { return family == Family::kMarian || fairseq(); }
 
   // Parses and validates (positive sizes, d_model divisible by both head counts, a known
   // activation, consistent vocabularies). cfg's model_type picks the family.

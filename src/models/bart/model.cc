@@ -89,7 +89,7 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
   spec_.vocab_size = config_.target_vocab_size();
   spec_.max_positions = config_.max_position_embeddings;
   spec_.encoder_decoder = true;
-  spec_.max_encoder_positions = config_.max_position_embeddings;
+  spec_.max_encoder_positions = config_.encoder_max_positions();
   spec_.encoder_vocab_size = config_.vocab_size;
   spec_.decoder_start_token_id = static_cast<int32_t>(config_.decoder_start());
   spec_.device = options.allocator->device();
@@ -98,21 +98,33 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
   ctx.device = spec_.device;
 
   // Host-side preparation before the weights move: the scaled input tables, the fp32 bias and
-  // Marian's sinusoidal table.
+  // the computed sinusoidal tables (Marian's, fairseq's).
   tie_tables(config_, weights_);
-  const float scale = config_.embed_scale();
+  const int64_t de = config_.encoder_d_model;
+  const float enc_scale = config_.embed_scale(/*decoder=*/false);
+  const float dec_scale = config_.embed_scale(/*decoder=*/true);
+  // Tied tables at one scale keep one input table.
+  const bool one_input_table = config_.encoder_decoder_embeddings_tied() && enc_scale == dec_scale;
   Tensor enc_in, dec_in;
-  if (scale != 1.f) {
-    enc_in = scaled_copy(weights_.encoder_embed, scale);
-    dec_in = config_.encoder_decoder_embeddings_tied() ? enc_in
-                                                       : scaled_copy(weights_.decoder_embed, scale);
-  }
-  if (!all_zero(weights_.final_logits_bias))
+  if (enc_scale != 1.f) enc_in = scaled_copy(weights_.encoder_embed, enc_scale);
+  if (dec_scale != 1.f && !one_input_table)
+    dec_in = scaled_copy(weights_.decoder_embed, dec_scale);
+  if (weights_.final_logits_bias.defined() && !all_zero(weights_.final_logits_bias))
     logits_bias_ = ops::to_device(weights_.final_logits_bias, DType::kFloat32, allocator_, ctx);
-  if (!config_.learned_positions()) {
+  if (config_.positions() == Positions::kMarianSinusoidal) {
     encoder_.positions = ops::to_device(sinusoidal_positions(config_.max_position_embeddings, d),
                                         spec_.dtype, allocator_, ctx);
     decoder_.positions = encoder_.positions;
+  } else if (config_.positions() == Positions::kFairseqSinusoidal) {
+    const int64_t off = config_.position_offset();
+    encoder_.positions = ops::to_device(
+        fairseq_sinusoidal_positions(config_.encoder_max_positions(), de, off), spec_.dtype,
+        allocator_, ctx);
+    decoder_.positions =
+        de == d && config_.encoder_max_positions() == config_.max_position_embeddings
+            ? encoder_.positions
+            : ops::to_device(fairseq_sinusoidal_positions(config_.max_position_embeddings, d, off),
+                             spec_.dtype, allocator_, ctx);
   }
 
   const std::vector<WeightEntry> entries = weight_map(config_, weights_, /*split_qkv=*/false);
@@ -131,29 +143,28 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
   spec_.encoder_heads = static_cast<int>(config_.encoder_attention_heads);
   spec_.encoder_head_dim = static_cast<int>(config_.encoder_head_dim());
 
-  if (scale != 1.f) {
-    encoder_.embed = ops::to_device(enc_in, spec_.dtype, allocator_, ctx);
-    decoder_.embed = config_.encoder_decoder_embeddings_tied()
-                         ? encoder_.embed
-                         : ops::to_device(dec_in, spec_.dtype, allocator_, ctx);
+  encoder_.embed = enc_scale != 1.f ? ops::to_device(enc_in, spec_.dtype, allocator_, ctx)
+                                    : weights_.encoder_embed;
+  if (one_input_table) {
+    decoder_.embed = encoder_.embed;
   } else {
-    encoder_.embed = weights_.encoder_embed;
-    decoder_.embed = weights_.decoder_embed;
+    decoder_.embed = dec_scale != 1.f ? ops::to_device(dec_in, spec_.dtype, allocator_, ctx)
+                                      : weights_.decoder_embed;
   }
 
   const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
   const float eps = BartConfig::kLayerNormEps;
   auto build = [&](const BartStackWeights& sw, Stack& s, bool decoder) {
     if (config_.learned_positions()) {
-      // HF looks up position + 2; rows 0 and 1 are never read.
+      // HF looks up position + 2 (fairseq: + pad + 1); the leading rows are never read.
       s.positions =
-          sw.embed_positions.slice(0, BartConfig::kPositionOffset, sw.embed_positions.size(0));
+          sw.embed_positions.slice(0, config_.position_offset(), sw.embed_positions.size(0));
     }
     if (config_.layernorm_embedding()) s.emb_ln = {sw.emb_ln_w, sw.emb_ln_b, eps};
-    if (config_.pre_ln()) s.final_ln = {sw.final_ln_w, sw.final_ln_b, eps};
+    if (config_.final_layer_norm(decoder)) s.final_ln = {sw.final_ln_w, sw.final_ln_b, eps};
     const int heads = static_cast<int>(decoder ? config_.decoder_attention_heads
                                                : config_.encoder_attention_heads);
-    const int head_dim = static_cast<int>(d / heads);
+    const int head_dim = static_cast<int>((decoder ? d : de) / heads);
     // HF scales q by head_dim^-0.5 before q·k; the same factor on the scores.
     const float attn_scale = static_cast<float>(std::pow(static_cast<double>(head_dim), -0.5));
     for (const BartLayerWeights& w : sw.layers) {
@@ -183,7 +194,7 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
 }
 
 void BartModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
-  const int64_t d = config_.d_model;
+  const int64_t d = std::max(config_.d_model, config_.encoder_d_model);
   // Live at once per token: h, normed, tmp (3d), then qkv (3d) + attention output (d), the
   // cross-attention q + output (2d), the MLP hidden (ffn_dim) or the encoder's cross k|v (2d).
   // Per logit row: the gathered rows and their final LayerNorm (2d), and the fp32 logits.
@@ -208,14 +219,14 @@ void BartModel::embed(const Stack& s, const Tensor& ids, const Tensor& pos, Tens
                       ExecContext& ctx) const {
   Tensor& x = s.emb_ln.weight.defined() ? tmp : h;
   ops::embedding(ids, s.embed, x, /*accumulate=*/false, ctx);
-  ops::embedding(pos, s.positions, x, /*accumulate=*/true, ctx);
+  if (s.positions.defined()) ops::embedding(pos, s.positions, x, /*accumulate=*/true, ctx);
   if (s.emb_ln.weight.defined()) s.emb_ln.forward(x, h, ctx);
 }
 
 void BartModel::encode(const layers::EncoderBatch& batch, layers::KvCacheView& kv,
                        ExecContext& ctx) {
   const char* type = spec_.model_type.c_str();
-  const int64_t n = batch.num_tokens(), d = config_.d_model;
+  const int64_t n = batch.num_tokens(), d = config_.encoder_d_model;
   const DType dt = spec_.dtype;
   KILN_CHECK(n > 0, "{}: empty encoder batch", type);
   KILN_CHECK(n <= max_tokens_, "{}: encoder batch of {} tokens, reserved for {}", type, n,
@@ -233,7 +244,7 @@ void BartModel::encode(const layers::EncoderBatch& batch, layers::KvCacheView& k
   Tensor normed = ws_.take({n, d}, dt);  // [n, d]
   Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
   embed(encoder_, batch.input_ids, batch.positions, h, tmp, ctx);
-  run_stack(encoder_.layers, config_.pre_ln(), /*decoder=*/false, h, normed, tmp, ws_, ctx,
+  run_stack(encoder_.layers, config_.pre_ln(/*decoder=*/false), /*decoder=*/false, h, normed, tmp, ws_, ctx,
             [&](size_t i, Sublayer s, const Tensor& x, Tensor& y) {
               const Layer& l = encoder_.layers[i];
               if (s == Sublayer::kSelfAttention) {
@@ -269,7 +280,7 @@ Tensor BartModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView
   Tensor normed = ws_.take({n, d}, dt);  // [n, d]
   Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
   embed(decoder_, batch.input_ids, batch.positions, h, tmp, ctx);
-  run_stack(decoder_.layers, config_.pre_ln(), /*decoder=*/true, h, normed, tmp, ws_, ctx,
+  run_stack(decoder_.layers, config_.pre_ln(/*decoder=*/true), /*decoder=*/true, h, normed, tmp, ws_, ctx,
             [&](size_t i, Sublayer s, const Tensor& x, Tensor& y) {
               const Layer& l = decoder_.layers[i];
               if (s == Sublayer::kSelfAttention) {
@@ -306,6 +317,10 @@ void BartModel::save(const std::string& dir, DType dtype) const {
 std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
                             const LoadOptions& options) {
   const BartConfig config = BartConfig::from_json(cfg);
+  KILN_CHECK(!config.fairseq() || cfg.has("kiln_checkpoint"),
+             "{}: model_type 'fairseq' is a kiln checkpoint written by tools/convert_fairseq.py "
+             "(convert the fairseq .pt with it)",
+             dir);
   const io::Checkpoint ckpt = io::Checkpoint::open(dir);
   BartWeights w;
   if (cfg.has("kiln_checkpoint")) {

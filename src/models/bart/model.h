@@ -4,7 +4,8 @@
 // table), an optional layernorm_embedding, then layers of fused-QKV self-attention (bidirectional
 // in the encoder, causal in the decoder), in the decoder cross-attention over the encoder output,
 // and a two-layer MLP; post-LN residual sublayers (BART, Marian) or pre-LN with a final LayerNorm
-// per stack (mBART). Logits: the LM head plus final_logits_bias, in fp32.
+// per stack (mBART; fairseq: per stack as its config says). Logits: the LM head plus
+// final_logits_bias (none for fairseq), in fp32.
 //
 // encode() runs the encoder over packed encoder tokens (self-attention K/V in a scratch pool of
 // the workspace) and writes each decoder layer's cross-attention K/V into the KV pools at the

@@ -32,8 +32,11 @@ Tensor cat_rows(const std::vector<const Tensor*>& parts) {
 // projections.
 void stack_map(const BartConfig& c, BartStackWeights& s, bool decoder, bool split_qkv,
                std::vector<WeightEntry>& m) {
-  const int64_t d = c.d_model, f = decoder ? c.decoder_ffn_dim : c.encoder_ffn_dim;
+  // d: this stack's width; e: the encoder's (cross-attention k|v input).
+  const int64_t d = decoder ? c.d_model : c.encoder_d_model, e = c.encoder_d_model;
+  const int64_t f = decoder ? c.decoder_ffn_dim : c.encoder_ffn_dim;
   const int64_t num_layers = decoder ? c.decoder_layers : c.encoder_layers;
+  const int64_t max_pos = decoder ? c.max_position_embeddings : c.encoder_max_positions();
   const std::string stack = decoder ? "decoder." : "encoder.";
   auto add = [&](const std::string& kn, const std::string& hn, Tensor* t, Shape shape) {
     m.push_back({stack + kn, hn.empty() ? "" : stack + hn, t, std::move(shape), false});
@@ -41,7 +44,7 @@ void stack_map(const BartConfig& c, BartStackWeights& s, bool decoder, bool spli
   auto same = [&](const std::string& n, Tensor* t, Shape shape) { add(n, n, t, std::move(shape)); };
   if (c.learned_positions())
     same("embed_positions.weight", &s.embed_positions,
-         {c.max_position_embeddings + BartConfig::kPositionOffset, d});
+         {max_pos + c.position_offset(), d});
   if (c.layernorm_embedding()) {
     same("layernorm_embedding.weight", &s.emb_ln_w, {d});
     same("layernorm_embedding.bias", &s.emb_ln_b, {d});
@@ -71,12 +74,12 @@ void stack_map(const BartConfig& c, BartStackWeights& s, bool decoder, bool spli
       same(p + "encoder_attn.q_proj.weight", &l.cross_q_w, {d, d});
       same(p + "encoder_attn.q_proj.bias", &l.cross_q_b, {d});
       if (split_qkv) {
-        same(p + "encoder_attn.k_proj.weight", &l.cross_k_w, {d, d});
+        same(p + "encoder_attn.k_proj.weight", &l.cross_k_w, {d, e});
         same(p + "encoder_attn.k_proj.bias", &l.cross_k_b, {d});
-        same(p + "encoder_attn.v_proj.weight", &l.cross_v_w, {d, d});
+        same(p + "encoder_attn.v_proj.weight", &l.cross_v_w, {d, e});
         same(p + "encoder_attn.v_proj.bias", &l.cross_v_b, {d});
       } else {
-        add(p + "encoder_attn.kv.weight", "", &l.cross_kv_w, {2 * d, d});
+        add(p + "encoder_attn.kv.weight", "", &l.cross_kv_w, {2 * d, e});
         add(p + "encoder_attn.kv.bias", "", &l.cross_kv_b, {2 * d});
       }
       same(p + "encoder_attn.out_proj.weight", &l.cross_out_w, {d, d});
@@ -89,7 +92,7 @@ void stack_map(const BartConfig& c, BartStackWeights& s, bool decoder, bool spli
     same(p + "fc2.weight", &l.fc2_w, {d, f});
     same(p + "fc2.bias", &l.fc2_b, {d});
   }
-  if (c.pre_ln()) {
+  if (c.final_layer_norm(decoder)) {
     same("layer_norm.weight", &s.final_ln_w, {d});
     same("layer_norm.bias", &s.final_ln_b, {d});
   }
@@ -102,7 +105,7 @@ std::vector<WeightEntry> weight_map(const BartConfig& c, BartWeights& w, bool sp
   std::vector<WeightEntry> m = {{"encoder.embed_tokens",
                                  "encoder.embed_tokens.weight",
                                  &w.encoder_embed,
-                                 {c.vocab_size, d},
+                                 {c.vocab_size, c.encoder_d_model},
                                  false}};
   if (!c.encoder_decoder_embeddings_tied())
     m.push_back({"decoder.embed_tokens",
@@ -111,7 +114,8 @@ std::vector<WeightEntry> weight_map(const BartConfig& c, BartWeights& w, bool sp
                  {c.decoder_embed_rows(), d},
                  false});
   if (!c.lm_head_tied()) m.push_back({"lm_head", "lm_head.weight", &w.lm_head, {tv, d}, false});
-  m.push_back({"final_logits_bias", "final_logits_bias", &w.final_logits_bias, {1, tv}, false});
+  if (!c.fairseq())  // fairseq has no output bias
+    m.push_back({"final_logits_bias", "final_logits_bias", &w.final_logits_bias, {1, tv}, false});
   stack_map(c, w.encoder, /*decoder=*/false, split_qkv, m);
   stack_map(c, w.decoder, /*decoder=*/true, split_qkv, m);
   return m;
@@ -198,6 +202,24 @@ Tensor sinusoidal_positions(int64_t num_positions, int64_t dim) {
         row[sentinel + j / 2] = static_cast<float>(std::cos(angle));
       }
     }
+  }
+  return t;
+}
+
+Tensor fairseq_sinusoidal_positions(int64_t num_positions, int64_t dim, int64_t offset) {
+  Tensor t = Tensor::zeros({num_positions, dim}, DType::kFloat32);
+  const int64_t half = dim / 2;
+  // fairseq computes in fp32: freq_i = exp(i * -(log(10000) / (half - 1))), angle = n * freq_i.
+  const float step = static_cast<float>(-(std::log(10000.0) / static_cast<double>(half - 1)));
+  for (int64_t p = 0; p < num_positions; ++p) {
+    float* row = t.data<float>() + p * dim;
+    const float n = static_cast<float>(p + offset);
+    for (int64_t i = 0; i < half; ++i) {
+      const float freq = std::exp(static_cast<float>(i) * step);
+      const float angle = n * freq;
+      row[i] = std::sin(angle);
+      row[half + i] = std::cos(angle);
+    }  // an odd dim leaves the last column zero
   }
   return t;
 }

@@ -39,17 +39,18 @@ struct BartLayerWeights {
 };
 
 struct BartStackWeights {
-  Tensor embed_positions;     // [max_position_embeddings + 2, d] (BART, mBART)
+  Tensor embed_positions;     // [max positions + offset, d] (BART, mBART, fairseq learned)
   Tensor emb_ln_w, emb_ln_b;  // [d] layernorm_embedding (BART, mBART)
   std::vector<BartLayerWeights> layers;
-  Tensor final_ln_w, final_ln_b;  // [d] layer_norm after the stack (mBART)
+  Tensor final_ln_w, final_ln_b;  // [d] layer_norm after the stack (mBART, fairseq pre-LN)
 };
 
 struct BartWeights {
-  Tensor encoder_embed;      // [vocab_size, d] (`shared` when the stacks share it)
+  Tensor encoder_embed;      // [vocab_size, encoder d] (`shared` when the stacks share it)
   Tensor decoder_embed;      // [target vocab, d]; encoder_embed's storage when tied
   Tensor lm_head;            // [target vocab, d]; decoder_embed's storage when tied
-  Tensor final_logits_bias;  // [1, target vocab] (HF's buffer shape; zeros when absent)
+  Tensor final_logits_bias;  // [1, target vocab] (HF's buffer shape; zeros when absent; none
+                             // for fairseq)
   BartStackWeights encoder, decoder;
 };
 
@@ -74,5 +75,11 @@ void tie_tables(const BartConfig& c, BartWeights& w);
 // sin(p / 10000^(2i / dim)) in columns [0, ceil(dim / 2)) and cos in the rest, computed in double
 // as HF's numpy does and rounded once.
 Tensor sinusoidal_positions(int64_t num_positions, int64_t dim);
+
+// fairseq's SinusoidalPositionalEmbedding.get_embedding rows offset .. offset + num_positions - 1
+// (fairseq numbers positions from padding_idx + 1): fp32 [num_positions, dim], half = dim / 2,
+// sin(n * exp(i * -log(10000) / (half - 1))) in columns [0, half), cos in [half, 2 half), a zero
+// column for odd dim; computed in fp32 as torch does.
+Tensor fairseq_sinusoidal_positions(int64_t num_positions, int64_t dim, int64_t offset);
 
 }  // namespace kiln::models::bart
