@@ -2,7 +2,7 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test serve fuzz bench load llama peer".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test serve fuzz bench load llama peer encdec".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +59,10 @@ fi
 if [[ $STAGES == *load* ]]; then
   log "serving load benchmark"
   bash bench/load_gpu.sh build-gpu/kiln "$OUT" 2>&1 | tail -20
+fi
+if [[ $STAGES == *encdec* ]]; then
+  log "encoder-decoder benchmarks (t5-large, bart-large shapes) + HF peer"
+  bash bench/encdec_gpu.sh build-gpu/kiln "$OUT" 2>&1 | grep -v "^\[transformers\]" | tail -40
 fi
 if [[ $STAGES == *peer* ]]; then
   log "HF transformers peer"

@@ -61,10 +61,13 @@ struct SamplingOptions {
 };
 
 struct Request {
-  std::vector<int32_t> prompt_ids;  // [prompt_len], ids in [0, vocab_size)
+  // [prompt_len], ids in [0, vocab_size). Encoder–decoder models: the encoder input.
+  std::vector<int32_t> prompt_ids;
   SamplingOptions sampling;
   bool detokenize = true;           // fill text fields (needs the model's tokenizer)
   bool skip_special_tokens = true;
+  // Encoder–decoder models only: the decoder's first tokens (empty: [decoder_start_token_id]).
+  std::vector<int32_t> decoder_prompt_ids;
 };
 
 struct TokenLogprob {

@@ -96,7 +96,8 @@ class EngineImpl final : public Engine {
  private:
   struct Pending {
     int64_t id;
-    std::vector<int32_t> prompt;
+    std::vector<int32_t> prompt;          // enc-dec: the encoder input
+    std::vector<int32_t> decoder_prompt;  // enc-dec: empty, or the decoder's first tokens
     runtime::SamplingParams params;
     bool detokenize, skip_special;
   };
@@ -249,11 +250,13 @@ std::shared_ptr<RequestStream> EngineImpl::enqueue(const Request& request) {
     p.params = to_params(request.sampling, defaults_, seed_rng_());
   }
   try {
-    executor_->validate(request.prompt_ids, p.params);  // reads only immutable state
+    executor_->validate(request.prompt_ids, p.params,
+                        request.decoder_prompt_ids);  // reads only immutable state
   } catch (const Error& e) {
     throw RequestError(e.what());
   }
   p.prompt = request.prompt_ids;
+  p.decoder_prompt = request.decoder_prompt_ids;
   p.detokenize = request.detokenize;
   p.skip_special = request.skip_special_tokens;
   std::lock_guard<std::mutex> l(mu_);
@@ -327,7 +330,8 @@ void EngineImpl::loop() {
     for (Pending& p : intake) {
       live_[p.id] = Live{streams.at(p.id), now, false, {}};
       try {
-        executor_->add_request(p.id, std::move(p.prompt), p.params, p.detokenize, p.skip_special);
+        executor_->add_request(p.id, std::move(p.prompt), p.params, p.detokenize, p.skip_special,
+                               p.decoder_prompt);
       } catch (const Error& e) {
         RequestUpdate u;
         u.finished = true;

@@ -19,6 +19,7 @@ namespace {
 struct RunArgs {
   std::string model_dir, engine_dir, tokenizer_dir, output_json;
   std::vector<std::string> input_text, input_ids;
+  std::string decoder_input_ids;  // enc-dec: the decoder's first tokens for every prompt
   std::optional<int64_t> max_new_tokens, min_new_tokens, top_k, end_id;
   std::optional<int64_t> no_repeat_ngram_size, min_length;
   std::optional<int32_t> forced_bos_token_id, decoder_start_token_id;
@@ -85,6 +86,8 @@ void run(const RunArgs& a) {
   for (const std::string& s : a.input_ids) requests.push_back({parse_ids(s), so});
   for (const std::string& text : a.input_text)
     requests.push_back({engine->encode(text, !a.no_add_special_tokens), so});
+  if (!a.decoder_input_ids.empty())
+    for (Request& r : requests) r.decoder_prompt_ids = parse_ids(a.decoder_input_ids);
   if (a.end_id) {  // overrides the model's end ids: stop on this one only
     for (Request& r : requests) {
       r.sampling.ignore_eos = true;
@@ -178,7 +181,11 @@ void add_run_command(CLI::App& app) {
   sub->add_option("--engine_dir", a->engine_dir, "kiln checkpoint folder (from `kiln convert`)");
   sub->add_option("--tokenizer_dir", a->tokenizer_dir, "Tokenizer folder (default: the model's)");
   sub->add_option("--input_text", a->input_text, "Prompt text (repeatable: one prompt each)");
-  sub->add_option("--input_ids", a->input_ids, "Prompt ids, comma-separated (repeatable)");
+  sub->add_option("--input_ids", a->input_ids,
+                  "Prompt ids, comma-separated (repeatable); encoder–decoder models: encoder input");
+  sub->add_option("--decoder_input_ids", a->decoder_input_ids,
+                  "Encoder–decoder models: the decoder's first ids for every prompt (default: the "
+                  "decoder start token)");
   sub->add_option("--max_new_tokens", a->max_new_tokens, "Tokens to generate (HF semantics)");
   sub->add_option("--min_new_tokens", a->min_new_tokens, "Suppress the end token before this");
   sub->add_flag("--do_sample", a->do_sample, "Sample instead of greedy decoding");
