@@ -79,7 +79,9 @@ struct ModelInfo {
   std::string name;          // the model folder's name
   std::string model_type;    // HF model_type
   int64_t vocab_size = 0;
-  int64_t max_positions = 0;
+  int64_t max_positions = 0;  // decoder positions (prompt + generated for decoder-only models)
+  bool encoder_decoder = false;       // the prompt is an encoder input
+  int64_t max_encoder_positions = 0;  // encoder–decoder: longest encoder input
   std::string device;        // e.g. "NVIDIA H200" or "CPU (2 cores)"
   std::vector<int32_t> eos_token_ids;
 };

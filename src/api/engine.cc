@@ -211,7 +211,10 @@ EngineImpl::EngineImpl(const EngineOptions& o) : options_(o) {
                               spec.head_dim * static_cast<int64_t>(dtype_size(spec.dtype));
   int64_t blocks = o.num_kv_blocks;
   if (blocks <= 0) {
-    const int64_t per_seq = (spec.max_positions + o.tokens_per_block - 1) / o.tokens_per_block;
+    // A full sequence: its decoder positions, and for enc-dec its encoder's cross blocks.
+    const int64_t per_seq =
+        (spec.max_positions + o.tokens_per_block - 1) / o.tokens_per_block +
+        (spec.max_encoder_positions + o.tokens_per_block - 1) / o.tokens_per_block;
     if (spec.device.is_cuda()) {
       // What the budget leaves after the weights and the step workspace, less staging slack.
       model_->reserve(o.max_num_tokens, o.max_batch_size);
@@ -235,6 +238,8 @@ EngineImpl::EngineImpl(const EngineOptions& o) : options_(o) {
   info_.model_type = spec.model_type;
   info_.vocab_size = spec.vocab_size;
   info_.max_positions = spec.max_positions;
+  info_.encoder_decoder = spec.encoder_decoder;
+  info_.max_encoder_positions = spec.max_encoder_positions;
   info_.device = session_->device_name();
   info_.eos_token_ids = defaults_.eos_token_ids;
   metrics_.set_gauges(0, 0, executor_->kv_blocks_total(), executor_->kv_blocks_used(), 0);

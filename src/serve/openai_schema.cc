@@ -271,6 +271,16 @@ void set_lengths(const json& body, const ModelContext& m, GenerationPlan& plan,
                  std::optional<int64_t> max_tokens, const char* max_key, int64_t default_max) {
   int64_t longest = 0;
   for (const auto& p : plan.prompts) longest = std::max<int64_t>(longest, p.size());
+  if (m.encoder_decoder) {  // the prompt feeds the encoder; the decoder starts from one token
+    if (m.max_encoder_positions > 0 && longest > m.max_encoder_positions)
+      throw bad_request(fmt::format("This model's maximum input length is {} tokens. However, "
+                                    "your {} resulted in {} tokens.",
+                                    m.max_encoder_positions,
+                                    plan.endpoint == Endpoint::kChat ? "messages" : "prompt",
+                                    longest),
+                        plan.endpoint == Endpoint::kChat ? "messages" : "prompt");
+    longest = 1;
+  }
   if (max_tokens) {
     check_range(*max_tokens >= 1, max_key, fmt::format("must be at least 1, got {}", *max_tokens));
   } else if (default_max > 0) {

@@ -31,6 +31,10 @@ struct ModelContext {
   std::string served_name;
   int64_t vocab_size = 0;     // token ids must be in [0, vocab_size)
   int64_t max_positions = 0;  // prompt + max_tokens limit; 0: unknown (not checked here)
+  // Encoder–decoder models: the prompt is the encoder input (at most max_encoder_positions);
+  // max_positions then bounds the decoder start token + max_tokens.
+  bool encoder_decoder = false;
+  int64_t max_encoder_positions = 0;
   bool has_tokenizer = false;
 };
 

@@ -313,6 +313,8 @@ struct Server::Impl {
     model.served_name = options.served_model_name;
     model.vocab_size = info.vocab_size;
     model.max_positions = info.max_positions;
+    model.encoder_decoder = info.encoder_decoder;
+    model.max_encoder_positions = info.max_encoder_positions;
     model.has_tokenizer = e.has_tokenizer();
     KILN_CHECK(options.max_connections >= 1, "max_connections must be >= 1");
     const size_t threads = static_cast<size_t>(options.max_connections);

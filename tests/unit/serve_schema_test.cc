@@ -375,5 +375,24 @@ TEST(ServeSchema, InvalidUtf8TokensAreReplaced) {
   EXPECT_NO_THROW(lp.dump());
 }
 
+// Encoder–decoder models: the prompt feeds the encoder (its own limit); max_tokens is bounded by
+// the decoder's positions after the one start token, whatever the prompt's length.
+TEST(ServeSchema, EncoderDecoderLengths) {
+  ModelContext m = model();
+  m.encoder_decoder = true;
+  m.max_encoder_positions = 100;
+  const std::vector<int32_t> long_prompt(90, 7);  // longer than the decoder's 64 positions
+  EXPECT_EQ(completion({{"prompt", long_prompt}, {"max_tokens", 63}}, m)
+                .request.sampling.max_new_tokens,
+            63);
+  EXPECT_EQ(completion_error({{"prompt", long_prompt}, {"max_tokens", 64}}, m).first, 400);
+  const auto [status, what] =
+      completion_error({{"prompt", std::vector<int32_t>(101, 7)}, {"max_tokens", 4}}, m);
+  EXPECT_EQ(status, 400);
+  EXPECT_NE(what.find("maximum input length is 100"), std::string::npos) << what;
+  // The same long prompt is rejected by a decoder-only model.
+  EXPECT_EQ(completion_error({{"prompt", long_prompt}, {"max_tokens", 4}}).first, 400);
+}
+
 }  // namespace
 }  // namespace kiln::serve
