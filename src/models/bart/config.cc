@@ -65,8 +65,7 @@ float BartConfig::embed_scale(bool decoder) const {
 }
 
 int64_t BartConfig::target_vocab_size() const {
-  return has_decoder_vocab() && !share_encoder_decoder_embeddings ? decoder_vocab_size
-                                                                  : vocab_size;
+  return has_decoder_vocab() && !share_encoder_decoder_embeddings ? decoder_vocab_size : vocab_size;
 }
 
 int64_t BartConfig::decoder_embed_rows() const {

@@ -34,8 +34,8 @@ struct BartConfig {
   // Marian only (HF: decoder_vocab_size or vocab_size): the decoder's embedding rows.
   int64_t decoder_vocab_size = 50265;
   int64_t max_position_embeddings = 1024;
-  int64_t d_model = 1024;  // the decoder's width (and the encoder's but for fairseq)
-  int64_t encoder_d_model = 1024;  // fairseq: encoder_embed_dim; else d_model
+  int64_t d_model = 1024;               // the decoder's width (and the encoder's but for fairseq)
+  int64_t encoder_d_model = 1024;       // fairseq: encoder_embed_dim; else d_model
   int64_t max_source_positions = 1024;  // fairseq; else max_position_embeddings
   int64_t encoder_layers = 12;
   int64_t decoder_layers = 12;

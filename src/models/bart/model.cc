@@ -107,8 +107,7 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
   const bool one_input_table = config_.encoder_decoder_embeddings_tied() && enc_scale == dec_scale;
   Tensor enc_in, dec_in;
   if (enc_scale != 1.f) enc_in = scaled_copy(weights_.encoder_embed, enc_scale);
-  if (dec_scale != 1.f && !one_input_table)
-    dec_in = scaled_copy(weights_.decoder_embed, dec_scale);
+  if (dec_scale != 1.f && !one_input_table) dec_in = scaled_copy(weights_.decoder_embed, dec_scale);
   if (weights_.final_logits_bias.defined() && !all_zero(weights_.final_logits_bias))
     logits_bias_ = ops::to_device(weights_.final_logits_bias, DType::kFloat32, allocator_, ctx);
   if (config_.positions() == Positions::kMarianSinusoidal) {
@@ -117,9 +116,9 @@ BartModel::BartModel(const BartConfig& config, BartWeights weights, const LoadOp
     decoder_.positions = encoder_.positions;
   } else if (config_.positions() == Positions::kFairseqSinusoidal) {
     const int64_t off = config_.position_offset();
-    encoder_.positions = ops::to_device(
-        fairseq_sinusoidal_positions(config_.encoder_max_positions(), de, off), spec_.dtype,
-        allocator_, ctx);
+    encoder_.positions =
+        ops::to_device(fairseq_sinusoidal_positions(config_.encoder_max_positions(), de, off),
+                       spec_.dtype, allocator_, ctx);
     decoder_.positions =
         de == d && config_.encoder_max_positions() == config_.max_position_embeddings
             ? encoder_.positions
@@ -244,8 +243,8 @@ void BartModel::encode(const layers::EncoderBatch& batch, layers::KvCacheView& k
   Tensor normed = ws_.take({n, d}, dt);  // [n, d]
   Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
   embed(encoder_, batch.input_ids, batch.positions, h, tmp, ctx);
-  run_stack(encoder_.layers, config_.pre_ln(/*decoder=*/false), /*decoder=*/false, h, normed, tmp, ws_, ctx,
-            [&](size_t i, Sublayer s, const Tensor& x, Tensor& y) {
+  run_stack(encoder_.layers, config_.pre_ln(/*decoder=*/false), /*decoder=*/false, h, normed, tmp,
+            ws_, ctx, [&](size_t i, Sublayer s, const Tensor& x, Tensor& y) {
               const Layer& l = encoder_.layers[i];
               if (s == Sublayer::kSelfAttention) {
                 l.attn.forward_encoder(x, batch, k_scratch, v_scratch, y, ws_, ctx);
@@ -280,8 +279,8 @@ Tensor BartModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView
   Tensor normed = ws_.take({n, d}, dt);  // [n, d]
   Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
   embed(decoder_, batch.input_ids, batch.positions, h, tmp, ctx);
-  run_stack(decoder_.layers, config_.pre_ln(/*decoder=*/true), /*decoder=*/true, h, normed, tmp, ws_, ctx,
-            [&](size_t i, Sublayer s, const Tensor& x, Tensor& y) {
+  run_stack(decoder_.layers, config_.pre_ln(/*decoder=*/true), /*decoder=*/true, h, normed, tmp,
+            ws_, ctx, [&](size_t i, Sublayer s, const Tensor& x, Tensor& y) {
               const Layer& l = decoder_.layers[i];
               if (s == Sublayer::kSelfAttention) {
                 l.attn.forward(x, batch, kv.k[i], kv.v[i], y, ws_, ctx);

@@ -43,8 +43,7 @@ void stack_map(const BartConfig& c, BartStackWeights& s, bool decoder, bool spli
   };
   auto same = [&](const std::string& n, Tensor* t, Shape shape) { add(n, n, t, std::move(shape)); };
   if (c.learned_positions())
-    same("embed_positions.weight", &s.embed_positions,
-         {max_pos + c.position_offset(), d});
+    same("embed_positions.weight", &s.embed_positions, {max_pos + c.position_offset(), d});
   if (c.layernorm_embedding()) {
     same("layernorm_embedding.weight", &s.emb_ln_w, {d});
     same("layernorm_embedding.bias", &s.emb_ln_b, {d});
