@@ -1,8 +1,8 @@
 // `kiln eval translate | summarize`: run a model over a JSONL of {"source", "reference"} records
-// and score the outputs (translate: sacrebleu BLEU + chrF; summarize: rouge_score ROUGE-1/2/L/Lsum),
-// optionally next to Hugging Face transformers' outputs for the same inputs (--compare_hf runs
-// tools/eval_hf.py in a subprocess; both sides are scored by the same C++ metric code).
-// `transcribe` (WER) comes with Whisper.
+// and score the outputs (translate: sacrebleu BLEU + chrF; summarize: rouge_score
+// ROUGE-1/2/L/Lsum), optionally next to Hugging Face transformers' outputs for the same inputs
+// (--compare_hf runs tools/eval_hf.py in a subprocess; both sides are scored by the same C++ metric
+// code). `transcribe` (WER) comes with Whisper.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,6 +25,7 @@
 #include "device_options.h"
 #include "eval/bleu.h"
 #include "eval/rouge.h"
+#include "generation_flags.h"
 #include "kiln/engine.h"
 #include "tokenizer/tokenizer.h"
 
@@ -42,14 +43,7 @@ struct EvalArgs {
   bool use_stemmer = false;
   std::string model_dir, engine_dir, tokenizer_dir, output_json;
   bool no_add_special_tokens = false;
-  // Generation (as `kiln run`; unset: the model's generation_config.json, as HF).
-  std::optional<int64_t> max_new_tokens, min_new_tokens, top_k, no_repeat_ngram_size;
-  std::optional<float> temperature, top_p, repetition_penalty, length_penalty;
-  std::optional<int> num_beams;
-  std::optional<std::string> early_stopping;
-  std::optional<int32_t> forced_bos_token_id, decoder_start_token_id;
-  bool do_sample = false;
-  uint64_t seed = 0;
+  GenerationFlags gen;  // as `kiln run`; unset: the model's generation_config.json, as HF
   int64_t batch_size = 8, max_batch_size = 64, max_num_tokens = 2048, tokens_per_block = 16;
   DeviceOptions device;
   // HF comparison.
@@ -165,11 +159,14 @@ std::vector<int32_t> encode_source(const tok::Tokenizer& tk, const std::string& 
     for (auto* part : {&pre, &suf})
       for (int32_t& id : *part)
         if (is_lang_code(tk.id_to_token(id))) id = *src_lang_id, swapped = true;
-    KILN_CHECK(swapped, "--src_lang {}: the tokenizer adds no language code to the source (is this "
-               "an mBART-style tokenizer?)", src_lang);
+    KILN_CHECK(swapped,
+               "--src_lang {}: the tokenizer adds no language code to the source (is this "
+               "an mBART-style tokenizer?)",
+               src_lang);
   }
   if (max_len > 0 && static_cast<int64_t>(pre.size() + plain.size() + suf.size()) > max_len) {
-    const int64_t keep = std::max<int64_t>(0, max_len - static_cast<int64_t>(pre.size() + suf.size()));
+    const int64_t keep =
+        std::max<int64_t>(0, max_len - static_cast<int64_t>(pre.size() + suf.size()));
     plain.resize(std::min<size_t>(plain.size(), keep));
   }
   std::vector<int32_t> ids = pre;
@@ -179,48 +176,15 @@ std::vector<int32_t> encode_source(const tok::Tokenizer& tk, const std::string& 
 }
 
 SamplingOptions sampling_options(const EvalArgs& a, std::optional<int32_t> forced_bos) {
-  SamplingOptions so;
-  so.max_new_tokens = a.max_new_tokens;
-  so.min_new_tokens = a.min_new_tokens;
-  if (a.do_sample) so.do_sample = true;
-  so.temperature = a.temperature;
-  so.top_k = a.top_k;
-  so.top_p = a.top_p;
-  so.repetition_penalty = a.repetition_penalty;
-  so.seed = a.seed;
-  so.num_beams = a.num_beams;
-  so.length_penalty = a.length_penalty;
-  if (a.early_stopping)
-    so.early_stopping = *a.early_stopping == "never" ? EarlyStopping::kNever
-                        : *a.early_stopping == "true" ? EarlyStopping::kTrue
-                                                      : EarlyStopping::kFalse;
-  so.no_repeat_ngram_size = a.no_repeat_ngram_size;
+  SamplingOptions so = a.gen.to_sampling_options();
   so.forced_bos_token_id = forced_bos;
-  so.decoder_start_token_id = a.decoder_start_token_id;
   return so;
 }
 
 // The generation settings as HF generate() kwargs (only those given; the rest: generation_config).
 nlohmann::json hf_generation_kwargs(const EvalArgs& a, std::optional<int32_t> forced_bos) {
-  nlohmann::json g = nlohmann::json::object();
-  const auto put = [&](const char* k, const auto& v) {
-    if (v) g[k] = *v;
-  };
-  put("max_new_tokens", a.max_new_tokens);
-  put("min_new_tokens", a.min_new_tokens);
-  put("temperature", a.temperature);
-  put("top_k", a.top_k);
-  put("top_p", a.top_p);
-  put("repetition_penalty", a.repetition_penalty);
-  put("num_beams", a.num_beams);
-  put("length_penalty", a.length_penalty);
-  put("no_repeat_ngram_size", a.no_repeat_ngram_size);
-  put("forced_bos_token_id", forced_bos);
-  put("decoder_start_token_id", a.decoder_start_token_id);
-  if (a.early_stopping)
-    g["early_stopping"] = *a.early_stopping == "never" ? nlohmann::json("never")
-                                                       : nlohmann::json(*a.early_stopping == "true");
-  if (a.do_sample) g["do_sample"] = true;
+  nlohmann::json g = a.gen.to_hf_kwargs();
+  if (forced_bos) g["forced_bos_token_id"] = *forced_bos;
   return g;
 }
 
@@ -282,7 +246,7 @@ std::optional<std::string> run_hf(const EvalArgs& a, const std::string& tokenize
                         {"tokenizer_dir", tokenizer_dir},
                         {"device", a.device.device},
                         {"dtype", a.device.dtype},
-                        {"seed", a.seed},
+                        {"seed", a.gen.seed},
                         {"generation", hf_generation_kwargs(a, forced_bos)},
                         {"inputs", nlohmann::json::array()}};
   for (const Sample& s : samples) req["inputs"].push_back(s.input_ids);
@@ -293,7 +257,8 @@ std::optional<std::string> run_hf(const EvalArgs& a, const std::string& tokenize
   }
   std::fprintf(stderr, "kiln: --compare_hf: running %s %s on %zu samples\n", a.python.c_str(),
                script.c_str(), samples.size());
-  const int rc = run_process({a.python, script, "--request", in.string(), "--output", out.string()});
+  const int rc =
+      run_process({a.python, script, "--request", in.string(), "--output", out.string()});
   std::optional<std::string> why;
   if (rc == 127) {
     why = "'" + a.python + "' could not be run (give --python)";
@@ -311,7 +276,8 @@ std::optional<std::string> run_hf(const EvalArgs& a, const std::string& tokenize
         samples[i].hf_ids = outs[i].at("ids").get<std::vector<int32_t>>();
         const auto& t = outs[i].at("text");
         // HF's own decode when the helper could load the tokenizer; else kiln decodes HF's ids.
-        samples[i].hf_output = t.is_string() ? t.get<std::string>() : safe_decode(tk, *samples[i].hf_ids);
+        samples[i].hf_output =
+            t.is_string() ? t.get<std::string>() : safe_decode(tk, *samples[i].hf_ids);
       }
       hf_version = j.value("transformers_version", "");
     } catch (const std::exception& e) {
@@ -327,12 +293,17 @@ nlohmann::json score(const EvalArgs& a, const std::vector<std::string>& hyps,
                      const std::vector<std::string>& refs) {
   if (a.task == "translate") {
     const eval::BleuScore b = eval::corpus_bleu(hyps, refs);
-    return {{"bleu", b.score}, {"chrf", eval::corpus_chrf(hyps, refs)},
-            {"bleu_precisions", b.precisions}, {"bleu_bp", b.bp}, {"sys_len", b.sys_len},
+    return {{"bleu", b.score},
+            {"chrf", eval::corpus_chrf(hyps, refs)},
+            {"bleu_precisions", b.precisions},
+            {"bleu_bp", b.bp},
+            {"sys_len", b.sys_len},
             {"ref_len", b.ref_len}};
   }
   const eval::RougeCorpus r = eval::corpus_rouge(hyps, refs, a.use_stemmer);
-  return {{"rouge1", 100 * r.rouge1}, {"rouge2", 100 * r.rouge2}, {"rougeL", 100 * r.rougeL},
+  return {{"rouge1", 100 * r.rouge1},
+          {"rouge2", 100 * r.rouge2},
+          {"rougeL", 100 * r.rougeL},
           {"rougeLsum", 100 * r.rougeLsum}};
 }
 
@@ -341,8 +312,8 @@ void run_eval(const EvalArgs& a) {
              "give exactly one of --model_dir and --engine_dir");
   KILN_CHECK(!a.max_samples || *a.max_samples > 0, "--max_samples must be > 0, got {}",
              a.max_samples.value_or(0));
-  KILN_CHECK(!a.max_new_tokens || *a.max_new_tokens >= 0, "--max_new_tokens must be >= 0, got {}",
-             a.max_new_tokens.value_or(0));
+  KILN_CHECK(!a.gen.max_new_tokens || *a.gen.max_new_tokens >= 0,
+             "--max_new_tokens must be >= 0, got {}", a.gen.max_new_tokens.value_or(0));
   KILN_CHECK(a.max_input_length >= 0, "--max_input_length must be >= 0");
   std::vector<Sample> samples = read_jsonl(a);
 
@@ -356,7 +327,7 @@ void run_eval(const EvalArgs& a) {
     KILN_FAIL("kiln eval needs the model's tokenizer: {}{}", e.what(),
               a.tokenizer_dir.empty() ? " (pass --tokenizer_dir)" : "");
   }
-  std::optional<int32_t> src_lang_id, forced_bos = a.forced_bos_token_id;
+  std::optional<int32_t> src_lang_id, forced_bos = a.gen.forced_bos_token_id;
   if (!a.src_lang.empty()) {
     src_lang_id = tk->token_to_id(a.src_lang);
     KILN_CHECK(src_lang_id, "--src_lang '{}' is not a token of the tokenizer in '{}'", a.src_lang,
@@ -366,9 +337,9 @@ void run_eval(const EvalArgs& a) {
     const auto id = tk->token_to_id(a.tgt_lang);
     KILN_CHECK(id, "--tgt_lang '{}' is not a token of the tokenizer in '{}'", a.tgt_lang,
                tokenizer_dir);
-    KILN_CHECK(!a.forced_bos_token_id || *a.forced_bos_token_id == *id,
+    KILN_CHECK(!a.gen.forced_bos_token_id || *a.gen.forced_bos_token_id == *id,
                "--tgt_lang {} (id {}) contradicts --forced_bos_token_id {}", a.tgt_lang, *id,
-               *a.forced_bos_token_id);
+               *a.gen.forced_bos_token_id);
     forced_bos = *id;  // mBART-50: the first generated token is the target language code
   }
   for (Sample& s : samples) {
@@ -451,15 +422,16 @@ void run_eval(const EvalArgs& a) {
 
   std::printf("kiln eval %s: %zu samples from %s\n", a.task.c_str(), samples.size(),
               a.dataset.c_str());
-  std::printf("model %s on %s: %ld prompt + %ld generated tokens in %.3f s (%.1f generated tok/s)\n",
-              model.c_str(), device.c_str(), static_cast<long>(prompt_tokens),
-              static_cast<long>(generated), secs, generated / std::max(secs, 1e-9));
+  std::printf(
+      "model %s on %s: %ld prompt + %ld generated tokens in %.3f s (%.1f generated tok/s)\n",
+      model.c_str(), device.c_str(), static_cast<long>(prompt_tokens), static_cast<long>(generated),
+      secs, generated / std::max(secs, 1e-9));
   const std::vector<std::string> keys =
       a.task == "translate" ? std::vector<std::string>{"bleu", "chrf"}
                             : std::vector<std::string>{"rouge1", "rouge2", "rougeL", "rougeLsum"};
-  const std::map<std::string, std::string> names = {{"bleu", "BLEU"},     {"chrf", "chrF"},
-                                                    {"rouge1", "ROUGE-1"}, {"rouge2", "ROUGE-2"},
-                                                    {"rougeL", "ROUGE-L"}, {"rougeLsum", "ROUGE-Lsum"}};
+  const std::map<std::string, std::string> names = {
+      {"bleu", "BLEU"},      {"chrf", "chrF"},      {"rouge1", "ROUGE-1"},
+      {"rouge2", "ROUGE-2"}, {"rougeL", "ROUGE-L"}, {"rougeLsum", "ROUGE-Lsum"}};
   std::printf("\n%-12s %10s%s\n", "metric", "kiln", have_hf ? "         hf" : "");
   for (const std::string& k : keys) {
     std::printf("%-12s %10.4f", names.at(k).c_str(), kiln_scores[k].get<double>());
@@ -545,23 +517,7 @@ void add_task(CLI::App* eval, const std::string& task, const std::string& help) 
   sub->add_option("--tokenizer_dir", a->tokenizer_dir, "Tokenizer folder (default: the model's)");
   sub->add_flag("--no_add_special_tokens", a->no_add_special_tokens,
                 "Do not add BOS/EOS-style special tokens to the sources");
-  sub->add_option("--max_new_tokens", a->max_new_tokens, "Tokens to generate (HF semantics)");
-  sub->add_option("--min_new_tokens", a->min_new_tokens, "Suppress the end token before this");
-  sub->add_flag("--do_sample", a->do_sample, "Sample instead of greedy / beam decoding");
-  sub->add_option("--temperature", a->temperature, "Sampling temperature");
-  sub->add_option("--top_k", a->top_k, "Top-k filter");
-  sub->add_option("--top_p", a->top_p, "Top-p filter");
-  sub->add_option("--repetition_penalty", a->repetition_penalty, "HF repetition penalty");
-  sub->add_option("--num_beams", a->num_beams, "Beam search width (HF num_beams)");
-  sub->add_option("--length_penalty", a->length_penalty, "Beam search length penalty");
-  sub->add_option("--early_stopping", a->early_stopping, "Beam search: true | false | never")
-      ->check(CLI::IsMember({"true", "false", "never"}));
-  sub->add_option("--no_repeat_ngram_size", a->no_repeat_ngram_size, "Ban repeated n-grams (HF)");
-  sub->add_option("--forced_bos_token_id", a->forced_bos_token_id,
-                  "Force this first generated token (HF; -1 disables the model's)");
-  sub->add_option("--decoder_start_token_id", a->decoder_start_token_id,
-                  "Encoder-decoder models: first decoder token (HF)");
-  sub->add_option("--seed", a->seed, "Random seed for sampling");
+  add_generation_flags(sub, a->gen);
   sub->add_option("--batch_size", a->batch_size, "Requests in flight at once")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -576,7 +532,8 @@ void add_task(CLI::App* eval, const std::string& task, const std::string& help) 
   sub->add_flag("--compare_hf", a->compare_hf,
                 "Also generate with transformers (tools/eval_hf.py) and score both side by side");
   sub->add_option("--python", a->python, "Python for --compare_hf")->capture_default_str();
-  sub->add_option("--hf_script", a->hf_script, "Path of tools/eval_hf.py (default: found "
+  sub->add_option("--hf_script", a->hf_script,
+                  "Path of tools/eval_hf.py (default: found "
                   "next to the kiln binary's source tree)");
   sub->add_option("--hf_model_dir", a->hf_model_dir,
                   "HF folder for --compare_hf (default: --model_dir)");
@@ -593,9 +550,8 @@ void add_eval_command(CLI::App& app) {
   add_task(eval, "summarize", "Summarize sources; score with rouge_score-compatible ROUGE");
   auto* transcribe = eval->add_subcommand("transcribe", "Speech to text with WER (needs Whisper)");
   transcribe->allow_extras();
-  transcribe->callback([] {
-    KILN_FAIL("kiln eval transcribe is not available yet: it needs Whisper support");
-  });
+  transcribe->callback(
+      [] { KILN_FAIL("kiln eval transcribe is not available yet: it needs Whisper support"); });
 }
 
 }  // namespace kiln::cli

@@ -8,8 +8,9 @@
 #include <optional>
 
 #include "commands.h"
-#include "device_options.h"
 #include "core/check.h"
+#include "device_options.h"
+#include "generation_flags.h"
 #include "kiln/engine.h"
 #include "parse_ids.h"
 
@@ -20,17 +21,10 @@ struct RunArgs {
   std::string model_dir, engine_dir, tokenizer_dir, output_json;
   std::vector<std::string> input_text, input_ids;
   std::string decoder_input_ids;  // enc-dec: the decoder's first tokens for every prompt
-  std::optional<int64_t> max_new_tokens, min_new_tokens, top_k, end_id;
-  std::optional<int64_t> no_repeat_ngram_size, min_length;
-  std::optional<int32_t> forced_bos_token_id, decoder_start_token_id;
-  std::vector<int32_t> forced_eos_token_id;
-  std::optional<float> temperature, top_p, min_p, repetition_penalty, length_penalty;
-  std::optional<int> num_beams, num_return_sequences;
-  std::optional<std::string> early_stopping;
+  std::optional<int64_t> end_id;
+  GenerationFlags gen;
   std::vector<std::string> stop;
   int n = 1;
-  bool do_sample = false;
-  uint64_t seed = 0;
   bool no_add_special_tokens = false;
   int64_t max_batch_size = 64, max_num_tokens = 2048, tokens_per_block = 16;
   DeviceOptions device;
@@ -41,8 +35,8 @@ void run(const RunArgs& a) {
              "give exactly one of --model_dir and --engine_dir");
   KILN_CHECK(a.input_text.empty() != a.input_ids.empty(),
              "give prompts with either --input_text or --input_ids (not both, not neither)");
-  KILN_CHECK(!a.max_new_tokens || *a.max_new_tokens >= 0, "--max_new_tokens must be >= 0, got {}",
-             a.max_new_tokens.value_or(0));
+  KILN_CHECK(!a.gen.max_new_tokens || *a.gen.max_new_tokens >= 0,
+             "--max_new_tokens must be >= 0, got {}", a.gen.max_new_tokens.value_or(0));
   EngineOptions eo;
   eo.model_dir = a.model_dir.empty() ? a.engine_dir : a.model_dir;
   eo.tokenizer_dir = a.tokenizer_dir;
@@ -58,29 +52,8 @@ void run(const RunArgs& a) {
              "--tokenizer_dir or give --input_ids",
              a.tokenizer_dir.empty() ? eo.model_dir : a.tokenizer_dir);
 
-  SamplingOptions so;
-  so.max_new_tokens = a.max_new_tokens;
-  so.min_new_tokens = a.min_new_tokens;
-  if (a.do_sample) so.do_sample = true;
-  so.temperature = a.temperature;
-  so.top_k = a.top_k;
-  so.top_p = a.top_p;
-  so.min_p = a.min_p;
-  so.repetition_penalty = a.repetition_penalty;
-  so.seed = a.seed;
+  SamplingOptions so = a.gen.to_sampling_options();
   so.stop = a.stop;
-  so.num_beams = a.num_beams;
-  so.length_penalty = a.length_penalty;
-  if (a.early_stopping)
-    so.early_stopping = *a.early_stopping == "never" ? EarlyStopping::kNever
-                        : *a.early_stopping == "true" ? EarlyStopping::kTrue
-                                                      : EarlyStopping::kFalse;
-  so.num_return_sequences = a.num_return_sequences;
-  so.no_repeat_ngram_size = a.no_repeat_ngram_size;
-  so.min_length = a.min_length;
-  so.forced_bos_token_id = a.forced_bos_token_id;
-  so.decoder_start_token_id = a.decoder_start_token_id;
-  if (!a.forced_eos_token_id.empty()) so.forced_eos_token_id = a.forced_eos_token_id;
   so.n = a.n;
   std::vector<Request> requests;
   for (const std::string& s : a.input_ids) requests.push_back({parse_ids(s), so});
@@ -157,15 +130,18 @@ void run(const RunArgs& a) {
       std::printf("Output ids [%zu.%zu]: [%s] (%s)\n", i, k, more.c_str(), reasons[i][k].c_str());
     }
   }
-  std::fprintf(stderr, "kiln: %zu prompts, %ld prompt + %ld generated tokens in %.3f s (%.1f "
+  std::fprintf(stderr,
+               "kiln: %zu prompts, %ld prompt + %ld generated tokens in %.3f s (%.1f "
                "generated tok/s) on %s\n",
-               requests.size(), static_cast<long>(prompt_tokens), static_cast<long>(generated), secs,
-               generated / std::max(secs, 1e-9), engine->info().device.c_str());
+               requests.size(), static_cast<long>(prompt_tokens), static_cast<long>(generated),
+               secs, generated / std::max(secs, 1e-9), engine->info().device.c_str());
   if (!a.output_json.empty()) {
     std::ofstream f(a.output_json);
     KILN_CHECK(f.good(), "cannot open --output_json '{}' for writing", a.output_json);
-    nlohmann::json j = {{"output_ids", out_ids}, {"output_text", out_text},
-                        {"finish_reason", finish}, {"sequences", all}};
+    nlohmann::json j = {{"output_ids", out_ids},
+                        {"output_text", out_text},
+                        {"finish_reason", finish},
+                        {"sequences", all}};
     f << j.dump() << "\n";
     KILN_CHECK(f.good(), "cannot write --output_json '{}'", a.output_json);
   }
@@ -181,41 +157,20 @@ void add_run_command(CLI::App& app) {
   sub->add_option("--engine_dir", a->engine_dir, "kiln checkpoint folder (from `kiln convert`)");
   sub->add_option("--tokenizer_dir", a->tokenizer_dir, "Tokenizer folder (default: the model's)");
   sub->add_option("--input_text", a->input_text, "Prompt text (repeatable: one prompt each)");
-  sub->add_option("--input_ids", a->input_ids,
-                  "Prompt ids, comma-separated (repeatable); encoder–decoder models: encoder input");
+  sub->add_option(
+      "--input_ids", a->input_ids,
+      "Prompt ids, comma-separated (repeatable); encoder–decoder models: encoder input");
   sub->add_option("--decoder_input_ids", a->decoder_input_ids,
                   "Encoder–decoder models: the decoder's first ids for every prompt (default: the "
                   "decoder start token)");
-  sub->add_option("--max_new_tokens", a->max_new_tokens, "Tokens to generate (HF semantics)");
-  sub->add_option("--min_new_tokens", a->min_new_tokens, "Suppress the end token before this");
-  sub->add_flag("--do_sample", a->do_sample, "Sample instead of greedy decoding");
-  sub->add_option("--temperature", a->temperature, "Sampling temperature");
-  sub->add_option("--top_k", a->top_k, "Top-k filter (0 disables; HF default 50)");
-  sub->add_option("--top_p", a->top_p, "Top-p (nucleus) filter");
-  sub->add_option("--repetition_penalty", a->repetition_penalty, "HF repetition penalty");
-  sub->add_option("--min_p", a->min_p, "Min-p filter (0 disables)");
+  add_generation_flags(sub, a->gen);
   sub->add_option("--stop", a->stop, "Stop string (repeatable; needs a tokenizer)");
   sub->add_option("--n", a->n, "Samples per prompt")->check(CLI::Range(1, 128));
-  sub->add_option("--num_beams", a->num_beams, "Beam search width (HF num_beams)");
-  sub->add_option("--length_penalty", a->length_penalty, "Beam search length penalty");
-  sub->add_option("--early_stopping", a->early_stopping, "Beam search: true | false | never")
-      ->check(CLI::IsMember({"true", "false", "never"}));
-  sub->add_option("--num_return_sequences", a->num_return_sequences, "Beams to return");
-  sub->add_option("--no_repeat_ngram_size", a->no_repeat_ngram_size,
-                  "Ban repeating n-grams of this size (HF; 0 disables)");
-  sub->add_option("--min_length", a->min_length,
-                  "HF min_length: no end token while the sequence (prompt + generated) is shorter");
-  sub->add_option("--forced_bos_token_id", a->forced_bos_token_id,
-                  "Force this first generated token (HF; -1 disables the model's)");
-  sub->add_option("--forced_eos_token_id", a->forced_eos_token_id,
-                  "Force this end token at the maximum length (HF; repeatable)");
-  sub->add_option("--decoder_start_token_id", a->decoder_start_token_id,
-                  "Encoder-decoder models: first decoder token (HF)");
-  sub->add_option("--seed", a->seed, "Random seed for sampling (per request)");
   sub->add_option("--end_id", a->end_id, "End token id (overrides generation_config)");
   sub->add_flag("--no_add_special_tokens", a->no_add_special_tokens,
                 "Do not add BOS/EOS-style special tokens when encoding --input_text");
-  sub->add_option("--max_batch_size", a->max_batch_size, "Sequences per step")->check(CLI::PositiveNumber);
+  sub->add_option("--max_batch_size", a->max_batch_size, "Sequences per step")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--max_num_tokens", a->max_num_tokens, "Tokens per step (chunked prefill)")
       ->check(CLI::PositiveNumber);
   sub->add_option("--tokens_per_block", a->tokens_per_block, "KV cache block size")
