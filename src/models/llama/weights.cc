@@ -1,5 +1,7 @@
 #include "models/llama/weights.h"
 
+#include "models/common/fused_weights.h"
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -63,21 +65,7 @@ void load_hf_weights(const io::Checkpoint& ckpt, const LlamaConfig& c, LlamaWeig
       load_weights(ckpt, {f.entry}, /*kiln_format=*/false);
       continue;
     }
-    std::vector<Tensor> parts(f.hf_parts.size());
-    std::vector<WeightEntry> entries;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      Shape s = f.entry.shape;
-      s[0] = f.part_rows[i];
-      entries.push_back({f.hf_parts[i], f.hf_parts[i], &parts[i], s, false});
-    }
-    load_weights(ckpt, entries, /*kiln_format=*/false);
-    Tensor fused = Tensor::empty(f.entry.shape, DType::kFloat32);
-    char* dst = static_cast<char*>(static_cast<void*>(fused.data<float>()));
-    for (const Tensor& t : parts) {  // contiguous fp32 [rows, ...] blocks, stacked along dim 0
-      std::memcpy(dst, t.data<float>(), t.nbytes());
-      dst += t.nbytes();
-    }
-    *f.entry.tensor = fused;
+    load_fused(ckpt, f.hf_parts, f.part_rows, f.entry.shape, f.entry.tensor);
   }
 }
 

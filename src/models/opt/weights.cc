@@ -1,26 +1,13 @@
 #include "models/opt/weights.h"
 
+#include "models/common/fused_weights.h"
+
 #include <cstring>
 #include <fmt/format.h>
 
 namespace kiln::models::opt {
 namespace {
 
-// Row-wise concatenation of fp32 CPU tensors with equal trailing sizes.
-Tensor cat_rows(const std::vector<const Tensor*>& parts) {
-  int64_t rows = 0;
-  for (const Tensor* p : parts) rows += p->size(0);
-  Shape shape = parts[0]->shape();
-  shape[0] = rows;
-  Tensor out = Tensor::empty(shape, DType::kFloat32);
-  char* dst = static_cast<char*>(out.raw());
-  for (const Tensor* p : parts) {
-    const Tensor c = p->contiguous();
-    std::memcpy(dst, c.raw(), c.nbytes());
-    dst += c.nbytes();
-  }
-  return out;
-}
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "models/t5/weights.h"
 
+#include "models/common/fused_weights.h"
+
 #include <fmt/format.h>
 
 #include <cstring>
@@ -126,19 +128,7 @@ void load_hf_weights(const io::Checkpoint& ckpt, const T5Config& c, const T5Stor
       load_weights(ckpt, {f.entry}, /*kiln_format=*/false);
       continue;
     }
-    std::vector<Tensor> parts(f.hf_parts.size());
-    std::vector<WeightEntry> entries;
-    for (size_t i = 0; i < parts.size(); ++i)
-      entries.push_back(
-          {f.hf_parts[i], f.hf_parts[i], &parts[i], {f.part_rows[i], f.entry.shape[1]}, false});
-    load_weights(ckpt, entries, /*kiln_format=*/false);
-    Tensor fused = Tensor::empty(f.entry.shape, DType::kFloat32);
-    char* dst = static_cast<char*>(static_cast<void*>(fused.data<float>()));
-    for (const Tensor& t : parts) {  // contiguous fp32 [rows, cols] blocks, stacked along dim 0
-      std::memcpy(dst, t.data<float>(), t.nbytes());
-      dst += t.nbytes();
-    }
-    *f.entry.tensor = fused;
+    load_fused(ckpt, f.hf_parts, f.part_rows, f.entry.shape, f.entry.tensor);
   }
   tie_weights(s, w);
 }
