@@ -78,23 +78,8 @@ TEST_P(EncDecParity, GreedyTokens) {
     const auto reqs = test::encdec_case_requests(c, defaults);
     // The encoder input runs in one step: the smallest budget is the longest input + 1.
     const int64_t tight = longest_prompt(reqs) + 1;
-    struct Variant {
-      const char* what;
-      runtime::GeneratorOptions opts;
-      bool alone;
-    };
-    const Variant variants[] = {{"alone", {64, 2048, 16, 0}, true},
-                                {"packed", {64, 2048, 16, 0}, false},
-                                {"small-steps", {3, tight, 3, 0}, false},
-                                {"batch1-queue", {1, tight, 1, 0}, false}};
-    for (const Variant& v : variants) {
-      runtime::Generator gen(*model, v.opts, ctx);
-      std::vector<std::vector<int32_t>> outs;
-      if (v.alone) {
-        for (const auto& r : reqs) outs.push_back(gen.generate({r})[0].output_ids);
-      } else {
-        for (const auto& res : gen.generate(reqs)) outs.push_back(res.output_ids);
-      }
+    for (const test::RunVariant& v : test::run_variants(3, tight, 3, tight)) {
+      const std::vector<std::vector<int32_t>> outs = test::run_variant(*model, v, reqs, ctx);
       for (size_t i = 0; i < reqs.size(); ++i)
         EXPECT_EQ(outs[i], ids(c["outputs"][i]))
             << where(dir, c) << " prompt " << i << " (" << v.what << ")";

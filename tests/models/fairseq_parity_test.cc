@@ -74,23 +74,8 @@ TEST_P(FairseqParity, GreedyTokens) {
     const auto reqs = test::encdec_case_requests(c, defaults);
     int64_t longest = 1;
     for (const auto& r : reqs) longest = std::max<int64_t>(longest, r.prompt.size());
-    struct Variant {
-      const char* what;
-      runtime::GeneratorOptions opts;
-      bool alone;
-    };
-    const Variant variants[] = {{"alone", {64, 2048, 16, 0}, true},
-                                {"packed", {64, 2048, 16, 0}, false},
-                                {"small-steps", {3, longest + 1, 3, 0}, false},
-                                {"batch1-queue", {1, longest + 1, 1, 0}, false}};
-    for (const Variant& v : variants) {
-      runtime::Generator gen(*model, v.opts, ctx);
-      std::vector<std::vector<int32_t>> outs;
-      if (v.alone) {
-        for (const auto& r : reqs) outs.push_back(gen.generate({r})[0].output_ids);
-      } else {
-        for (const auto& res : gen.generate(reqs)) outs.push_back(res.output_ids);
-      }
+    for (const test::RunVariant& v : test::run_variants(3, longest + 1, 3, longest + 1)) {
+      const std::vector<std::vector<int32_t>> outs = test::run_variant(*model, v, reqs, ctx);
       for (size_t i = 0; i < reqs.size(); ++i)
         EXPECT_EQ(outs[i], ids(c["outputs"][i]))
             << dir << ":" << c["name"] << " prompt " << i << " (" << v.what << ")";

@@ -3,15 +3,15 @@
 // with chunked prefill and a one-sequence queue) and the kiln-checkpoint round trip.
 #pragma once
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "../fixture_util.h"
 #include "models/registry.h"
@@ -57,6 +57,35 @@ struct TempDir {
   }
 };
 
+// The four ways every parity test runs a case's greedy requests: each alone, all packed in one
+// batch, in small steps (chunked prefill / a small token budget) and through a one-sequence queue.
+struct RunVariant {
+  const char* what;
+  runtime::GeneratorOptions opts;
+  bool alone;
+  bool chunked;
+};
+inline std::vector<RunVariant> run_variants(int64_t small_batch, int64_t small_tokens,
+                                            int small_block, int64_t queue_tokens) {
+  return {{"alone", {64, 2048, 16, 0}, true, false},
+          {"packed", {64, 2048, 16, 0}, false, false},
+          {"small-steps", {small_batch, small_tokens, small_block, 0}, false, true},
+          {"batch1-queue", {1, queue_tokens, 1, 0}, false, true}};
+}
+// Greedy outputs of reqs under one variant.
+inline std::vector<std::vector<int32_t>> run_variant(
+    models::Model& model, const RunVariant& v, const std::vector<runtime::GenerationRequest>& reqs,
+    ExecContext& ctx) {
+  runtime::Generator gen(model, v.opts, ctx);
+  std::vector<std::vector<int32_t>> outs;
+  if (v.alone) {
+    for (const auto& r : reqs) outs.push_back(gen.generate({r})[0].output_ids);
+  } else {
+    for (const auto& res : gen.generate(reqs)) outs.push_back(res.output_ids);
+  }
+  return outs;
+}
+
 // skip(prompt_len, chunked): requests a family cannot check in a variant (e.g. dynamic rope).
 using SkipFn = std::function<bool(int64_t prompt_len, bool chunked)>;
 
@@ -84,23 +113,8 @@ inline void check_logits_and_greedy(const std::string& dir, const std::string& m
       EXPECT_LT(max_abs / max_ref, 1e-4) << name << " prompt " << i;
     }
     ExecContext ctx;
-    struct Variant {
-      const char* what;
-      runtime::GeneratorOptions opts;
-      bool alone, chunked;
-    };
-    const Variant variants[] = {{"alone", {64, 2048, 16, 0}, true, false},
-                                {"packed", {64, 2048, 16, 0}, false, false},
-                                {"chunked", {4, 4, 3, 0}, false, true},
-                                {"batch1-queue", {1, 7, 1, 0}, false, true}};
-    for (const Variant& v : variants) {
-      runtime::Generator gen(*model, v.opts, ctx);
-      std::vector<std::vector<int32_t>> outs;
-      if (v.alone) {
-        for (const auto& r : reqs) outs.push_back(gen.generate({r})[0].output_ids);
-      } else {
-        for (const auto& res : gen.generate(reqs)) outs.push_back(res.output_ids);
-      }
+    for (const RunVariant& v : run_variants(4, 4, 3, 7)) {
+      const std::vector<std::vector<int32_t>> outs = run_variant(*model, v, reqs, ctx);
       for (size_t i = 0; i < reqs.size(); ++i) {
         if (skip && skip(static_cast<int64_t>(reqs[i].prompt.size()), v.chunked)) continue;
         EXPECT_EQ(outs[i], c["outputs"][i].get<std::vector<int32_t>>())

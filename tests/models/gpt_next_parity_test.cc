@@ -59,23 +59,8 @@ TEST_P(GptNextParity, LogitsAndGreedyTokens) {
       }
     }
     ExecContext ctx;
-    struct Variant {
-      const char* what;
-      runtime::GeneratorOptions opts;
-      bool alone;
-    };
-    const Variant variants[] = {{"alone", {64, 2048, 16, 0}, true},
-                                {"packed", {64, 2048, 16, 0}, false},
-                                {"chunked", {4, 4, 3, 0}, false},
-                                {"batch1-queue", {1, 7, 1, 0}, false}};
-    for (const Variant& v : variants) {
-      runtime::Generator gen(*model, v.opts, ctx);
-      std::vector<std::vector<int32_t>> outs;
-      if (v.alone) {
-        for (const auto& r : reqs) outs.push_back(gen.generate({r})[0].output_ids);
-      } else {
-        for (const auto& res : gen.generate(reqs)) outs.push_back(res.output_ids);
-      }
+    for (const test::RunVariant& v : test::run_variants(4, 4, 3, 7)) {
+      const std::vector<std::vector<int32_t>> outs = test::run_variant(*model, v, reqs, ctx);
       for (size_t i = 0; i < reqs.size(); ++i)
         EXPECT_EQ(outs[i], c["outputs"][i].get<std::vector<int32_t>>())
             << name << " prompt " << i << " (" << v.what << ")";
