@@ -87,6 +87,20 @@ struct SamplingTensors {
 };
 void sample(Tensor& logits, const SamplingTensors& params, Tensor& out_ids, ExecContext& ctx);
 
+// Beam-search candidates (only [rows, k] leave the device): for each i < rows, logits row
+// row_ids[i] -> log_softmax in fp32 (exponentials of x - max rounded to fp32 and summed in double,
+// as runtime/sampling/beam_search.cc; a row whose max is -inf is left as it is), the ids
+// mask_ids[i, :] (-1 padded; ids outside [0, vocab) ignored) set to -inf (HF's min-length /
+// min-new-tokens masks act on beam search's log-probs), then the row's k best, best first:
+// log-prob descending (NaN ranks as +inf, as torch.topk), ties to the lower token id.
+// logits [n, vocab] fp32; row_ids [rows] int32 in [0, n); mask_ids [rows, m] int32 with
+// m <= kMaxBeamMaskIds; 1 <= k <= min(vocab, kMaxBeamCandidates); out_logprobs [rows, k] fp32,
+// out_tokens [rows, k] int32. CUDA, and the CPU twin (the host beam search's own functions).
+inline constexpr int64_t kMaxBeamCandidates = 128;
+inline constexpr int64_t kMaxBeamMaskIds = 32;
+void beam_candidates(const Tensor& logits, const Tensor& row_ids, const Tensor& mask_ids, int64_t k,
+                     Tensor& out_logprobs, Tensor& out_tokens, ExecContext& ctx);
+
 // Per-step attention metadata for the packed batch; tensors on the op's device.
 struct AttentionMeta {
   Tensor block_tables;  // [num_seqs, max_blocks] int32

@@ -61,6 +61,14 @@ DeviceStep::DeviceStep(int64_t max_tokens, int64_t max_seqs, int64_t table_width
   sample_device_ = Tensor::empty({sample_words}, DType::kInt32, ctx.allocator);
   ids_host_ = Tensor::empty({max_seqs}, DType::kInt32, ops::pinned_allocator());
   ids_device_ = Tensor::empty({max_seqs}, DType::kInt32, ctx.allocator);
+  const int64_t beam_words = (1 + kMaxBeamMask) * max_seqs + 64 * 2;
+  beam_host_ = Tensor::empty({beam_words}, DType::kInt32, ops::pinned_allocator());
+  beam_device_ = Tensor::empty({beam_words}, DType::kInt32, ctx.allocator);
+  const int64_t cands = max_seqs * ops::kMaxBeamCandidates;
+  cand_lp_device_ = Tensor::empty({cands}, DType::kFloat32, ctx.allocator);
+  cand_tok_device_ = Tensor::empty({cands}, DType::kInt32, ctx.allocator);
+  cand_lp_host_ = Tensor::empty({cands}, DType::kFloat32, ops::pinned_allocator());
+  cand_tok_host_ = Tensor::empty({cands}, DType::kInt32, ops::pinned_allocator());
 }
 
 layers::ForwardBatch DeviceStep::upload(const layers::ForwardBatch& h) {
@@ -174,6 +182,35 @@ std::vector<int32_t> DeviceStep::sample(Tensor& logits, const std::vector<const 
   ops::copy(ids, ids_h, ctx_);
   ops::synchronize(ctx_);
   return {ids_h.data<int32_t>(), ids_h.data<int32_t>() + rows};
+}
+
+DeviceStep::BeamCandidates DeviceStep::beam_candidates(const Tensor& logits,
+                                                       const std::vector<int32_t>& rows,
+                                                       const std::vector<int32_t>& mask_ids,
+                                                       int64_t mask_width, int64_t k) {
+  const int64_t n = static_cast<int64_t>(rows.size());
+  KILN_CHECK(n <= max_seqs_ && mask_width >= 1 && mask_width <= kMaxBeamMask &&
+                 static_cast<int64_t>(mask_ids.size()) == n * mask_width &&
+                 k >= 1 && k <= ops::kMaxBeamCandidates,
+             "device step: beam candidates for {} rows, mask width {}, k {} exceed the staging "
+             "({} rows, {} mask ids, k <= {})",
+             n, mask_width, k, max_seqs_, kMaxBeamMask, ops::kMaxBeamCandidates);
+  // The previous call's copies have completed (it synchronised); the staging is free.
+  Packer p(beam_host_, beam_device_);
+  const Tensor row_ids = p.put(host_vec(rows.data(), n, DType::kInt32));
+  const Tensor masks =
+      p.put(host_vec(mask_ids.data(), n * mask_width, DType::kInt32)).view({n, mask_width});
+  Tensor src = beam_host_.slice(0, 0, p.words()), dst = beam_device_.slice(0, 0, p.words());
+  ops::copy(src, dst, ctx_);
+  Tensor lp = cand_lp_device_.slice(0, 0, n * k).view({n, k});
+  Tensor tok = cand_tok_device_.slice(0, 0, n * k).view({n, k});
+  ops::beam_candidates(logits, row_ids, masks, k, lp, tok, ctx_);
+  BeamCandidates out{cand_lp_host_.slice(0, 0, n * k).view({n, k}),
+                     cand_tok_host_.slice(0, 0, n * k).view({n, k})};
+  ops::copy(lp, out.logprobs, ctx_);
+  ops::copy(tok, out.tokens, ctx_);
+  ops::synchronize(ctx_);
+  return out;
 }
 
 }  // namespace kiln::runtime

@@ -28,6 +28,20 @@ class DeviceStep {
   // Samples one token per logits row; seqs[i] owns row i. Blocks until the ids are on the host.
   std::vector<int32_t> sample(Tensor& logits, const std::vector<const Sequence*>& seqs);
 
+  // Beam-search candidates (ops::beam_candidates) of logits rows rows[i], with mask_ids
+  // [rows, mask_width] (-1 padded) set to -inf, k per row. Only [rows, k] come back; blocks until
+  // they are on the host. Returns pinned host views [rows, k] (logprobs fp32, tokens int32),
+  // valid until the next call. Staging sized at construction: rows <= max_seqs,
+  // mask_width <= kMaxBeamMask, k <= ops::kMaxBeamCandidates.
+  static constexpr int64_t kMaxBeamMask = 16;
+  struct BeamCandidates {
+    Tensor logprobs;  // [rows, k] fp32, host
+    Tensor tokens;    // [rows, k] int32, host
+  };
+  BeamCandidates beam_candidates(const Tensor& logits, const std::vector<int32_t>& rows,
+                                 const std::vector<int32_t>& mask_ids, int64_t mask_width,
+                                 int64_t k);
+
  private:
   static constexpr int64_t kMaxEos = 16;
   int64_t max_tokens_, max_seqs_, table_width_, max_positions_, cross_table_width_,
@@ -41,6 +55,12 @@ class DeviceStep {
   Tensor sample_device_;  // int32 on the device
   Tensor ids_host_;    // pinned [max_seqs] int32
   Tensor ids_device_;  // [max_seqs] int32
+  Tensor beam_host_;         // pinned int32 staging: row ids, mask ids
+  Tensor beam_device_;       // int32 on the device
+  Tensor cand_lp_device_;    // [max_seqs * kMaxBeamCandidates] fp32
+  Tensor cand_tok_device_;   // [max_seqs * kMaxBeamCandidates] int32
+  Tensor cand_lp_host_;      // pinned twins
+  Tensor cand_tok_host_;
 };
 
 }  // namespace kiln::runtime

@@ -6,6 +6,7 @@
 #include <exception>
 
 #include "core/check.h"
+#include "ops/ops.h"
 #include "runtime/output/sequence_output.h"
 #include "runtime/sampling/beam_search.h"
 #include "runtime/sampling/sampler.h"
@@ -22,6 +23,23 @@ bool needs_host_sampling(const RequestState& r) {
   const SamplingParams& p = r.params;
   return r.is_beam() || p.logprobs >= 0 || p.min_p > 0.f || p.presence_penalty != 0.f ||
          p.frequency_penalty != 0.f || (r.width() > 1 && !r.forked) || p.needs_host_processors();
+}
+
+// End ids the min-length / min-new-tokens masks ban (logits_processors.cc ban_end_ids).
+std::vector<int32_t> end_ids(const SamplingParams& p) {
+  std::vector<int32_t> ids;
+  if (!p.ignore_eos) ids = p.eos_token_ids;
+  ids.insert(ids.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
+  return ids;
+}
+
+// Candidates per row a device beam request asks for: 2K (fallbacks to the dense rows become rare,
+// see BeamSearch::step_sparse), within the op's bound and the vocabulary; 0 when that leaves
+// fewer than K (and not the whole vocabulary).
+int64_t beam_candidates_k(const SamplingParams& p, int64_t vocab) {
+  const int64_t keep = BeamSearch::candidates_kept(p.num_beams, p.eos_token_ids.size());
+  const int64_t k = std::min({2 * keep, ops::kMaxBeamCandidates, vocab});
+  return k >= keep || k == vocab ? k : 0;
 }
 
 // The encoder input the processors see (encoder_no_repeat_ngram_size); null: decoder-only.
@@ -90,10 +108,11 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
              "the prompt has {} tokens, longer than the model's {} positions", len,
              spec.max_positions);
   const int64_t max_new = params.resolve_max_new(len);
-  KILN_CHECK(len + max_new <= spec.max_positions,
+  // The last generated token is never fed back (as in HF): it needs no position.
+  KILN_CHECK(len + max_new - 1 <= spec.max_positions,
              "prompt ({} tokens) + max_new_tokens ({}) exceeds the model's {} positions; lower "
              "max_new_tokens to at most {}",
-             len, max_new, spec.max_positions, spec.max_positions - len);
+             len, max_new, spec.max_positions, spec.max_positions - len + 1);
   const int64_t width = std::max(params.n, params.num_beams);
   KILN_CHECK(width <= options_.runner.max_batch_size,
              "the request needs {} sequences (n / num_beams) but max_batch_size is {}", width,
@@ -229,6 +248,28 @@ BeamSearch::Step Executor::beam_step(RequestState& r, const std::vector<const fl
   return r.beam->step(lp.data(), static_cast<int>(rows.size()));
 }
 
+std::optional<BeamSearch::Step> Executor::beam_step_sparse(RequestState& r, const float* logprobs,
+                                                           const int32_t* tokens,
+                                                           int64_t k, int num_rows) const {
+  if (!r.beam)
+    r.beam = std::make_unique<BeamSearch>(BeamParams::from(r.params, r.seqs[0].seq->prompt_len),
+                                          model_.spec().vocab_size);
+  return r.beam->step_sparse(logprobs, tokens, static_cast<int>(k), num_rows);
+}
+
+bool Executor::beam_on_device(const RequestState& r) const {
+  const SamplingParams& p = r.params;
+  if (!runner_->on_device() || !r.is_beam()) return false;
+  // Only log_softmax and the end-id masks: every other processor stays on the host.
+  if (p.repetition_penalty != 1.f || p.presence_penalty != 0.f || p.frequency_penalty != 0.f ||
+      p.logprobs >= 0 || p.no_repeat_ngram_size > 0 || p.encoder_no_repeat_ngram_size > 0 ||
+      !p.bad_words_ids.empty() || p.forced_bos_token_id >= 0 || !p.forced_eos_token_ids.empty() ||
+      !p.suppress_tokens.empty() || !p.begin_suppress_tokens.empty())
+    return false;
+  if (static_cast<int64_t>(end_ids(p).size()) > DeviceStep::kMaxBeamMask) return false;
+  return beam_candidates_k(p, model_.spec().vocab_size) > 0;
+}
+
 void Executor::advance_beams(RequestState& r, const BeamSearch::Step& st, RequestOutput& o) {
   std::vector<SeqSlot> next;
   for (size_t j = 0; j < st.parent.size(); ++j) {
@@ -328,24 +369,64 @@ std::vector<RequestOutput> Executor::step() {
   }
   std::vector<RequestState*> order;
   std::map<int64_t, std::vector<int64_t>> rows_of;  // request id -> its rows
-  bool any_host = false, any_device = false;
+  std::map<int64_t, size_t> index_of;               // request id -> its place in order
+  std::vector<uint8_t> on_gpu_beam;                 // per request in order: beam_on_device
+  // Host rows: the CPU runtime, and requests the GPU sampling kernel cannot serve (beams whose
+  // candidates the GPU op chooses excepted).
+  const auto on_host = [&](const RequestState& r, bool gpu_beam) {
+    return !runner_->on_device() || (needs_host_sampling(r) && !gpu_beam);
+  };
+  bool any_host = false, any_device = false, any_gpu_beam = false;
   for (size_t i = 0; i < row_seq.size(); ++i) {
     RequestState* r = requests_.at(row_seq[i]->id).get();
-    if (!rows_of.count(r->id)) order.push_back(r);
+    if (!rows_of.count(r->id)) {
+      index_of[r->id] = order.size();
+      order.push_back(r);
+      on_gpu_beam.push_back(beam_on_device(*r) ? 1 : 0);
+    }
     rows_of[r->id].push_back(static_cast<int64_t>(i));
-    const bool host = !runner_->on_device() || needs_host_sampling(*r);
+    const bool gpu_beam = on_gpu_beam[index_of.at(r->id)];
+    const bool host = on_host(*r, gpu_beam);
     any_host |= host;
-    any_device |= !host;
+    any_device |= !host && !gpu_beam;
+    any_gpu_beam |= gpu_beam;
   }
   // The host copy first: the GPU sampling kernel applies penalties to the logits in place.
   Tensor host = any_host ? runner_->logits_on_host(logits) : Tensor();
-  std::vector<int32_t> device_ids;
-  if (any_device) {
-    std::vector<const Sequence*> seqs(row_seq.begin(), row_seq.end());
-    device_ids = runner_->sample_on_device(logits, seqs);
-  }
   const int64_t vocab = model_.spec().vocab_size;
   const auto host_row = [&](int64_t row) { return host.data<float>() + row * vocab; };
+
+  // Beams on the GPU: per-row candidates [rows, k] (log-softmax, end-id masks, top-k) come back
+  // instead of the rows; before the sampling kernel, which masks rows in place.
+  DeviceStep::BeamCandidates cands;
+  int64_t cand_k = 0;
+  std::vector<int64_t> cand_first(order.size(), -1);  // request -> its first candidate row
+  if (any_gpu_beam) {
+    int64_t width = 1;
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (!on_gpu_beam[i]) continue;
+      cand_k = std::max(cand_k, beam_candidates_k(order[i]->params, vocab));
+      width = std::max(width, static_cast<int64_t>(end_ids(order[i]->params).size()));
+    }
+    std::vector<int32_t> rows, masks;
+    for (size_t i = 0; i < order.size(); ++i) {
+      if (!on_gpu_beam[i]) continue;
+      const SamplingParams& p = order[i]->params;
+      const std::vector<int32_t> ends = end_ids(p);
+      cand_first[i] = static_cast<int64_t>(rows.size());
+      for (int64_t row : rows_of.at(order[i]->id)) {
+        const Sequence& s = *row_seq[row];
+        const int64_t len = static_cast<int64_t>(s.tokens.size());
+        // logits_processors.cc: min_length (when min_new_tokens is unset), min_new_tokens.
+        const bool masked =
+            (p.min_new_tokens == 0 && len < p.min_length) || len - s.prompt_len < p.min_new_tokens;
+        rows.push_back(static_cast<int32_t>(row));
+        for (int64_t j = 0; j < width; ++j)
+          masks.push_back(masked && j < static_cast<int64_t>(ends.size()) ? ends[j] : -1);
+      }
+    }
+    cands = runner_->beam_candidates_on_device(logits, rows, masks, width, cand_k);
+  }
 
   // n > 1: the children are forked (block tables: serial) before any row is sampled.
   std::vector<bool> forking(order.size(), false);
@@ -363,12 +444,26 @@ std::vector<RequestOutput> Executor::step() {
   };
   std::vector<std::vector<int32_t>> host_tokens(order.size());
   std::vector<BeamSearch::Step> beam_steps(order.size());
+  std::vector<uint8_t> dense_again(order.size(), 0);  // GPU beams whose candidates did not suffice
   std::exception_ptr error;
 #pragma omp parallel for schedule(dynamic, 1)
   for (size_t i = 0; i < order.size(); ++i) {
     RequestState& r = *order[i];
-    if (runner_->on_device() && !needs_host_sampling(r)) continue;
     try {
+      if (on_gpu_beam[i]) {
+        const int64_t at = cand_first[i] * cand_k;
+        std::optional<BeamSearch::Step> st =
+            beam_step_sparse(r, cands.logprobs.data<float>() + at,
+                             cands.tokens.data<int32_t>() + at, cand_k,
+                             static_cast<int>(rows_of.at(r.id).size()));
+        if (st) {
+          beam_steps[i] = std::move(*st);
+        } else {
+          dense_again[i] = 1;
+        }
+        continue;
+      }
+      if (!on_host(r, false)) continue;
       if (r.is_beam()) {
         std::vector<const float*> ptrs;
         for (int64_t row : rows_of.at(r.id)) ptrs.push_back(host_row(row));
@@ -391,6 +486,23 @@ std::vector<RequestOutput> Executor::step() {
     }
   }
   if (error) std::rethrow_exception(error);
+  // Rare: a GPU beam's candidate lists could not prove the step (rounding ties at the K-th
+  // candidate); it runs on the host rows, from logits the sampling kernel has not touched yet.
+  for (size_t i = 0; i < order.size(); ++i) {
+    if (!on_gpu_beam[i]) continue;
+    ++stats_.beam_device_steps;
+    if (!dense_again[i]) continue;
+    ++stats_.beam_dense_fallbacks;
+    if (!host.defined()) host = runner_->logits_on_host(logits);
+    std::vector<const float*> ptrs;
+    for (int64_t row : rows_of.at(order[i]->id)) ptrs.push_back(host_row(row));
+    beam_steps[i] = beam_step(*order[i], ptrs);
+  }
+  std::vector<int32_t> device_ids;
+  if (any_device) {
+    std::vector<const Sequence*> seqs(row_seq.begin(), row_seq.end());
+    device_ids = runner_->sample_on_device(logits, seqs);
+  }
 
   for (size_t i = 0; i < order.size(); ++i) {
     RequestState& r = *order[i];

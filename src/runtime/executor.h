@@ -1,7 +1,9 @@
 // Executor: the in-flight-batching step loop (DESIGN §4). Requests arrive and leave at any step;
 // each step the scheduler packs decode tokens and prefill chunks of many requests, the step
 // runner runs one forward, then each request samples (GPU kernel for plain rows, the host
-// sampler for rows needing min-p, OpenAI penalties, logprobs or a fork), advances its beams, checks
+// sampler for rows needing min-p, OpenAI penalties, logprobs or a fork; beams choose their
+// candidates on the GPU when only the min-length masks apply, else on the host), advances its
+// beams, checks
 // its stop conditions and streams out what it produced. Single-threaded: the Engine (src/api)
 // owns the thread and the locking.
 #pragma once
@@ -9,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/exec_context.h"
@@ -49,6 +52,8 @@ struct ExecutorStats {
   int64_t preemptions = 0;
   int64_t finished = 0;
   int64_t cancelled = 0;
+  int64_t beam_device_steps = 0;  // beam steps from on-device candidates (ops::beam_candidates)
+  int64_t beam_dense_fallbacks = 0;  // of those, redone from the dense rows (see step_sparse)
 };
 
 class Executor {
@@ -85,6 +90,14 @@ class Executor {
   void fork_samples(RequestState& r);
   // The beam search step of r over its rows' logits (host memory); touches only r.
   BeamSearch::Step beam_step(RequestState& r, const std::vector<const float*>& rows) const;
+  // The same step from the device's per-row candidates [rows, k] (ops::beam_candidates); nullopt
+  // when they cannot prove the dense answer (then beam_step on the host rows).
+  std::optional<BeamSearch::Step> beam_step_sparse(RequestState& r, const float* logprobs,
+                                                   const int32_t* tokens, int64_t k,
+                                                   int num_rows) const;
+  // Beam requests whose row processing the device op covers (log-softmax and the min-length /
+  // min-new-tokens end-id masks): their candidates are chosen on the GPU.
+  bool beam_on_device(const RequestState& r) const;
   // Forks the chosen parents' blocks for the new beams; delivers the results when done.
   void advance_beams(RequestState& r, const BeamSearch::Step& step, RequestOutput& o);
   void append_token(RequestState& r, SeqSlot& slot, int32_t token, const float* raw_row,

@@ -124,6 +124,13 @@ std::vector<int32_t> StepRunner::sample_on_device(Tensor& logits,
   return device_step_->sample(logits, seqs);
 }
 
+DeviceStep::BeamCandidates StepRunner::beam_candidates_on_device(
+    const Tensor& logits, const std::vector<int32_t>& rows, const std::vector<int32_t>& mask_ids,
+    int64_t mask_width, int64_t k) {
+  KILN_CHECK(device_step_, "beam_candidates_on_device needs a GPU model");
+  return device_step_->beam_candidates(logits, rows, mask_ids, mask_width, k);
+}
+
 Tensor StepRunner::logits_on_host(const Tensor& logits) {
   if (!device_step_) return logits;
   Tensor dst = host_logits_.slice(0, 0, logits.size(0));

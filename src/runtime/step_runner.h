@@ -44,6 +44,12 @@ class StepRunner {
   Tensor forward(std::vector<ScheduledChunk>& chunks, bool decode_only);
   // GPU sampling of every row (seqs[i] owns row i); ids come back to the host.
   std::vector<int32_t> sample_on_device(Tensor& logits, const std::vector<const Sequence*>& seqs);
+  // Beam-search candidates of some logits rows on the device (DeviceStep::beam_candidates): only
+  // [rows, k] log-probs and tokens come back to pinned host memory.
+  DeviceStep::BeamCandidates beam_candidates_on_device(const Tensor& logits,
+                                                       const std::vector<int32_t>& rows,
+                                                       const std::vector<int32_t>& mask_ids,
+                                                       int64_t mask_width, int64_t k);
   // The logits on the host (a copy from the GPU; the tensor itself on the CPU).
   Tensor logits_on_host(const Tensor& logits);
 

@@ -1,13 +1,20 @@
 // Beam search bookkeeping (runtime/sampling/beam_search.h) on hand-built probability tables:
 // candidate ordering, eos only counted in the top num_beams, length penalty, the three
-// early_stopping modes, num_return_sequences, max length, ties, and the row preprocessing.
+// early_stopping modes, num_return_sequences, max length, ties, and the row preprocessing; the
+// sparse step (per-row candidate lists, as ops::beam_candidates gives them) equals the dense one
+// bit for bit on random, tie-heavy and rounding-tie rows.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
+#include <numeric>
+#include <random>
 
 #include "core/check.h"
+#include "ops/ops.h"
 #include "runtime/sampling/beam_search.h"
 
 namespace kiln::runtime {
@@ -298,6 +305,209 @@ TEST(BeamSearch, RejectsBadParametersAndMisuse) {
   EXPECT_TRUE(bs.done());
   EXPECT_THROW(bs.step(rows.data(), 0), Error);
   EXPECT_EQ(bs.finalize().size(), 1u);
+}
+
+// ---- sparse step == dense step ---------------------------------------------------------------
+
+// Each row's k best (log-prob desc, NaN first; token asc): what ops::beam_candidates returns.
+void top_lists(const std::vector<float>& lp, int rows, int64_t vocab, int k,
+               std::vector<float>& out_lp, std::vector<int32_t>& out_tok) {
+  out_lp.assign(static_cast<size_t>(rows) * k, 0.f);
+  out_tok.assign(static_cast<size_t>(rows) * k, 0);
+  for (int r = 0; r < rows; ++r) {
+    const float* row = lp.data() + r * vocab;
+    const auto key = [](float v) { return std::isnan(v) ? INFINITY : v; };
+    std::vector<int32_t> idx(vocab);
+    std::iota(idx.begin(), idx.end(), 0);
+    std::stable_sort(idx.begin(), idx.end(),
+                     [&](int32_t a, int32_t b) { return key(row[a]) > key(row[b]); });
+    for (int j = 0; j < k; ++j) {
+      out_lp[r * k + j] = row[idx[j]];
+      out_tok[r * k + j] = idx[j];
+    }
+  }
+}
+
+// Row generator for a step: [rows, vocab] processed log-probs.
+using RowGen = std::function<std::vector<float>(int step, int rows)>;
+
+// Drives a dense and a sparse group (per-row lists of k) in lockstep on the same rows; every step
+// and the final hypotheses must be identical. Returns the sparse group's fallbacks to the dense
+// rows.
+int expect_sparse_equals_dense(const BeamParams& bp, int64_t vocab, int k, const RowGen& gen) {
+  BeamSearch dense(bp, vocab), sparse(bp, vocab);
+  int fallbacks = 0;
+  std::vector<float> clp;
+  std::vector<int32_t> ctok;
+  for (int step = 0; !dense.done(); ++step) {
+    const int n = dense.num_running();
+    EXPECT_EQ(sparse.num_running(), n);
+    const std::vector<float> lp = gen(step, n);
+    top_lists(lp, n, vocab, k, clp, ctok);
+    const BeamSearch::Step want = dense.step(lp.data(), n);
+    std::optional<BeamSearch::Step> got = sparse.step_sparse(clp.data(), ctok.data(), k, n);
+    if (!got) {
+      ++fallbacks;
+      got = sparse.step(lp.data(), n);
+    }
+    EXPECT_EQ(got->parent, want.parent) << "step " << step;
+    EXPECT_EQ(got->token, want.token) << "step " << step;
+    EXPECT_EQ(sparse.done(), dense.done());
+    if (::testing::Test::HasFailure()) return fallbacks;
+  }
+  const auto a = dense.finalize(), b = sparse.finalize();
+  EXPECT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    EXPECT_EQ(a[i].tokens, b[i].tokens);
+    EXPECT_EQ(a[i].score, b[i].score);  // bit for bit
+  }
+  return fallbacks;
+}
+
+TEST(BeamSearch, SparseStepEqualsDenseOnRandomRows) {
+  int fallbacks = 0, runs = 0;
+  for (uint64_t seed = 0; seed < 40; ++seed) {
+    std::mt19937_64 rng(seed);
+    const int64_t vocab = std::vector<int64_t>{7, 50, 97, 1000}[seed % 4];
+    const int nb = 1 + static_cast<int>(rng() % 5);
+    std::vector<int32_t> eos;
+    for (int e = 0; e < static_cast<int>(rng() % 3); ++e)
+      eos.push_back(static_cast<int32_t>(rng() % vocab));
+    BeamParams bp = params(nb, eos, 2 + static_cast<int64_t>(rng() % 12), 0.5 + (rng() % 3) * 0.5,
+                           static_cast<int>(rng() % 3), 1 + static_cast<int>(rng() % nb));
+    if (vocab * nb < BeamSearch::candidates_kept(nb, eos.size())) continue;
+    const int keep = BeamSearch::candidates_kept(nb, eos.size());
+    const int64_t min_new = static_cast<int64_t>(rng() % 3);
+    const RowGen gen = [&](int step, int rows) {
+      std::normal_distribution<float> nd(0.f, 1.f + static_cast<float>(seed % 3) * 2.f);
+      std::vector<float> lp(rows * vocab);
+      for (int r = 0; r < rows; ++r) {
+        float* row = lp.data() + r * vocab;
+        for (int64_t t = 0; t < vocab; ++t) row[t] = nd(rng);
+        log_softmax_row(row, vocab);
+        if (step < min_new)  // min_new_tokens masks the end ids after the log-softmax
+          for (int32_t e : eos) row[e] = -INFINITY;
+      }
+      return lp;
+    };
+    for (int k : {keep, keep + 1, 2 * keep, static_cast<int>(vocab)}) {
+      k = std::min<int>(k, static_cast<int>(vocab));
+      if (static_cast<int64_t>(k) * nb < keep) continue;
+      SCOPED_TRACE(testing::Message() << "seed " << seed << " vocab " << vocab << " beams " << nb
+                                      << " eos " << eos.size() << " k " << k);
+      fallbacks += expect_sparse_equals_dense(bp, vocab, k, gen);
+      ++runs;
+      if (HasFailure()) return;
+    }
+  }
+  EXPECT_GT(runs, 100);
+  EXPECT_LT(fallbacks, runs);  // random rows almost never need the dense rows
+}
+
+TEST(BeamSearch, SparseStepEqualsDenseOnTies) {
+  // Few distinct values: exact ties everywhere, in the rows and among accumulated scores.
+  int fallbacks = 0;
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    std::mt19937_64 rng(seed);
+    const int64_t vocab = 20 + static_cast<int64_t>(seed % 3) * 37;
+    const int nb = 2 + static_cast<int>(seed % 4);
+    const std::vector<int32_t> eos = {3, 5};
+    const BeamParams bp = params(nb, eos, 8, 1.0, static_cast<int>(seed % 3));
+    const int keep = BeamSearch::candidates_kept(nb, eos.size());
+    const RowGen gen = [&](int, int rows) {
+      std::vector<float> lp(rows * vocab);
+      for (float& v : lp) v = -0.5f * static_cast<float>(rng() % 4);
+      return lp;
+    };
+    for (int k : {keep, keep + 3, 2 * keep}) {
+      k = std::min<int>(k, static_cast<int>(vocab));
+      SCOPED_TRACE(testing::Message() << "seed " << seed << " k " << k);
+      fallbacks += expect_sparse_equals_dense(bp, vocab, k, gen);
+      if (HasFailure()) return;
+    }
+  }
+  // Equal log-probs keep the token order: no fallback is needed for exact ties.
+  EXPECT_EQ(fallbacks, 0);
+}
+
+TEST(BeamSearch, SparseStepEqualsDenseOnRoundingTies) {
+  // Large accumulated scores and log-probs a few ulps apart: fl(lp + score) ties candidates whose
+  // log-probs differ, so the row order (lp desc) and the step's order (index asc) disagree at the
+  // K-th candidate. The sparse step must notice and ask for the dense rows, never differ.
+  int fallbacks = 0;
+  for (uint64_t seed = 0; seed < 30; ++seed) {
+    std::mt19937_64 rng(seed);
+    const int64_t vocab = 64;
+    const int nb = 2 + static_cast<int>(seed % 3);
+    const BeamParams bp = params(nb, {1}, 6);
+    const int keep = BeamSearch::candidates_kept(nb, 1);
+    const RowGen gen = [&](int step, int rows) {
+      std::vector<float> lp(rows * vocab);
+      for (float& v : lp) {
+        // Step 0 pushes the scores to about -3000 (ulp 2.4e-4); later rows differ by ~1e-6.
+        const float base = step == 0 ? -3000.f : -1.f;
+        v = base - 1e-6f * static_cast<float>(rng() % 64);
+      }
+      return lp;
+    };
+    for (int k : {keep, keep + 1, 2 * keep}) {
+      SCOPED_TRACE(testing::Message() << "seed " << seed << " k " << k);
+      fallbacks += expect_sparse_equals_dense(bp, vocab, k, gen);
+      if (HasFailure()) return;
+    }
+  }
+  EXPECT_GT(fallbacks, 0);  // the check does fire on such rows
+}
+
+TEST(BeamSearch, SparseStepRejectsTooFewCandidates) {
+  BeamSearch bs(params(2, {1}, 4), 10);  // K = 4
+  std::vector<float> lp(3, -1.f);
+  std::vector<int32_t> tok = {0, 1, 2};
+  EXPECT_THROW(bs.step_sparse(lp.data(), tok.data(), 1, 1), Error);   // 1 x 2 beams < K
+  EXPECT_THROW(bs.step_sparse(lp.data(), tok.data(), 11, 1), Error);  // k > vocab
+  EXPECT_THROW(bs.step_sparse(lp.data(), tok.data(), 3, 2), Error);   // the first step: 1 row
+}
+
+// ops::beam_candidates (the CPU twin of the GPU op) gives exactly the rows the host path builds
+// (beam_logprobs: log_softmax, then the end-id mask) cut to their k best, and driving a group from
+// it equals the dense host step.
+TEST(BeamSearch, BeamCandidatesOpMatchesHostRows) {
+  ExecContext ctx;
+  const int64_t vocab = 257, n = 5, k = 16;
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> nd(0.f, 3.f);
+  std::vector<float> logits(n * vocab);
+  for (float& v : logits) v = nd(rng);
+  for (int64_t t = 0; t < vocab; ++t) logits[3 * vocab + t] = -INFINITY;  // fully masked row
+  for (int64_t t = 0; t < vocab; t += 2) logits[4 * vocab + t] = std::round(logits[4 * vocab + t]);
+  const std::vector<int32_t> rows = {4, 0, 3, 2};
+  SamplingParams sp;
+  sp.eos_token_ids = {1, 9};
+  sp.stop_token_ids = {200};
+  sp.min_new_tokens = 1;
+  const std::vector<int32_t> mask = {1, 9, 200, -1, -1, -1, 1, 9, 200, 1, 9, -1};  // [4, 3]
+  Tensor lt = Tensor::empty({n, vocab}, DType::kFloat32);
+  std::copy(logits.begin(), logits.end(), lt.data<float>());
+  Tensor rt = Tensor::empty({4}, DType::kInt32), mt = Tensor::empty({4, 3}, DType::kInt32);
+  std::copy(rows.begin(), rows.end(), rt.data<int32_t>());
+  std::copy(mask.begin(), mask.end(), mt.data<int32_t>());
+  Tensor olp = Tensor::empty({4, k}, DType::kFloat32), otok = Tensor::empty({4, k}, DType::kInt32);
+  ops::beam_candidates(lt, rt, mt, k, olp, otok, ctx);
+  for (int i = 0; i < 4; ++i) {
+    std::vector<float> row(logits.begin() + rows[i] * vocab, logits.begin() + (rows[i] + 1) * vocab);
+    SamplingParams p = sp;
+    if (i == 1) p.min_new_tokens = 0;  // row 1 is past min_new_tokens: no mask
+    if (i == 3) p.stop_token_ids = {};  // row 3 masks only the eos ids
+    beam_logprobs(row.data(), vocab, p, {0}, 1);
+    std::vector<float> want_lp;
+    std::vector<int32_t> want_tok;
+    top_lists(row, 1, vocab, k, want_lp, want_tok);
+    for (int j = 0; j < k; ++j) {
+      EXPECT_EQ(otok.data<int32_t>()[i * k + j], want_tok[j]) << "row " << i << " j " << j;
+      EXPECT_EQ(olp.data<float>()[i * k + j], want_lp[j]) << "row " << i << " j " << j;
+    }
+  }
+  EXPECT_THROW(ops::beam_candidates(lt, rt, mt, vocab + 1, olp, otok, ctx), Error);
 }
 
 }  // namespace

@@ -50,4 +50,14 @@ void paged_attention(float* out, const float* q, int64_t q_stride, const float* 
                      const int32_t* cu_seqlens = nullptr, const int32_t* seq_kv_len = nullptr,
                      const float* position_bias = nullptr, int64_t bias_radius = 0);
 
+// log_softmax of one fp32 row in place: x - max - log(sum(exp(x - max))), the exponentials
+// rounded to fp32 (as torch) and summed in double; a row whose max is -inf is left as it is.
+// The host beam search (runtime/sampling/beam_search.cc) uses exactly this.
+void log_softmax_row(float* row, int64_t vocab);
+// The twin of cuda::beam_candidates (see ops::beam_candidates): logits [.., vocab], row_ids
+// [rows], mask_ids [rows, max_mask] (-1 padded), out_logprobs/out_tokens [rows, k].
+void beam_candidates(float* out_logprobs, int32_t* out_tokens, const float* logits,
+                     const int32_t* row_ids, const int32_t* mask_ids, int64_t rows, int64_t vocab,
+                     int64_t max_mask, int64_t k);
+
 }  // namespace kiln::ops::cpu

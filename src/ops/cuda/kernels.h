@@ -139,4 +139,12 @@ void sample(int32_t* out_ids, float* logits, int64_t rows, int64_t vocab,
             void* workspace, size_t workspace_bytes, cudaStream_t stream);
 size_t sample_workspace_bytes(int64_t rows, int64_t vocab);
 
+// ---- beam-search candidates (only [rows, k] leave the device) --------------------------------
+// One CTA per row: logits row row_ids[i] [vocab] fp32 -> log_softmax (fp32 exponentials summed in
+// double), mask_ids[i, :max_mask] (-1 padded) -> -inf, then the k best (log-prob descending, NaN
+// as +inf, ties to the lower token) into out_logprobs/out_tokens [rows, k]. k <= 128.
+void beam_candidates(float* out_logprobs, int32_t* out_tokens, const float* logits,
+                     const int32_t* row_ids, const int32_t* mask_ids, int64_t rows, int64_t vocab,
+                     int64_t max_mask, int64_t k, cudaStream_t stream);
+
 }  // namespace kiln::ops::cuda

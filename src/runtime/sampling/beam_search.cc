@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/check.h"
+#include "ops/cpu/kernels.h"
 #include "runtime/sampling/logits_processors.h"
 
 namespace kiln::runtime {
@@ -25,12 +26,8 @@ inline float length_divisor(int64_t len, double length_penalty) {
   return static_cast<float>(std::pow(static_cast<double>(len), length_penalty));
 }
 
-struct Candidate {
-  float score;    // accumulated log-prob
-  int64_t index;  // beam * vocab + token: torch.topk's flat index, the tie-break
-};
-
 // a ranks before b: higher score, then lower index.
+template <class Candidate>
 inline bool before(const Candidate& a, const Candidate& b) {
   const float ka = rank_key(a.score), kb = rank_key(b.score);
   return ka > kb || (ka == kb && a.index < b.index);
@@ -72,7 +69,7 @@ BeamSearch::BeamSearch(const BeamParams& params, int64_t vocab) : params_(params
   KILN_CHECK(std::isfinite(params_.length_penalty), "length_penalty must be finite");
   KILN_CHECK(params_.max_new_tokens >= 1, "beam search needs max_new_tokens >= 1, got {}",
              params_.max_new_tokens);
-  keep_ = std::max(2, 1 + static_cast<int>(params_.eos_token_ids.size())) * nb;
+  keep_ = candidates_kept(nb, params_.eos_token_ids.size());
   KILN_CHECK(vocab_ * nb >= keep_,
              "beam search keeps {} candidates per step but {} beams x vocabulary {} has fewer",
              keep_, nb, vocab_);
@@ -103,7 +100,6 @@ BeamSearch::Step BeamSearch::step(const float* logprobs, int num_rows) {
   KILN_CHECK(num_rows == num_running(), "beam search step got {} rows, expected {}", num_rows,
              num_running());
   const int nb = params_.num_beams;
-  const int64_t n_gen = steps_ + 1;  // generated length of this step's candidates
 
   // 1-2. Top K candidates over all beams: a bounded heap whose top is the worst kept one.
   std::vector<Candidate> heap;
@@ -118,16 +114,59 @@ BeamSearch::Step BeamSearch::step(const float* logprobs, int num_rows) {
       const Candidate c{v, b * vocab_ + t};
       if (static_cast<int>(heap.size()) < keep_) {
         heap.push_back(c);
-        std::push_heap(heap.begin(), heap.end(), before);
+        std::push_heap(heap.begin(), heap.end(), before<Candidate>);
       } else if (before(c, heap.front())) {
-        std::pop_heap(heap.begin(), heap.end(), before);
+        std::pop_heap(heap.begin(), heap.end(), before<Candidate>);
         heap.back() = c;
-        std::push_heap(heap.begin(), heap.end(), before);
+        std::push_heap(heap.begin(), heap.end(), before<Candidate>);
       }
     }
   }
-  std::sort_heap(heap.begin(), heap.end(), before);  // best first
-  const std::vector<Candidate>& cand = heap;
+  std::sort_heap(heap.begin(), heap.end(), before<Candidate>);  // best first
+  return advance(heap);
+}
+
+std::optional<BeamSearch::Step> BeamSearch::step_sparse(const float* logprobs,
+                                                        const int32_t* tokens, int k,
+                                                        int num_rows) {
+  KILN_CHECK(!done_, "beam search step after the group finished");
+  KILN_CHECK(num_rows == num_running(), "beam search step got {} rows, expected {}", num_rows,
+             num_running());
+  const int nb = params_.num_beams;
+  KILN_CHECK(k >= 1 && k <= vocab_ && static_cast<int64_t>(k) * nb >= keep_,
+             "beam search: {} candidates per row for {} beams (K = {}, vocabulary {})", k, nb,
+             keep_, vocab_);
+  std::vector<Candidate> cand;
+  cand.reserve(static_cast<size_t>(nb) * k);
+  for (int b = 0; b < nb; ++b) {
+    const int64_t row = static_cast<int64_t>(running_[b].row) * k;
+    const float s = running_[b].score;
+    for (int j = 0; j < k; ++j)
+      cand.push_back({logprobs[row + j] + s, b * vocab_ + tokens[row + j]});
+  }
+  std::partial_sort(cand.begin(), cand.begin() + keep_, cand.end(), before<Candidate>);
+  cand.resize(keep_);
+  if (k < vocab_) {
+    const Candidate& w = cand.back();
+    const float wk = rank_key(w.score);
+    for (int b = 0; b < nb; ++b) {
+      const int64_t last = static_cast<int64_t>(running_[b].row) * k + (k - 1);
+      const float lp = logprobs[last], s = running_[b].score;
+      if (std::isnan(lp)) return std::nullopt;
+      const float at = rank_key(lp + s);  // the missing tokens with lp == last (higher ids)
+      const float below = rank_key(std::nextafter(lp, -std::numeric_limits<float>::infinity()) + s);
+      if (!(below < wk)) return std::nullopt;
+      if (at < wk) continue;
+      if (at == wk && b * vocab_ + tokens[last] >= w.index) continue;
+      return std::nullopt;
+    }
+  }
+  return advance(cand);
+}
+
+BeamSearch::Step BeamSearch::advance(const std::vector<Candidate>& cand) {
+  const int nb = params_.num_beams;
+  const int64_t n_gen = steps_ + 1;  // generated length of this step's candidates
   const int k = static_cast<int>(cand.size());
   std::vector<int> beam(k);
   std::vector<int32_t> token(k);
@@ -216,15 +255,8 @@ std::vector<BeamSearch::Hypothesis> BeamSearch::finalize() const {
   return out;
 }
 
-void log_softmax_row(float* row, int64_t vocab) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < vocab; ++i) mx = std::max(mx, row[i]);
-  if (std::isinf(mx) && mx < 0) return;  // every token masked: stays -inf
-  double sum = 0;  // fp32 exponentials (as torch computes them), accumulated in double
-  for (int64_t i = 0; i < vocab; ++i) sum += std::exp(row[i] - mx);
-  const float lse = static_cast<float>(std::log(sum));
-  for (int64_t i = 0; i < vocab; ++i) row[i] = (row[i] - mx) - lse;
-}
+// The op's CPU twin and the host path share one implementation (ops::beam_candidates).
+void log_softmax_row(float* row, int64_t vocab) { ops::cpu::log_softmax_row(row, vocab); }
 
 void beam_logprobs(float* row, int64_t vocab, const SamplingParams& params,
                    const std::vector<int32_t>& context, int64_t prompt_len,

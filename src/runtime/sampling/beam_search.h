@@ -25,7 +25,9 @@
 // before new ones); torch.topk leaves that order unspecified.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "runtime/sampling/sampling_params.h"
@@ -61,6 +63,29 @@ class BeamSearch {
   // beam i. Must not be called once done().
   Step step(const float* logprobs, int num_rows);
 
+  // The same step from per-row candidate lists instead of dense rows (ops::beam_candidates):
+  // logprobs/tokens [num_rows, k], row i's k best processed log-probs and their tokens, best
+  // first by (log-prob desc, NaN first; token asc); k <= vocab. Returns exactly what step() on the
+  // dense rows would (bit for bit), or nullopt, changing nothing, when the lists cannot prove it;
+  // then call step() with the dense rows.
+  //   Why it is exact: the step keeps the best K of cand = fl(logprob + score[beam]) by (cand
+  // desc, beam * vocab + token asc). Rounding is monotone, so a beam's tokens missing from its
+  // list (logprob below the list's last, or equal to it with a higher token) have cand <=
+  // fl(last + score); the K best of the lists' union is the dense answer iff none of them ranks
+  // before the union's K-th, W. That holds for a beam when fl(next_below(last) + score) < W (the
+  // strictly smaller log-probs) and fl(last + score) < W, or == W with the list's last at or after
+  // W's index (the equal log-probs, which have higher tokens). Rounding can tie candidates from
+  // different log-probs (fl(a + s) == fl(b + s), a > b), which is why k == K alone is not enough;
+  // a k above K (e.g. 2K) makes the fallback rare. Full lists (k == vocab) always pass.
+  std::optional<Step> step_sparse(const float* logprobs, const int32_t* tokens, int k,
+                                  int num_rows);
+
+  // K, the candidates kept per step: max(2, 1 + #eos ids) * num_beams.
+  int candidates_kept() const { return keep_; }
+  static int candidates_kept(int num_beams, size_t num_eos) {
+    return std::max(2, 1 + static_cast<int>(num_eos)) * num_beams;
+  }
+
   // Rows step() expects next: 1 before the first step (the prompt), then num_beams; 0 when done.
   int num_running() const;
   bool done() const { return done_; }
@@ -86,7 +111,13 @@ class BeamSearch {
     std::vector<int32_t> tokens;
     bool finished = false;  // HF's is_sent_finished: a real hypothesis, not a placeholder
   };
+  struct Candidate {
+    float score;    // accumulated log-prob
+    int64_t index;  // beam * vocab + token: torch.topk's flat index, the tie-break
+  };
   bool is_stop(int32_t t) const;  // an eos or stop id
+  // Steps 2 (from the K best candidates, best first) to 5 of the algorithm.
+  Step advance(const std::vector<Candidate>& cand);
 
   BeamParams params_;
   int64_t vocab_;
