@@ -29,7 +29,10 @@ using Clock = std::chrono::steady_clock;
 runtime::SamplingParams to_params(const SamplingOptions& o, runtime::SamplingParams p,
                                   uint64_t random_seed) {
   if (o.max_new_tokens) p.max_new_tokens = *o.max_new_tokens;
-  if (o.min_new_tokens) p.min_new_tokens = *o.min_new_tokens;
+  if (o.min_new_tokens) {
+    p.min_new_tokens = *o.min_new_tokens;
+    p.min_new_tokens_set = true;  // HF: a given min_new_tokens (even 0) replaces min_length
+  }
   if (o.do_sample) p.do_sample = *o.do_sample;
   if (o.temperature) p.temperature = *o.temperature;
   if (o.top_k) p.top_k = *o.top_k;
@@ -182,9 +185,11 @@ class StreamImpl final : public RequestStream {
 
 std::unique_ptr<tok::Tokenizer> load_tokenizer(const std::string& dir) {
   namespace fs = std::filesystem;
-  if (!fs::exists(dir + "/tokenizer.json") && !fs::exists(dir + "/vocab.json") &&
-      !fs::exists(dir + "/encoder.json"))
-    return nullptr;
+  // tokenizer.json, GPT-2 vocab files, or SentencePiece models (T5, mBART, Marian).
+  const bool any = fs::exists(dir + "/tokenizer.json") || fs::exists(dir + "/vocab.json") ||
+                   fs::exists(dir + "/encoder.json") || fs::exists(dir + "/spiece.model") ||
+                   fs::exists(dir + "/sentencepiece.bpe.model") || fs::exists(dir + "/source.spm");
+  if (!any) return nullptr;
   return tok::Tokenizer::from_dir(dir);
 }
 

@@ -172,21 +172,20 @@ def _tokenizer_size(tok: str) -> int:
 # (src/api/engine.cc load_tokenizer), so a folder with just spiece.model / sentencepiece.bpe.model
 # gets none although `kiln tokenize` loads it (Marian's vocab.json passes the gate). strict: once
 # the engine loads them these pass and the marker must go.
-_SPM_ONLY = pytest.mark.xfail(strict=True, reason="engine ignores SentencePiece-only folders")
 
 # model_type, tokenizer fixture, extra --config fields (ids must match the tokenizer's specials)
 BUILDS = [
     pytest.param("t5", "t5_spm", dict(d_model=32, d_kv=8, num_heads=4, d_ff=48, num_layers=2,
                                       num_decoder_layers=1, feed_forward_proj="gated-gelu",
                                       decoder_start_token_id=0, pad_token_id=0, eos_token_id=1),
-                 id="t5-t5_spm", marks=_SPM_ONLY),
+                 id="t5-t5_spm"),
     pytest.param("bart", "mbart_spm", dict(d_model=32, encoder_layers=2, decoder_layers=1,
                                            encoder_attention_heads=4, decoder_attention_heads=2,
                                            encoder_ffn_dim=48, decoder_ffn_dim=40,
                                            max_position_embeddings=64, bos_token_id=0,
                                            pad_token_id=1, eos_token_id=2,
                                            decoder_start_token_id=2),
-                 id="bart-mbart_spm", marks=_SPM_ONLY),
+                 id="bart-mbart_spm"),
     pytest.param("marian", "marian_spm", dict(d_model=32, encoder_layers=1, decoder_layers=2,
                                               encoder_attention_heads=4, decoder_attention_heads=4,
                                               encoder_ffn_dim=32, decoder_ffn_dim=32,

@@ -48,7 +48,8 @@ void run(const RunArgs& a) {
   // Default KV: every prompt's worst case at once (no preemption), as `run` always did.
   auto engine = Engine::create(eo);
   KILN_CHECK(a.input_text.empty() || engine->has_tokenizer(),
-             "no tokenizer files (tokenizer.json, vocab.json + merges.txt) in '{}'; pass "
+             "no tokenizer files (tokenizer.json, vocab.json + merges.txt, a SentencePiece .model) "
+             "in '{}'; pass "
              "--tokenizer_dir or give --input_ids",
              a.tokenizer_dir.empty() ? eo.model_dir : a.tokenizer_dir);
 

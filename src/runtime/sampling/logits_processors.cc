@@ -116,7 +116,7 @@ void apply_logits_processors(float* logits, int64_t vocab, const SamplingParams&
     }
   }
   if (!p.bad_words_ids.empty()) apply_bad_words(logits, vocab, p, context);
-  if (p.min_new_tokens == 0 && cur_len < p.min_length) ban_end_ids(logits, vocab, p);
+  if (p.min_length_active() && cur_len < p.min_length) ban_end_ids(logits, vocab, p);
   if (num_generated < p.min_new_tokens) ban_end_ids(logits, vocab, p);
   if (p.forced_bos_token_id >= 0 && cur_len == 1) force(logits, vocab, {p.forced_bos_token_id});
   if (!p.forced_eos_token_ids.empty() &&

@@ -136,6 +136,7 @@ SamplingParams load_generation_defaults(const std::string& dir) {
   p.max_new_tokens = cfg.get_or<int64_t>("max_new_tokens", -1);
   p.max_length = cfg.get_or<int64_t>("max_length", p.max_length);
   p.min_new_tokens = cfg.get_or<int64_t>("min_new_tokens", 0);
+  p.min_new_tokens_set = cfg.has("min_new_tokens");
   p.min_length = cfg.get_or<int64_t>("min_length", 0);
   p.do_sample = cfg.get_or<bool>("do_sample", false);
   p.temperature = static_cast<float>(cfg.get_or<double>("temperature", 1.0));

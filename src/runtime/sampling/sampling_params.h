@@ -50,8 +50,10 @@ struct SamplingParams {
   int64_t no_repeat_ngram_size = 0;          // 0 disables; n-grams of the sequence occur once
   int64_t encoder_no_repeat_ngram_size = 0;  // 0 disables; n-grams of the encoder ids not repeated
   std::vector<std::vector<int32_t>> bad_words_ids;  // never generated ([[pad]] for Marian)
-  int64_t min_length = 0;  // end ids banned while the sequence is shorter (HF: min_new_tokens > 0
-                           // replaces it)
+  int64_t min_length = 0;  // end ids banned while the sequence is shorter (HF: a given
+                           // min_new_tokens, even 0, replaces it)
+  bool min_new_tokens_set = false;  // min_new_tokens was given (HF: not None), 0 included
+  bool min_length_active() const { return min_new_tokens == 0 && !min_new_tokens_set; }
   int32_t forced_bos_token_id = -1;          // -1: none; forced when the sequence has 1 token
   std::vector<int32_t> forced_eos_token_ids;  // forced as the last token (at max length - 1)
   std::vector<int32_t> suppress_tokens;       // always -inf
