@@ -9,6 +9,7 @@
 #include "ops/ops.h"
 #include "runtime/output/sequence_output.h"
 #include "runtime/sampling/beam_search.h"
+#include "runtime/sampling/logits_processors.h"
 #include "runtime/sampling/sampler.h"
 
 namespace kiln::runtime {
@@ -31,6 +32,22 @@ std::vector<int32_t> end_ids(const SamplingParams& p) {
   if (!p.ignore_eos) ids = p.eos_token_ids;
   ids.insert(ids.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
   return ids;
+}
+
+// Whether the host processors would ban the end ids of a row whose sequence is `context` (the
+// min-length / min-new-tokens masks): asked of apply_logits_processors itself, on a one-token
+// vocabulary whose only end id is token 0, so the rule lives in one place. For requests whose
+// other processors are all off (Executor::beam_on_device).
+bool end_ids_masked(const SamplingParams& p, const std::vector<int32_t>& context,
+                    int64_t prompt_len) {
+  SamplingParams probe = p;
+  probe.eos_token_ids = {0};
+  probe.stop_token_ids.clear();
+  probe.ignore_eos = false;
+  float row = 0.f;
+  apply_logits_processors(&row, 1, probe, context, prompt_len,
+                          static_cast<int64_t>(context.size()) - prompt_len);
+  return std::isinf(row) && row < 0.f;
 }
 
 // Candidates per row a device beam request asks for: 2K (fallbacks to the dense rows become rare,
@@ -414,12 +431,12 @@ std::vector<RequestOutput> Executor::step() {
       const SamplingParams& p = order[i]->params;
       const std::vector<int32_t> ends = end_ids(p);
       cand_first[i] = static_cast<int64_t>(rows.size());
+      // The beams of a request have equal lengths: one answer for all its rows.
+      const Sequence& s0 = *row_seq[rows_of.at(order[i]->id)[0]];
+      const bool masked = end_ids_masked(p, s0.tokens, s0.prompt_len);
       for (int64_t row : rows_of.at(order[i]->id)) {
-        const Sequence& s = *row_seq[row];
-        const int64_t len = static_cast<int64_t>(s.tokens.size());
-        // logits_processors.cc: min_length (when min_new_tokens is unset), min_new_tokens.
-        const bool masked =
-            (p.min_new_tokens == 0 && len < p.min_length) || len - s.prompt_len < p.min_new_tokens;
+        KILN_CHECK(row_seq[row]->tokens.size() == s0.tokens.size(),
+                   "beam rows of request {} differ in length", order[i]->id);
         rows.push_back(static_cast<int32_t>(row));
         for (int64_t j = 0; j < width; ++j)
           masks.push_back(masked && j < static_cast<int64_t>(ends.size()) ? ends[j] : -1);
