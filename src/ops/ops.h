@@ -65,6 +65,11 @@ void add(const Tensor& a, const Tensor& b, Tensor& out, ExecContext& ctx);
 // out[i, :] = x[rows[i], :].  x [n, d], rows [m] int32, out [m, d].
 void gather_rows(const Tensor& x, const Tensor& rows, Tensor& out, ExecContext& ctx);
 
+// Copy-on-write block copies in one launch: for every pool address in pools [num_pools] int64
+// (each layer's K and V pool base, on the op's device) and every (src, dst) row of pairs [n, 2]
+// int32, bytes [dst * block_bytes, +block_bytes) = [src * block_bytes, ...). All on one device.
+void copy_blocks(const Tensor& pools, const Tensor& pairs, int64_t block_bytes, ExecContext& ctx);
+
 // Copies src into dst (same shape and dtype; any pair of devices), asynchronously on ctx's stream.
 void copy(const Tensor& src, Tensor& dst, ExecContext& ctx);
 // Waits for ctx's stream (no-op on the CPU).

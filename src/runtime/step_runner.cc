@@ -29,6 +29,24 @@ StepRunner::StepRunner(models::Model& model, const StepRunnerOptions& options, E
   shape.dtype = spec.dtype;
   cache_ = std::make_unique<KvCache>(shape, ctx_.allocator);
   scratch_block_ = graphs ? cache_->blocks().allocate() : -1;
+  // Every layer's K and V pool base address and (src, dst) staging for the batched block copies.
+  {
+    layers::KvCacheView kv = cache_->view();
+    Tensor addrs = Tensor::empty({2 * static_cast<int64_t>(kv.k.size())}, DType::kInt64);
+    for (size_t l = 0; l < kv.k.size(); ++l) {
+      addrs.data<int64_t>()[2 * l] = reinterpret_cast<int64_t>(kv.k[l].raw());
+      addrs.data<int64_t>()[2 * l + 1] = reinterpret_cast<int64_t>(kv.v[l].raw());
+    }
+    block_bytes_ = kv.k.empty() ? 0 : static_cast<int64_t>(kv.k[0].nbytes() / kv.k[0].size(0));
+    pool_addresses_ =
+        ctx_.device.is_cuda() ? ops::to_device(addrs, DType::kInt64, ctx_.allocator, ctx_) : addrs;
+    const int64_t max_pairs = shape.num_blocks;  // a block is a copy's destination once per step
+    copy_pairs_host_ =
+        Tensor::empty({max_pairs, 2}, DType::kInt32,
+                      ctx_.device.is_cuda() ? ops::pinned_allocator() : cpu_allocator());
+    if (ctx_.device.is_cuda())
+      copy_pairs_device_ = Tensor::empty({max_pairs, 2}, DType::kInt32, ctx_.allocator);
+  }
   table_width_ = cache_->blocks_for(spec.max_positions);
   if (spec.encoder_decoder) {
     KILN_CHECK(spec.max_encoder_positions > 0, "{}: no encoder positions", spec.model_type);
@@ -37,22 +55,32 @@ StepRunner::StepRunner(models::Model& model, const StepRunnerOptions& options, E
   if (ctx_.device.is_cuda()) {
     const int64_t enc_width =
         (spec.max_encoder_positions + kEncoderScratchBlock - 1) / kEncoderScratchBlock;
-    device_step_ = std::make_unique<DeviceStep>(options_.max_num_tokens, options_.max_batch_size,
-                                                table_width_, spec.max_positions, ctx_,
-                                                cross_table_width_, enc_width);
+    device_step_ =
+        std::make_unique<DeviceStep>(options_.max_num_tokens, options_.max_batch_size, table_width_,
+                                     spec.max_positions, ctx_, cross_table_width_, enc_width);
     host_logits_ = Tensor::empty({options_.max_batch_size, spec.vocab_size}, DType::kFloat32,
                                  ops::pinned_allocator());
   }
 }
 
 void StepRunner::copy_blocks(const std::vector<BlockCopy>& copies) {
-  layers::KvCacheView kv = cache_->view();
-  for (const BlockCopy& c : copies)
-    for (size_t l = 0; l < kv.k.size(); ++l)
-      for (Tensor* pool : {&kv.k[l], &kv.v[l]}) {
-        Tensor src = pool->select(c.src), dst = pool->select(c.dst);
-        ops::copy(src, dst, ctx_);
-      }
+  if (copies.empty()) return;
+  const int64_t n = static_cast<int64_t>(copies.size());
+  KILN_CHECK(n <= copy_pairs_host_.size(0), "{} block copies in one step, staging holds {}", n,
+             copy_pairs_host_.size(0));
+  if (device_step_) ops::synchronize(ctx_);  // the previous step's copy may still read staging
+  int32_t* p = copy_pairs_host_.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    p[2 * i] = copies[i].src;
+    p[2 * i + 1] = copies[i].dst;
+  }
+  Tensor pairs = copy_pairs_host_.slice(0, 0, n);
+  if (device_step_) {
+    Tensor dev = copy_pairs_device_.slice(0, 0, n);
+    ops::copy(pairs, dev, ctx_);
+    pairs = dev;
+  }
+  ops::copy_blocks(pool_addresses_, pairs, block_bytes_, ctx_);
 }
 
 Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {

@@ -68,6 +68,10 @@ class StepRunner {
   std::map<int64_t, ops::StepGraph> graphs_;  // bucket -> graph
   std::map<int64_t, Tensor> graph_logits_;    // bucket -> logits buffer the graph writes
   Tensor host_logits_;                        // pinned [max_batch_size, vocab] fp32
+  Tensor pool_addresses_;     // [2 * layers] int64: K and V pool bases, on the model's device
+  int64_t block_bytes_ = 0;   // bytes of one block in one pool
+  Tensor copy_pairs_host_;    // [num_blocks, 2] int32 (src, dst) staging (pinned on CUDA)
+  Tensor copy_pairs_device_;  // [num_blocks, 2] int32 on the device (CUDA)
 };
 
 }  // namespace kiln::runtime

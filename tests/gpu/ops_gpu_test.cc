@@ -1,5 +1,6 @@
-// CUDA row/elementwise kernels vs their CPU twins (ops/cpu) over odd and large shapes × f32/f16/bf16.
-// Inputs are rounded to T before the CPU reference sees them; outputs are NaN-poisoned first.
+// CUDA row/elementwise kernels vs their CPU twins (ops/cpu) over odd and large shapes ×
+// f32/f16/bf16. Inputs are rounded to T before the CPU reference sees them; outputs are
+// NaN-poisoned first.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -61,12 +62,15 @@ TYPED_TEST(OpsGpu, Embedding) {
 
         DeviceBuffer<T> dt(to_type<T>(table)), dout(n * d);
         DeviceBuffer<int32_t> dids(ids);
-        if (acc) dout.upload(to_type<T>(init)); else dout.poison();
+        if (acc)
+          dout.upload(to_type<T>(init));
+        else
+          dout.poison();
         cu::embedding<T>(dout.get(), dids.get(), dt.get(), n, vocab, d, acc, nullptr);
         sync_ok();
         const auto got = to_float(dout.download());
-        EXPECT_LE(rel_error(got, ref), tol<T>()) << type_name<T>() << " d=" << d << " n=" << n
-                                                 << " acc=" << acc;
+        EXPECT_LE(rel_error(got, ref), tol<T>())
+            << type_name<T>() << " d=" << d << " n=" << n << " acc=" << acc;
       }
     }
   }
@@ -167,10 +171,10 @@ TYPED_TEST(OpsGpu, AddLayerNorm) {
 TYPED_TEST(OpsGpu, Activation) {
   using T = TypeParam;
   const ActivationKind kinds[] = {
-      ActivationKind::kGeluExact, ActivationKind::kGeluTanh,  ActivationKind::kGeluFast,
-      ActivationKind::kQuickGelu, ActivationKind::kRelu,      ActivationKind::kSilu,
-      ActivationKind::kTanh,      ActivationKind::kSigmoid,   ActivationKind::kLinear,
-      ActivationKind::kMish,      ActivationKind::kRelu6,     ActivationKind::kRelu2,
+      ActivationKind::kGeluExact, ActivationKind::kGeluTanh,     ActivationKind::kGeluFast,
+      ActivationKind::kQuickGelu, ActivationKind::kRelu,         ActivationKind::kSilu,
+      ActivationKind::kTanh,      ActivationKind::kSigmoid,      ActivationKind::kLinear,
+      ActivationKind::kMish,      ActivationKind::kRelu6,        ActivationKind::kRelu2,
       ActivationKind::kLeakyRelu, ActivationKind::kGeluAccurate, ActivationKind::kGelu10};
   for (ActivationKind kind : kinds) {
     for (int64_t count : {int64_t{1}, int64_t{7}, int64_t{4097}, int64_t{300 * 1600 + 3}}) {
@@ -193,7 +197,8 @@ TYPED_TEST(OpsGpu, Activation) {
 
 TYPED_TEST(OpsGpu, Add) {
   using T = TypeParam;
-  for (int64_t count : {int64_t{1}, int64_t{7}, int64_t{64}, int64_t{4097}, int64_t{300 * 1600 + 5}}) {
+  for (int64_t count :
+       {int64_t{1}, int64_t{7}, int64_t{64}, int64_t{4097}, int64_t{300 * 1600 + 5}}) {
     for (int64_t offset : {0, 1}) {
       const auto a = round_to<T>(random_vec(count + offset, 41 + count));
       const auto b = round_to<T>(random_vec(count + offset, 42 + count));
@@ -248,6 +253,36 @@ TEST(OpsGpuConvert, AllPairs) {
   check_convert<__nv_bfloat16, float>();
   check_convert<__nv_bfloat16, __half>();
   check_convert<__nv_bfloat16, __nv_bfloat16>();
+}
+
+// Batched copy-on-write block copies across several pools (aligned and byte-sized blocks) equal
+// the CPU twin; blocks that are not destinations stay untouched.
+TEST(OpsGpuCopyBlocks, MatchesCpu) {
+  KILN_SKIP_WITHOUT_GPU();
+  for (int64_t block_bytes : {int64_t{4096}, int64_t{48}, int64_t{10}}) {
+    const int64_t num_blocks = 37, num_pools = 6;
+    const std::vector<int32_t> pairs = {3, 30, 0, 1, 36, 2, 5, 35, 3, 17};  // (src, dst)
+    std::vector<std::vector<char>> host(num_pools);
+    std::vector<DeviceBuffer<char>> dev;
+    std::vector<int64_t> dev_addr;
+    std::vector<char*> host_addr;
+    for (int64_t p = 0; p < num_pools; ++p) {
+      host[p].resize(num_blocks * block_bytes);
+      for (size_t i = 0; i < host[p].size(); ++i) host[p][i] = static_cast<char>((i * 7 + p) % 251);
+      dev.emplace_back(host[p]);
+      dev_addr.push_back(reinterpret_cast<int64_t>(dev.back().get()));
+      host_addr.push_back(host[p].data());
+    }
+    DeviceBuffer<int64_t> d_addr(dev_addr);
+    DeviceBuffer<int32_t> d_pairs(pairs);
+    const int64_t n = static_cast<int64_t>(pairs.size() / 2);
+    cu::copy_blocks(reinterpret_cast<char* const*>(d_addr.get()), num_pools, d_pairs.get(), n,
+                    block_bytes, nullptr);
+    sync_ok();
+    cpu::copy_blocks(host_addr.data(), num_pools, pairs.data(), n, block_bytes);
+    for (int64_t p = 0; p < num_pools; ++p)
+      EXPECT_EQ(dev[p].download(), host[p]) << "pool " << p << ", block bytes " << block_bytes;
+  }
 }
 
 }  // namespace

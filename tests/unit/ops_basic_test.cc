@@ -11,9 +11,36 @@ namespace {
 using test::random_tensor;
 using test::rel_error;
 
+// copy_blocks: every (src, dst) pair in every pool, nothing else; bad arguments throw.
+TEST(Ops, CopyBlocksCopiesEveryPool) {
+  ExecContext ctx;
+  const int64_t block_floats = 6, num_blocks = 5;
+  Tensor a = random_tensor({num_blocks, block_floats}, 1),
+         b = random_tensor({num_blocks, block_floats}, 2);
+  const std::vector<float> a0(a.data<float>(), a.data<float>() + a.numel()),
+      b0(b.data<float>(), b.data<float>() + b.numel());  // copies before the op
+  Tensor pools = Tensor::empty({2}, DType::kInt64);
+  pools.data<int64_t>()[0] = reinterpret_cast<int64_t>(a.raw());
+  pools.data<int64_t>()[1] = reinterpret_cast<int64_t>(b.raw());
+  Tensor pairs = Tensor::empty({2, 2}, DType::kInt32);
+  const int32_t pv[] = {0, 3, 4, 1};  // block 0 -> 3, block 4 -> 1
+  std::copy(pv, pv + 4, pairs.data<int32_t>());
+  ops::copy_blocks(pools, pairs, block_floats * 4, ctx);
+  for (const auto& [t, t0] : {std::pair{&a, &a0}, std::pair{&b, &b0}})
+    for (int64_t blk = 0; blk < num_blocks; ++blk)
+      for (int64_t j = 0; j < block_floats; ++j) {
+        const int64_t from = blk == 3 ? 0 : blk == 1 ? 4 : blk;
+        EXPECT_EQ(t->data<float>()[blk * block_floats + j], (*t0)[from * block_floats + j]);
+      }
+  Tensor bad_pairs = Tensor::empty({2, 3}, DType::kInt32);
+  EXPECT_THROW(ops::copy_blocks(pools, bad_pairs, 24, ctx), Error);
+  EXPECT_THROW(ops::copy_blocks(pairs, pairs, 24, ctx), Error);
+}
+
 TEST(Ops, LinearMatchesNaive) {
   ExecContext ctx;
-  for (auto [n, m, k] : {std::tuple{1, 7, 5}, {5, 9, 37}, {8, 40, 64}, {13, 33, 17}, {64, 96, 48}}) {
+  for (auto [n, m, k] :
+       {std::tuple{1, 7, 5}, {5, 9, 37}, {8, 40, 64}, {13, 33, 17}, {64, 96, 48}}) {
     Tensor x = random_tensor({n, k}, 1), w = random_tensor({m, k}, 2), b = random_tensor({m}, 3);
     Tensor out = Tensor::empty({n, m}, DType::kFloat32);
     ops::linear(x, w, b, out, ctx);
@@ -21,7 +48,8 @@ TEST(Ops, LinearMatchesNaive) {
     for (int i = 0; i < n; ++i)
       for (int j = 0; j < m; ++j) {
         double s = b.data<float>()[j];
-        for (int p = 0; p < k; ++p) s += double(x.data<float>()[i * k + p]) * w.data<float>()[j * k + p];
+        for (int p = 0; p < k; ++p)
+          s += double(x.data<float>()[i * k + p]) * w.data<float>()[j * k + p];
         ref[i * m + j] = static_cast<float>(s);
       }
     EXPECT_LT(rel_error(out.data<float>(), ref.data(), n * m), 1e-6);
@@ -52,8 +80,9 @@ TEST(Ops, LayerNormMatchesNaive) {
     for (int j = 0; j < d; ++j) var += std::pow(x.data<float>()[r * d + j] - mean, 2);
     var /= d;
     for (int j = 0; j < d; ++j)
-      ref[r * d + j] = static_cast<float>((x.data<float>()[r * d + j] - mean) / std::sqrt(var + 1e-5) *
-                                              w.data<float>()[j] + b.data<float>()[j]);
+      ref[r * d + j] = static_cast<float>((x.data<float>()[r * d + j] - mean) /
+                                              std::sqrt(var + 1e-5) * w.data<float>()[j] +
+                                          b.data<float>()[j]);
   }
   EXPECT_LT(rel_error(out.data<float>(), ref.data(), rows * d), 1e-6);
 }
@@ -66,13 +95,20 @@ TEST(Ops, ActivationsAtKnownPoints) {
   };
   // Values from torch.nn.functional / transformers.activations at float64.
   const Case cases[] = {
-      {"gelu", 1.f, 0.8413447460685429f},     {"gelu_new", 1.f, 0.8411919906082768f},
-      {"gelu_fast", 1.f, 0.8411919906f},      {"quick_gelu", 1.f, 0.8457957659f},
-      {"relu", -2.f, 0.f},                    {"silu", 1.f, 0.7310585786300049f},
-      {"tanh", 0.5f, 0.46211715726000974f},   {"sigmoid", 0.f, 0.5f},
-      {"linear", 3.f, 3.f},                   {"mish", 1.f, 0.8650983882673103f},
-      {"relu6", 7.f, 6.f},                    {"relu2", 3.f, 9.f},
-      {"leaky_relu", -1.f, -0.01f},           {"gelu_10", 20.f, 10.f},
+      {"gelu", 1.f, 0.8413447460685429f},
+      {"gelu_new", 1.f, 0.8411919906082768f},
+      {"gelu_fast", 1.f, 0.8411919906f},
+      {"quick_gelu", 1.f, 0.8457957659f},
+      {"relu", -2.f, 0.f},
+      {"silu", 1.f, 0.7310585786300049f},
+      {"tanh", 0.5f, 0.46211715726000974f},
+      {"sigmoid", 0.f, 0.5f},
+      {"linear", 3.f, 3.f},
+      {"mish", 1.f, 0.8650983882673103f},
+      {"relu6", 7.f, 6.f},
+      {"relu2", 3.f, 9.f},
+      {"leaky_relu", -1.f, -0.01f},
+      {"gelu_10", 20.f, 10.f},
       {"gelu_pytorch_tanh", -1.f, -0.15880800939172324f},
   };
   for (const Case& c : cases) {
@@ -90,7 +126,8 @@ TEST(Ops, EmbeddingAndGather) {
   Tensor ids = test::int_tensor({3, 0, 9});
   Tensor out = Tensor::empty({3, 4}, DType::kFloat32);
   ops::embedding(ids, table, out, false, ctx);
-  for (int j = 0; j < 4; ++j) EXPECT_EQ(out.data<float>()[2 * 4 + j], table.data<float>()[9 * 4 + j]);
+  for (int j = 0; j < 4; ++j)
+    EXPECT_EQ(out.data<float>()[2 * 4 + j], table.data<float>()[9 * 4 + j]);
   ops::embedding(ids, table, out, true, ctx);
   EXPECT_EQ(out.data<float>()[0], 2 * table.data<float>()[12]);
   Tensor bad = test::int_tensor({3, 10});

@@ -36,6 +36,9 @@ void rotary_embedding(float* x, const int32_t* positions, const float* inv_freq,
                       bool interleaved, float attention_scaling, RotaryTable table = {});
 void add(float* out, const float* a, const float* b, int64_t count);
 void gather_rows(float* out, const float* x, const int32_t* rows, int64_t m, int64_t d);
+// pools [num_pools] base addresses; pairs [n, 2] (src block, dst block).
+void copy_blocks(char* const* pools, int64_t num_pools, const int32_t* pairs, int64_t n,
+                 int64_t block_bytes);
 // k/v rows are `kv_stride` floats apart (so they can be column slices of a fused QKV output).
 void kv_cache_write(float* k_pool, float* v_pool, const float* k, const float* v, int64_t kv_stride,
                     const int32_t* slots, int64_t n, int64_t kv_heads, int64_t block_size,

@@ -83,6 +83,10 @@ void linear(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t
 // ---- paged KV cache and attention ----------------------------------------------------------
 // Pools [num_blocks, kv_heads, block_size, head_dim]; k/v rows kv_stride elements apart
 // (column slices of a fused QKV output); slots [n] = block * block_size + offset.
+// pools [num_pools] device array of pool base addresses; pairs [n, 2] (src block, dst block).
+void copy_blocks(char* const* pools, int64_t num_pools, const int32_t* pairs, int64_t n,
+                 int64_t block_bytes, cudaStream_t stream);
+
 template <class T>
 void kv_cache_write(T* k_pool, T* v_pool, const T* k, const T* v, int64_t kv_stride,
                     const int32_t* slots, int64_t n, int64_t kv_heads, int64_t block_size,
