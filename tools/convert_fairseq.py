@@ -35,11 +35,12 @@ import json
 import math
 import re
 import shutil
-import struct
 import sys
 from pathlib import Path
 
 import torch
+
+from kiln_safetensors import ST_DTYPES, write_safetensors  # noqa: E402 (tools/)
 
 
 class ConvertError(Exception):
@@ -347,26 +348,7 @@ def kiln_weights(sd: dict, a: dict, src_vocab: int, tgt_vocab: int) -> tuple[dic
 
 
 # ---------------------------------------------------------------------------------------------
-ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
 DTYPE_NAMES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-
-
-def write_safetensors(path: Path, tensors: dict):
-    header, blobs, off = {"__metadata__": {"format": "kiln"}}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        b = t.reshape(-1).view(torch.uint8).numpy().tobytes()
-        header[name] = {"dtype": ST_DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def convert(checkpoint: Path, data_dir: Path, out_dir: Path, dtype: str = "auto",

@@ -47,6 +47,8 @@ import tarfile
 from pathlib import Path
 
 import torch
+
+from kiln_safetensors import ST_DTYPES, write_safetensors  # noqa: E402 (tools/)
 import yaml
 
 
@@ -314,25 +316,6 @@ def kiln_weights(sd: dict, c: dict, vocab: int | None) -> tuple[dict, int]:
     return out, vocab
 
 
-ST_DTYPES = {torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16"}
-
-
-def write_safetensors(path: Path, tensors: dict):
-    header, blobs, off = {"__metadata__": {"format": "kiln"}}, [], 0
-    for name in sorted(tensors):
-        t = tensors[name].contiguous()
-        b = t.reshape(-1).view(torch.uint8).numpy().tobytes()
-        header[name] = {"dtype": ST_DTYPES[t.dtype], "shape": list(t.shape),
-                        "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 # ---------------------------------------------------------------------------------------------

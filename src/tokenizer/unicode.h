@@ -9,11 +9,13 @@
 #include <string>
 #include <string_view>
 
+#include "core/utf8.h"
+
 namespace kiln::tok {
 
 // Decodes the code point at s[i] (s valid UTF-8); returns its byte length (1..4).
 size_t decode_utf8(std::string_view s, size_t i, char32_t* cp);
-void append_utf8(std::string& out, char32_t cp);
+using kiln::append_utf8;  // core/utf8.h
 size_t utf8_char_len(unsigned char lead);
 
 // Replaces each maximal invalid subsequence by U+FFFD (Rust's from_utf8_lossy).

@@ -1,5 +1,7 @@
 #include "chat/jinja/utf8.h"
 
+#include "core/utf8.h"
+
 namespace kiln::chat::jinja::utf8 {
 
 constexpr char32_t kEscapeBase = 0xDC00;
@@ -36,20 +38,8 @@ std::vector<char32_t> decode(std::string_view s) {
 void append(std::string& out, char32_t cp) {
   if (cp >= kEscapeBase + 0x80 && cp <= kEscapeBase + 0xFF) {
     out += static_cast<char>(cp - kEscapeBase);
-  } else if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
   } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
+    append_utf8(out, cp);
   }
 }
 
