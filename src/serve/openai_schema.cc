@@ -549,17 +549,24 @@ json bytes_of(const std::string& s) {
 
 }  // namespace
 
+int64_t utf8_chars(const std::string& s) {
+  int64_t n = 0;
+  for (unsigned char ch : s) n += (ch & 0xC0) != 0x80;
+  return n;
+}
+
 json completion_logprobs(const ChoiceOutput& c, const TokenText& token_text, int64_t text_offset) {
   json tokens = json::array(), token_logprobs = json::array(), top = json::array(),
        offsets = json::array();
   for (size_t i = 0; i < c.token_ids.size(); ++i) {
-    const std::string t = valid_utf8(token_text(c.token_ids[i]));
+    const int32_t prev = i == 0 ? c.prev_token : c.token_ids[i - 1];
+    const std::string t = valid_utf8(token_text(c.token_ids[i], prev));
     tokens.push_back(t);
     token_logprobs.push_back(i < c.logprobs.size() ? json(c.logprobs[i]) : json(nullptr));
     json alts = json::object();
     if (i < c.top_logprobs.size()) {
       for (const TokenLogprob& a : c.top_logprobs[i]) {
-        const std::string at = valid_utf8(token_text(a.token_id));
+        const std::string at = valid_utf8(token_text(a.token_id, prev));
         if (!alts.contains(at)) alts[at] = a.logprob;
       }
     }
@@ -567,7 +574,7 @@ json completion_logprobs(const ChoiceOutput& c, const TokenText& token_text, int
     if (i < c.logprobs.size() && !alts.contains(t)) alts[t] = c.logprobs[i];
     top.push_back(std::move(alts));
     offsets.push_back(text_offset);
-    text_offset += static_cast<int64_t>(t.size());
+    text_offset += utf8_chars(t);
   }
   return {{"tokens", tokens},
           {"token_logprobs", token_logprobs},
@@ -578,11 +585,12 @@ json completion_logprobs(const ChoiceOutput& c, const TokenText& token_text, int
 json chat_logprobs(const ChoiceOutput& c, const TokenText& token_text) {
   json content = json::array();
   for (size_t i = 0; i < c.token_ids.size(); ++i) {
-    const std::string raw = token_text(c.token_ids[i]);
+    const int32_t prev = i == 0 ? c.prev_token : c.token_ids[i - 1];
+    const std::string raw = token_text(c.token_ids[i], prev);
     json top = json::array();
     if (i < c.top_logprobs.size()) {
       for (const TokenLogprob& a : c.top_logprobs[i]) {
-        const std::string at = token_text(a.token_id);
+        const std::string at = token_text(a.token_id, prev);
         top.push_back({{"token", valid_utf8(at)}, {"logprob", a.logprob}, {"bytes", bytes_of(at)}});
       }
     }

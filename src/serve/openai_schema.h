@@ -78,11 +78,17 @@ struct ChoiceOutput {
   std::vector<float> logprobs;                          // [num_tokens] when requested
   std::vector<std::vector<kiln::TokenLogprob>> top_logprobs;  // [num_tokens][N]
   std::optional<std::string> finish_reason;
+  int32_t prev_token = -1;  // a streamed delta: the token before token_ids[0] (-1: none)
 
   void append(const kiln::SequenceDelta& d);
 };
 
-using TokenText = std::function<std::string(int32_t id)>;  // one token's text, specials kept
+// One token's text as it reads after `prev` (-1: at the start), specials kept: SentencePiece
+// drops a token's leading space when it is decoded alone.
+using TokenText = std::function<std::string(int32_t id, int32_t prev)>;
+
+// Characters (code points) of UTF-8 text: OpenAI's text_offset unit.
+int64_t utf8_chars(const std::string& s);
 
 struct ResponseMeta {
   std::string id;       // "cmpl-..." / "chatcmpl-..."

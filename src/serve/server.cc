@@ -222,9 +222,9 @@ class Generation {
           chunk = chat_chunk(meta_, plan_, index, d, token_text_, false);
         } else {
           const size_t prompt = index / plan_.choices_per_prompt;
-          const int64_t offset =
-              static_cast<int64_t>(choices_[index].text.size() - d.text.size()) +
-              (plan_.echo ? static_cast<int64_t>(plan_.echo_texts.at(prompt).size()) : 0);
+          const int64_t offset =  // characters, as OpenAI counts text_offset
+              utf8_chars(choices_[index].text) - utf8_chars(d.text) +
+              (plan_.echo ? utf8_chars(plan_.echo_texts.at(prompt)) : 0);
           chunk = completion_chunk(meta_, plan_, index, d, token_text_, offset);
         }
         if (!write(chunk)) return gone();
@@ -262,9 +262,12 @@ class Generation {
     for (const SequenceDelta& d : update->sequences) {
       if (d.index < 0 || d.index >= plan_.choices_per_prompt) continue;
       const int index = static_cast<int>(i) * plan_.choices_per_prompt + d.index;
+      const std::vector<int32_t>& before = choices_[index].token_ids;
+      const int32_t prev = before.empty() ? -1 : before.back();
       choices_[index].append(d);
       if (deltas) {
         ChoiceOutput one;
+        one.prev_token = prev;
         one.append(d);
         deltas->emplace_back(index, std::move(one));
       }
@@ -328,9 +331,16 @@ struct Server::Impl {
   }
 
   TokenText token_text() {
-    if (!model.has_tokenizer) return [](int32_t id) { return fmt::format("token_id:{}", id); };
-    return [this](int32_t id) {
+    if (!model.has_tokenizer)
+      return [](int32_t id, int32_t) { return fmt::format("token_id:{}", id); };
+    return [this](int32_t id, int32_t prev) {
       try {
+        // After the previous token, as the text reads (vLLM's incremental detokenization).
+        if (prev >= 0) {
+          const std::string base = engine.decode({prev}, /*skip_special_tokens=*/false);
+          const std::string both = engine.decode({prev, id}, /*skip_special_tokens=*/false);
+          if (both.compare(0, base.size(), base) == 0) return both.substr(base.size());
+        }
         return engine.decode({id}, /*skip_special_tokens=*/false);
       } catch (const std::exception&) {
         return fmt::format("token_id:{}", id);

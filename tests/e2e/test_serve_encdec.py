@@ -15,8 +15,9 @@ which the outputs (token ids and text) exclude. Covered:
 * lengths: max_tokens is bounded by the decoder's positions, the prompt only by the encoder's
   (FairSeq fixture with 64 encoder / 48 decoder positions; BART with 40 / 40);
 * /health, /v1/models, /metrics; chat completions without a chat template -> 400;
-* preemption under a small KV cache keeps the greedy goldens; logprobs streamed == whole (the
-  SentencePiece token strings / text_offset cases are strict xfails: known server bugs).
+* preemption under a small KV cache keeps the greedy goldens; logprobs streamed == whole; logprob
+  token strings join to the text (SentencePiece leading spaces) and text_offset indexes it in
+  characters.
 
 One server per model (module-scoped fixtures). pytest + stdlib only.
 """
@@ -425,11 +426,6 @@ def test_text_logprobs_streamed_equal_whole(text_server):
         assert sum((e["choices"][0]["logprobs"][key] for e in events[:-1]), []) == lp[key], key
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "streamed text_offset (src/serve/server.cc Generation::pump: byte size of the text streamed "
-    "so far) differs from the non-streamed one (openai_schema.cc completion_logprobs from 0: sum "
-    "of the per-token strings of server.cc token_text(), which lack SentencePiece's leading "
-    "spaces): [0, 1, 4, 7, ...] vs [0, 1, 4, 6, ...] for 'N', 'ไ', '▁Vi', ..."))
 def test_text_logprob_offsets_streamed_equal_whole(text_server):
     body = {"prompt": TEXTS[0], "max_tokens": 10, "temperature": 0, "logprobs": 1}
     lp = post_ok(text_server, body)["choices"][0]["logprobs"]
@@ -438,10 +434,6 @@ def test_text_logprob_offsets_streamed_equal_whole(text_server):
         lp["text_offset"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src/serve/server.cc Server::Impl::token_text() decodes each id alone "
-    "(engine.decode({id})), and a SentencePiece decode drops the leading '▁' of the first "
-    "piece, so logprobs.tokens of '▁Vi' is 'Vi' and the tokens no longer join to the text"))
 def test_text_logprob_tokens_join_to_the_text(text_server):
     c = post_ok(text_server, {"prompt": TEXTS[0], "max_tokens": 10, "temperature": 0,
                               "logprobs": 1})["choices"][0]
@@ -449,10 +441,6 @@ def test_text_logprob_tokens_join_to_the_text(text_server):
     assert "".join(c["logprobs"]["tokens"]) == c["text"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "src/serve/openai_schema.cc completion_logprobs() advances text_offset by the UTF-8 byte "
-    "size of each token string (text_offset += t.size()), not by characters as OpenAI / vLLM "
-    "do, and the token strings miss SentencePiece's leading spaces (server.cc token_text())"))
 def test_text_logprob_offsets_index_the_text(text_server, text_model):
     c = post_ok(text_server, {"prompt": TEXTS[0], "max_tokens": 10, "temperature": 0,
                               "logprobs": 1, "return_token_ids": True})["choices"][0]

@@ -298,7 +298,7 @@ TEST(ServeSchema, AcceptedFieldsListedOnce) {
   }
 }
 
-std::string token_text(int32_t id) { return std::string(1, static_cast<char>(id)); }
+std::string token_text(int32_t id, int32_t) { return std::string(1, static_cast<char>(id)); }
 
 TEST(ServeSchema, CompletionResponseShape) {
   GenerationPlan plan = completion({{"prompt", "ab"}, {"n", 2}, {"logprobs", 1}});
@@ -373,6 +373,29 @@ TEST(ServeSchema, InvalidUtf8TokensAreReplaced) {
   const json lp = completion_logprobs(c, token_text, 0);
   EXPECT_EQ(lp["tokens"][0], "\xEF\xBF\xBD");
   EXPECT_NO_THROW(lp.dump());
+}
+
+// Token strings are read after their predecessor (SentencePiece keeps a leading space only
+// then), the first one after the delta's prev_token; text_offset counts characters, not bytes.
+TEST(ServeSchema, LogprobTokensReadInContextWithCharacterOffsets) {
+  // A fake tokenizer: id 1 is "é" (2 bytes), id 2 is "x" alone but " x" after another token.
+  const TokenText tt = [](int32_t id, int32_t prev) -> std::string {
+    if (id == 1) return "\xC3\xA9";
+    return prev >= 0 ? " x" : "x";
+  };
+  ChoiceOutput c;
+  c.token_ids = {2, 1, 2};
+  c.logprobs = {-1.f, -1.f, -1.f};
+  c.top_logprobs = {{{2, -1.f}}, {{2, -2.f}}, {}};
+  json lp = completion_logprobs(c, tt, 0);
+  EXPECT_EQ(lp["tokens"], json({"x", "\xC3\xA9", " x"}));
+  EXPECT_EQ(lp["text_offset"], json({0, 1, 2}));
+  EXPECT_TRUE(lp["top_logprobs"][1].contains(" x"));  // an alternative after token 0
+  c.prev_token = 7;                                    // a streamed delta continuing a sequence
+  lp = completion_logprobs(c, tt, 10);
+  EXPECT_EQ(lp["tokens"][0], " x");
+  EXPECT_EQ(lp["text_offset"], json({10, 12, 13}));
+  EXPECT_EQ(utf8_chars("a\xC3\xA9\xE2\x82\xAC"), 3);
 }
 
 // Encoder–decoder models: the prompt feeds the encoder (its own limit); max_tokens is bounded by
