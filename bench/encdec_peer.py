@@ -17,10 +17,12 @@ import transformers
 
 
 def timed(fn):
-    torch.cuda.synchronize()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     t = time.perf_counter()
     fn()
-    torch.cuda.synchronize()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
     return time.perf_counter() - t
 
 
@@ -34,11 +36,16 @@ def main():
     ap.add_argument("--num_beams", default="1;4")
     ap.add_argument("--label", default="")
     ap.add_argument("--out", default="encdec_peer.csv")
+    ap.add_argument("--device", default="cuda", help="cuda or cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     a = ap.parse_args()
     torch.manual_seed(0)
-    dev, dtype = "cuda", getattr(torch, a.dtype)
-    print("GPU:", torch.cuda.get_device_name(0), "torch", torch.__version__, "transformers",
-          transformers.__version__, flush=True)
+    dev, dtype = a.device, getattr(torch, a.dtype)
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    name = torch.cuda.get_device_name(0) if dev == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
+    print("device:", name, "torch", torch.__version__, "transformers", transformers.__version__,
+          flush=True)
     cfg = transformers.AutoConfig.for_model(a.model_type, **json.loads(a.config))
     torch.set_default_dtype(dtype)
     with torch.device(dev):  # random init directly on the GPU in the target dtype
