@@ -26,14 +26,6 @@ bool needs_host_sampling(const RequestState& r) {
          p.frequency_penalty != 0.f || (r.width() > 1 && !r.forked) || p.needs_host_processors();
 }
 
-// End ids the min-length / min-new-tokens masks ban (logits_processors.cc ban_end_ids).
-std::vector<int32_t> end_ids(const SamplingParams& p) {
-  std::vector<int32_t> ids;
-  if (!p.ignore_eos) ids = p.eos_token_ids;
-  ids.insert(ids.end(), p.stop_token_ids.begin(), p.stop_token_ids.end());
-  return ids;
-}
-
 // Whether the host processors would ban the end ids of a row whose sequence is `context` (the
 // min-length / min-new-tokens masks): asked of apply_logits_processors itself, on a one-token
 // vocabulary whose only end id is token 0, so the rule lives in one place. For requests whose
@@ -94,13 +86,16 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
                         const std::vector<int32_t>& decoder_prompt) const {
   const models::ModelSpec& spec = model_.spec();
   KILN_CHECK(!prompt.empty(), "the prompt is empty");
-  const int64_t in_vocab = spec.encoder_decoder && spec.encoder_vocab_size > 0
-                               ? spec.encoder_vocab_size
-                               : spec.vocab_size;
-  for (size_t i = 0; i < prompt.size(); ++i)
-    KILN_CHECK(prompt[i] >= 0 && prompt[i] < in_vocab,
-               "token id {} at position {} is outside the vocabulary [0, {})", prompt[i], i,
-               in_vocab);
+  const auto check_ids = [](const std::vector<int32_t>& ids, int64_t vocab, const char* what) {
+    for (size_t i = 0; i < ids.size(); ++i)
+      KILN_CHECK(ids[i] >= 0 && ids[i] < vocab,
+                 "{}token id {} at position {} is outside the vocabulary [0, {})", what, ids[i], i,
+                 vocab);
+  };
+  check_ids(prompt,
+            spec.encoder_decoder && spec.encoder_vocab_size > 0 ? spec.encoder_vocab_size
+                                                                : spec.vocab_size,
+            "");
   params.validate(spec.vocab_size);
   int64_t len = static_cast<int64_t>(prompt.size()), cross_blocks = 0;
   if (spec.encoder_decoder) {
@@ -108,10 +103,7 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
                "the encoder input has {} tokens, longer than the model's {} encoder positions",
                len, spec.max_encoder_positions);
     const std::vector<int32_t> dec = decoder_tokens(params, decoder_prompt);
-    for (size_t i = 0; i < dec.size(); ++i)
-      KILN_CHECK(dec[i] >= 0 && dec[i] < spec.vocab_size,
-                 "decoder token id {} at position {} is outside the vocabulary [0, {})", dec[i],
-                 i, spec.vocab_size);
+    check_ids(dec, spec.vocab_size, "decoder ");
     KILN_CHECK(len + static_cast<int64_t>(dec.size()) <= options_.runner.max_num_tokens,
                "the encoder input ({} tokens) and the decoder prompt ({}) exceed max_num_tokens "
                "({}): the encoder runs in one step",
@@ -283,7 +275,7 @@ bool Executor::beam_on_device(const RequestState& r) const {
       !p.bad_words_ids.empty() || p.forced_bos_token_id >= 0 || !p.forced_eos_token_ids.empty() ||
       !p.suppress_tokens.empty() || !p.begin_suppress_tokens.empty())
     return false;
-  if (static_cast<int64_t>(end_ids(p).size()) > DeviceStep::kMaxBeamMask) return false;
+  if (static_cast<int64_t>(p.end_ids().size()) > DeviceStep::kMaxBeamMask) return false;
   return beam_candidates_k(p, model_.spec().vocab_size) > 0;
 }
 
@@ -423,13 +415,13 @@ std::vector<RequestOutput> Executor::step() {
     for (size_t i = 0; i < order.size(); ++i) {
       if (!on_gpu_beam[i]) continue;
       cand_k = std::max(cand_k, beam_candidates_k(order[i]->params, vocab));
-      width = std::max(width, static_cast<int64_t>(end_ids(order[i]->params).size()));
+      width = std::max(width, static_cast<int64_t>(order[i]->params.end_ids().size()));
     }
     std::vector<int32_t> rows, masks;
     for (size_t i = 0; i < order.size(); ++i) {
       if (!on_gpu_beam[i]) continue;
       const SamplingParams& p = order[i]->params;
-      const std::vector<int32_t> ends = end_ids(p);
+      const std::vector<int32_t> ends = p.end_ids();
       cand_first[i] = static_cast<int64_t>(rows.size());
       // The beams of a request have equal lengths: one answer for all its rows.
       const Sequence& s0 = *row_seq[rows_of.at(order[i]->id)[0]];

@@ -81,10 +81,7 @@ void apply_bad_words(float* logits, int64_t vocab, const SamplingParams& p,
 }
 
 void ban_end_ids(float* logits, int64_t vocab, const SamplingParams& p) {
-  if (!p.ignore_eos)
-    for (int32_t e : p.eos_token_ids)
-      if (in_vocab(e, vocab)) logits[e] = kNegInf;
-  for (int32_t e : p.stop_token_ids)
+  for (int32_t e : p.end_ids())
     if (in_vocab(e, vocab)) logits[e] = kNegInf;
 }
 

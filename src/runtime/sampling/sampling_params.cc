@@ -9,6 +9,13 @@
 
 namespace kiln::runtime {
 
+std::vector<int32_t> SamplingParams::end_ids() const {
+  std::vector<int32_t> ids;
+  if (!ignore_eos) ids = eos_token_ids;
+  ids.insert(ids.end(), stop_token_ids.begin(), stop_token_ids.end());
+  return ids;
+}
+
 int64_t SamplingParams::resolve_max_new(int64_t prompt_len) const {
   if (max_new_tokens >= 0) return max_new_tokens;
   return std::max<int64_t>(1, max_length - prompt_len);

@@ -64,6 +64,8 @@ struct SamplingParams {
   int32_t decoder_start() const {
     return decoder_start_token_id >= 0 ? decoder_start_token_id : bos_token_id;
   }
+  // The ids min_length / min_new_tokens ban: the end ids (unless ignore_eos), then stop_token_ids.
+  std::vector<int32_t> end_ids() const;
   // True when any processor above is active: such rows must go to the host sampler (the GPU
   // sampling kernel implements none of them).
   bool needs_host_processors() const;
