@@ -13,6 +13,10 @@ struct RmsNorm {
   void forward(const Tensor& x, Tensor& out, ExecContext& ctx) const {  // [n, d]
     ops::rms_norm(x, weight, eps, out, ctx);
   }
+  // residual += delta; out = norm(residual).  [n, d] each.
+  void add_forward(Tensor& residual, const Tensor& delta, Tensor& out, ExecContext& ctx) const {
+    ops::add_rms_norm(residual, delta, weight, eps, out, ctx);
+  }
 };
 
 }  // namespace kiln::layers

@@ -83,15 +83,13 @@ Tensor LlamaModel::forward(const layers::ForwardBatch& batch, layers::KvCacheVie
     const Block& b = blocks_[i];
     b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
     ws_.rewind(mark);
-    ops::add_rms_norm(h, tmp, b.post_norm.weight, b.post_norm.eps, normed, ctx);
+    b.post_norm.add_forward(h, tmp, normed, ctx);
     b.mlp.forward(normed, tmp, ws_, ctx);
     ws_.rewind(mark);
-    if (i + 1 < config_.num_hidden_layers) {
-      const layers::RmsNorm& next = blocks_[i + 1].input_norm;
-      ops::add_rms_norm(h, tmp, next.weight, next.eps, normed, ctx);
-    } else {
+    if (i + 1 < config_.num_hidden_layers)
+      blocks_[i + 1].input_norm.add_forward(h, tmp, normed, ctx);
+    else
       ops::add(h, tmp, h, ctx);
-    }
   }
   // RMSNorm is per row: only the rows whose logits are wanted go through the norm and the head.
   Tensor last = layers::gather_logit_rows(h, batch, ws_, ctx);  // [m, d]

@@ -197,15 +197,13 @@ void T5Model::encode(const layers::EncoderBatch& batch, layers::KvCacheView& kv,
     const Block& b = encoder_[i];
     b.attn.forward_encoder(normed, batch, k_scratch, v_scratch, tmp, ws_, ctx);
     ws_.rewind(mark);
-    ops::add_rms_norm(h, tmp, b.ff_norm.weight, b.ff_norm.eps, normed, ctx);
+    b.ff_norm.add_forward(h, tmp, normed, ctx);
     b.ff.forward(normed, tmp, ws_, ctx);
     ws_.rewind(mark);
-    if (i + 1 < encoder_.size()) {
-      const layers::RmsNorm& next = encoder_[i + 1].attn_norm;
-      ops::add_rms_norm(h, tmp, next.weight, next.eps, normed, ctx);
-    } else {
+    if (i + 1 < encoder_.size())
+      encoder_[i + 1].attn_norm.add_forward(h, tmp, normed, ctx);
+    else
       ops::add(h, tmp, h, ctx);
-    }
   }
   enc_final_norm_.forward(h, normed, ctx);  // encoder_hidden_states [n, d]
   for (size_t l = 0; l < decoder_.size(); ++l) {
@@ -238,18 +236,16 @@ Tensor T5Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView& 
     const Block& b = decoder_[i];
     b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
     ws_.rewind(mark);
-    ops::add_rms_norm(h, tmp, b.cross_norm.weight, b.cross_norm.eps, normed, ctx);
+    b.cross_norm.add_forward(h, tmp, normed, ctx);
     b.cross.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
     ws_.rewind(mark);
-    ops::add_rms_norm(h, tmp, b.ff_norm.weight, b.ff_norm.eps, normed, ctx);
+    b.ff_norm.add_forward(h, tmp, normed, ctx);
     b.ff.forward(normed, tmp, ws_, ctx);
     ws_.rewind(mark);
-    if (i + 1 < decoder_.size()) {
-      const layers::RmsNorm& next = decoder_[i + 1].attn_norm;
-      ops::add_rms_norm(h, tmp, next.weight, next.eps, normed, ctx);
-    } else {
+    if (i + 1 < decoder_.size())
+      decoder_[i + 1].attn_norm.add_forward(h, tmp, normed, ctx);
+    else
       ops::add(h, tmp, h, ctx);
-    }
   }
   // The final norm (with the d_model^-0.5 rescale folded in) runs on the logit rows only.
   Tensor last = layers::gather_logit_rows(h, batch, ws_, ctx);  // [m, d]
