@@ -217,9 +217,8 @@ EngineImpl::EngineImpl(const EngineOptions& o) : options_(o) {
   int64_t blocks = o.num_kv_blocks;
   if (blocks <= 0) {
     // A full sequence: its decoder positions, and for enc-dec its encoder's cross blocks.
-    const int64_t per_seq =
-        (spec.max_positions + o.tokens_per_block - 1) / o.tokens_per_block +
-        (spec.max_encoder_positions + o.tokens_per_block - 1) / o.tokens_per_block;
+    const int64_t per_seq = runtime::sequence_blocks(spec.max_positions,
+                                                     spec.max_encoder_positions, o.tokens_per_block);
     if (spec.device.is_cuda()) {
       // What the budget leaves after the weights and the step workspace, less staging slack.
       model_->reserve(o.max_num_tokens, o.max_batch_size);

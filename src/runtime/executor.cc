@@ -97,7 +97,7 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
                                                                 : spec.vocab_size,
             "");
   params.validate(spec.vocab_size);
-  int64_t len = static_cast<int64_t>(prompt.size()), cross_blocks = 0;
+  int64_t len = static_cast<int64_t>(prompt.size()), encoder_len = 0;
   if (spec.encoder_decoder) {
     KILN_CHECK(len <= spec.max_encoder_positions,
                "the encoder input has {} tokens, longer than the model's {} encoder positions",
@@ -108,7 +108,7 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
                "the encoder input ({} tokens) and the decoder prompt ({}) exceed max_num_tokens "
                "({}): the encoder runs in one step",
                len, dec.size(), options_.runner.max_num_tokens);
-    cross_blocks = (len + blocks_->block_size() - 1) / blocks_->block_size();
+    encoder_len = len;
     len = static_cast<int64_t>(dec.size());
   } else {
     KILN_CHECK(decoder_prompt.empty(), "a decoder prompt needs an encoder–decoder model");
@@ -126,8 +126,7 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
   KILN_CHECK(width <= options_.runner.max_batch_size,
              "the request needs {} sequences (n / num_beams) but max_batch_size is {}", width,
              options_.runner.max_batch_size);
-  const int64_t per_seq =
-      (len + max_new + blocks_->block_size() - 1) / blocks_->block_size() + cross_blocks;
+  const int64_t per_seq = sequence_blocks(len + max_new, encoder_len, blocks_->block_size());
   KILN_CHECK(width * per_seq <= blocks_->num_total(),
              "the request can need {} KV blocks ({} sequence(s) x {} tokens) but the cache holds "
              "only {}; lower max_new_tokens or n, or give the KV cache more blocks",

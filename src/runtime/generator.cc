@@ -23,14 +23,14 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
     try {
       KILN_CHECK(!r.prompt.empty(), "the prompt is empty");
       r.params.validate(spec.vocab_size);
-      int64_t len = static_cast<int64_t>(r.prompt.size()), cross = 0;
+      int64_t len = static_cast<int64_t>(r.prompt.size()), encoder_len = 0;
       if (spec.encoder_decoder) {  // the prompt is the encoder input; its K/V take cross blocks
-        cross = (len + options_.block_size - 1) / options_.block_size;
+        encoder_len = len;
         len = std::max<int64_t>(1, static_cast<int64_t>(r.decoder_prompt.size()));
       }
       const int64_t width = std::max(r.params.n, r.params.num_beams);
-      demand += width * ((len + r.params.resolve_max_new(len) + options_.block_size - 1) /
-                             options_.block_size + cross);
+      demand += width * sequence_blocks(len + r.params.resolve_max_new(len), encoder_len,
+                                        options_.block_size);
     } catch (const Error& e) {
       KILN_FAIL("request {}: {}", i, e.what());
     }

@@ -20,8 +20,8 @@ int32_t BlockManager::num_available() const {
 
 int32_t BlockManager::cross_cost(const Sequence& s) const {
   if (!s.is_encoder_decoder() || !s.cross_blocks.empty()) return 0;
-  const int64_t enc = static_cast<int64_t>(s.encoder_tokens.size());
-  return static_cast<int32_t>((enc + block_size_ - 1) / block_size_);
+  return static_cast<int32_t>(
+      sequence_blocks(0, static_cast<int64_t>(s.encoder_tokens.size()), block_size_));
 }
 
 int32_t BlockManager::cost(const Sequence& s, int64_t upto) const {

@@ -18,6 +18,12 @@
 
 namespace kiln::runtime {
 
+// Blocks one sequence may hold over its life: `tokens` decoder tokens (prompt + max_new) and, for
+// an encoder–decoder sequence, the cross-attention blocks of its `encoder_tokens`.
+inline int64_t sequence_blocks(int64_t tokens, int64_t encoder_tokens, int64_t block_size) {
+  return (tokens + block_size - 1) / block_size + (encoder_tokens + block_size - 1) / block_size;
+}
+
 struct BlockCopy {
   int32_t src = 0;
   int32_t dst = 0;
