@@ -15,7 +15,7 @@ flags() {  # JSON object -> --config KEY=VALUE ...
 }
 for fam in t5 bart; do
   if [ $fam = t5 ]; then CFG=$T5; else CFG=$BART; fi
-  for beams in 1 4; do
+  for beams in ${ENCDEC_BEAMS:-1 4}; do
     echo "== $fam-large shape fp16, beams $beams"
     $KILN bench --model_type $fam $(flags "$CFG") --device cuda --dtype float16 \
       --batch_size "$BATCHES" --input_output_len "$IO" --num_beams $beams \

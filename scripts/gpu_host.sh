@@ -2,13 +2,19 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test serve fuzz bench load llama peer encdec".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench pdl load llama peer encdec ncu".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
+# Or build here (KILN_CUDA=ON BUILD_DIR=build-cuda bash scripts/build.sh; same CUDA 13.0) and carry
+# the binaries, which saves the device time of a build: carry [".dev", "build-cuda/kiln",
+# "build-cuda/kiln_gpu_tests", "build-cuda/kiln_gpu_model_tests"], command:
+#   BUILD=build-cuda STAGES="gtest bench" bash scripts/gpu_host.sh
+# ("gtest" runs the GPU test binaries directly: ctest's files are not carried.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-results}
 mkdir -p "$OUT"
 STAGES=${STAGES:-"build test bench peer"}
+BUILD=${BUILD:-build-gpu}
 DEPS=/tmp/kiln-deps
 ARCH=x86_64-linux-gnu
 log() { echo "[gpu_host $(date +%H:%M:%S)] $*"; }
@@ -21,6 +27,9 @@ export PKG_CONFIG_PATH=$DEPS/usr/lib/$ARCH/openblas-openmp/pkgconfig:$DEPS/usr/l
 export PKG_CONFIG_SYSROOT_DIR=$DEPS
 export PATH=/usr/local/cuda/bin:$PATH
 export NCCL_NVLS_ENABLE=0
+# Test binaries find their fixtures under the source path they were built from (KILN_SOURCE_DIR).
+SRC_BUILT=${SRC_BUILT:-/work/main}  # where the carried binaries were built
+if [ -n "$SRC_BUILT" ] && [ ! -e "$SRC_BUILT" ]; then mkdir -p "$(dirname "$SRC_BUILT")" && ln -s "$PWD" "$SRC_BUILT"; fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 
 if [[ $STAGES == *build* ]]; then
@@ -31,41 +40,62 @@ if [[ $STAGES == *build* ]]; then
   cmake --build build-gpu -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error" -A3 "$OUT/build.log" | head -60; exit 1; }
   log "built"
 fi
-if [[ $STAGES == *test* ]]; then
+if [[ $STAGES == *gtest* ]]; then
+  log "GPU test binaries ($BUILD)"
+  for t in kiln_gpu_tests kiln_gpu_model_tests; do
+    "$BUILD/$t" ${GTEST_ARGS:-} > "$OUT/$t.log" 2>&1
+    echo "$t: exit $? $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]' "$OUT/$t.log" | head -3 | tr '\n' ' ')"
+    grep -E '^\[  FAILED  \]' "$OUT/$t.log" | head -20
+  done
+elif [[ $STAGES == *test* ]]; then
   log "GPU tests"
   (cd build-gpu && ctest -L gpu --output-on-failure -j 4 ${CTEST_ARGS:-}) > "$OUT/gpu_tests.log" 2>&1
   grep -E "tests passed|Failed|\*\*\*|FAILED|Failure|Expected|Which is|error" "$OUT/gpu_tests.log" | head -80
 fi
 if [[ $STAGES == *bench* ]]; then
   log "benchmarks"
-  bash bench/gpt2_gpu.sh build-gpu/kiln "$OUT" 2>&1 | tail -40
+  bash bench/gpt2_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -40
 fi
 if [[ $STAGES == *serve* ]]; then
   log "server end-to-end tests on the GPU (fp32)"
   # The shared tokenizer files travel in .dev/shared (copied there by fetch_gpu_host_deps.sh).
-  KILN_SHARED_DIR=$PWD/.dev/shared KILN_BIN=$PWD/build-gpu/kiln \
+  KILN_SHARED_DIR=$PWD/.dev/shared KILN_BIN=$PWD/"$BUILD/kiln" \
     KILN_SERVE_ARGS="--device cuda --dtype float32 --max_gpu_memory 4" \
     python3 -m pytest -q -p no:cacheprovider tests/e2e/test_serve.py 2>&1 | tail -15
 fi
 if [[ $STAGES == *fuzz* ]]; then
   log "random-config parity on the GPU (fp32) vs HF"
-  python3 tools/fuzz_parity.py --kiln build-gpu/kiln --device cuda --dtype float32 \
+  python3 tools/fuzz_parity.py --kiln "$BUILD/kiln" --device cuda --dtype float32 \
     --configs "${FUZZ_CONFIGS:-15}" --kiln_args "--max_gpu_memory 2" 2>&1 | tail -12
 fi
 if [[ $STAGES == *llama* ]]; then
   log "Llama-3-8B shape benchmarks"
-  bash bench/llama_gpu.sh build-gpu/kiln "$OUT" 2>&1 | tail -40
+  bash bench/llama_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -40
 fi
 if [[ $STAGES == *load* ]]; then
   log "serving load benchmark"
-  bash bench/load_gpu.sh build-gpu/kiln "$OUT" 2>&1 | tail -20
+  bash bench/load_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -20
 fi
 if [[ $STAGES == *encdec* ]]; then
   log "encoder-decoder benchmarks (t5-large, bart-large shapes) + HF peer"
-  bash bench/encdec_gpu.sh build-gpu/kiln "$OUT" 2>&1 | grep -v "^\[transformers\]" | tail -40
+  bash bench/encdec_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | grep -v "^\[transformers\]" | tail -40
 fi
 if [[ $STAGES == *peer* ]]; then
   log "HF transformers peer"
   python3 bench/hf_peer.py --out "$OUT/hf_peer.csv" ${PEER_ARGS:-} 2>&1 | tail -20
+fi
+if [[ $STAGES == *pdl* ]]; then
+  log "PDL A/B (decode step)"
+  bash bench/pdl_ab.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -30
+fi
+if [[ $STAGES == *ncu* ]]; then
+  # Per-kernel times of a gpt2-xl batch-1 decode (graph nodes profiled one by one).
+  log "ncu: per-kernel durations"
+  timeout 240 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum --csv \
+    --launch-skip "${NCU_SKIP:-0}" --launch-count "${NCU_COUNT:-3000}" \
+    "$BUILD/kiln" bench ${NCU_MODEL:---model_type gpt2 --n_layer 48 --n_embd 1600 --n_head 25 --vocab_size 50257 --n_positions 1024} \
+    --device cuda --dtype float16 --batch_size 1 --input_output_len 128,8 --skip_roofline \
+    > "$OUT/ncu.csv" 2> "$OUT/ncu.err"; echo "ncu exit $? ($(wc -l < "$OUT/ncu.csv") lines)"
+  tail -3 "$OUT/ncu.err"
 fi
 log "done"

@@ -27,6 +27,7 @@
 #include "ops/cuda/kernels/attention_decode.cuh"
 #include "ops/cuda/kernels/attention_fallback.cuh"
 #include "ops/cuda/kernels/attention_kv_write.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -78,8 +79,8 @@ void launch_context(T* out, const T* q, int64_t q_stride, const T* k_pool, const
   constexpr int bytes = attn::context_smem_bytes<DP>();
   set_smem(kernel, bytes);
   const dim3 grid(static_cast<unsigned>(num_seqs * cp.qtiles), static_cast<unsigned>(cp.heads));
-  kernel<<<grid, attn::kCtxThreads, bytes, stream>>>(out, q, q_stride, k_pool, v_pool,
-                                                      block_tables, cu_seqlens, seq_kv_len, cp);
+  cuda::launch(kernel, dim3(grid), dim3(attn::kCtxThreads), bytes, stream, out, q, q_stride, k_pool,
+               v_pool, block_tables, cu_seqlens, seq_kv_len, cp);
   KILN_CUDA_LAUNCH_CHECK(kOp);
 }
 
@@ -103,13 +104,13 @@ void kv_cache_write(T* k_pool, T* v_pool, const T* k, const T* v, int64_t kv_str
   const unsigned blocks =
       static_cast<unsigned>(std::min<int64_t>((total + threads - 1) / threads, 1 << 20));
   if (vec)
-    attn::kv_cache_write_kernel<T, VEC><<<blocks, threads, 0, stream>>>(
-        k_pool, v_pool, k, v, kv_stride, slots, n, static_cast<int>(kv_heads),
-        static_cast<int>(block_size), static_cast<int>(head_dim));
+    cuda::launch(attn::kv_cache_write_kernel<T, VEC>, dim3(blocks), dim3(threads), 0, stream,
+                 k_pool, v_pool, k, v, kv_stride, slots, n, static_cast<int>(kv_heads),
+                 static_cast<int>(block_size), static_cast<int>(head_dim));
   else
-    attn::kv_cache_write_kernel<T, 1><<<blocks, threads, 0, stream>>>(
-        k_pool, v_pool, k, v, kv_stride, slots, n, static_cast<int>(kv_heads),
-        static_cast<int>(block_size), static_cast<int>(head_dim));
+    cuda::launch(attn::kv_cache_write_kernel<T, 1>, dim3(blocks), dim3(threads), 0, stream, k_pool,
+                 v_pool, k, v, kv_stride, slots, n, static_cast<int>(kv_heads),
+                 static_cast<int>(block_size), static_cast<int>(head_dim));
   KILN_CUDA_LAUNCH_CHECK("kv_cache_write");
 }
 
@@ -124,20 +125,28 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   const float scale_log2 = a.scale * attn::kLog2e;
   const int causal = a.causal ? 1 : 0, radius = static_cast<int>(a.bias_radius);
   const int D = static_cast<int>(a.head_dim);
-  const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 &&
-                    aligned16(q) && aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
+  const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 && aligned16(q) &&
+                    aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
   if (!fast) {
     KILN_CHECK(D <= attn::kFallbackMaxDim, "{}: head_dim {} > {} is not supported", kOp, D,
                attn::kFallbackMaxDim);
-    attn::FallbackParams fp{static_cast<int>(a.num_seqs), static_cast<int>(a.heads),
-                            static_cast<int>(a.kv_heads), group, D,
-                            static_cast<int>(a.block_size), static_cast<int>(a.max_blocks),
-                            a.num_tokens, scale_log2, causal, a.position_bias, radius};
+    attn::FallbackParams fp{static_cast<int>(a.num_seqs),
+                            static_cast<int>(a.heads),
+                            static_cast<int>(a.kv_heads),
+                            group,
+                            D,
+                            static_cast<int>(a.block_size),
+                            static_cast<int>(a.max_blocks),
+                            a.num_tokens,
+                            scale_log2,
+                            causal,
+                            a.position_bias,
+                            radius};
     const int64_t warps = a.num_tokens * a.heads;
     auto kernel = attn::paged_attention_fallback_kernel<T>;
     const int bytes = 4 * D * static_cast<int>(sizeof(float));
-    kernel<<<static_cast<unsigned>((warps + 3) / 4), 128, bytes, stream>>>(
-        out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, fp);
+    cuda::launch(kernel, dim3(static_cast<unsigned>((warps + 3) / 4)), dim3(128), bytes, stream,
+                 out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, fp);
     KILN_CUDA_LAUNCH_CHECK(kOp);
     return;
   }
@@ -146,22 +155,35 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   const bool use_ctx = sizeof(T) == 2 && a.max_q_len > pl.qmax;
   if constexpr (sizeof(T) == 2) {
     if (use_ctx) {
-      attn::ContextParams cp{static_cast<int>(a.heads), static_cast<int>(a.kv_heads), group, D,
-                             static_cast<int>(a.block_size), static_cast<int>(a.max_blocks),
+      attn::ContextParams cp{static_cast<int>(a.heads),
+                             static_cast<int>(a.kv_heads),
+                             group,
+                             D,
+                             static_cast<int>(a.block_size),
+                             static_cast<int>(a.max_blocks),
                              static_cast<int>((a.max_q_len + attn::kCtxBQ - 1) / attn::kCtxBQ),
-                             pl.qmax, scale_log2, causal, a.position_bias, radius};
+                             pl.qmax,
+                             scale_log2,
+                             causal,
+                             a.position_bias,
+                             radius};
       auto launch = [&](auto dp, auto bias) {
         launch_context<T, decltype(dp)::value, decltype(bias)::value>(
-            out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, cp,
-            a.num_seqs, stream);
+            out, q, q_stride, k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, cp, a.num_seqs,
+            stream);
       };
       auto by_dim = [&](auto bias) {
-        if (D <= 64) launch(std::integral_constant<int, 64>{}, bias);
-        else if (D <= 128) launch(std::integral_constant<int, 128>{}, bias);
-        else launch(std::integral_constant<int, 256>{}, bias);
+        if (D <= 64)
+          launch(std::integral_constant<int, 64>{}, bias);
+        else if (D <= 128)
+          launch(std::integral_constant<int, 128>{}, bias);
+        else
+          launch(std::integral_constant<int, 256>{}, bias);
       };
-      if (a.position_bias) by_dim(std::true_type{});
-      else by_dim(std::false_type{});
+      if (a.position_bias)
+        by_dim(std::true_type{});
+      else
+        by_dim(std::false_type{});
     }
   }
 
@@ -194,26 +216,25 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   set_smem(kernel, bytes);
   const dim3 grid(static_cast<unsigned>(a.num_seqs * a.kv_heads * pl.slices * dp.qchunks),
                   static_cast<unsigned>(pl.nsplit));
-  kernel<<<grid, attn::kDecodeThreads, bytes, stream>>>(out, q, q_stride, k_pool, v_pool,
-                                                        block_tables, cu_seqlens, seq_kv_len,
-                                                        ws_ml, ws_acc, dp);
+  cuda::launch(kernel, dim3(grid), dim3(attn::kDecodeThreads), bytes, stream, out, q, q_stride,
+               k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
   KILN_CUDA_LAUNCH_CHECK(kOp);
   if (pl.nsplit > 1) {
     const int64_t rows = a.num_seqs * pl.qrows_ws * a.heads;
     const int rbytes = 4 * pl.nsplit * static_cast<int>(sizeof(float));
     auto reduce = attn::paged_attention_reduce_kernel<T>;
     set_smem(reduce, rbytes);
-    reduce<<<static_cast<unsigned>((rows + 3) / 4), 128, rbytes, stream>>>(
-        out, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
+    cuda::launch(reduce, dim3(static_cast<unsigned>((rows + 3) / 4)), dim3(128), rbytes, stream,
+                 out, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
     KILN_CUDA_LAUNCH_CHECK(kOp);
   }
 }
 
-#define KILN_INSTANTIATE_ATTENTION(T)                                                          \
+#define KILN_INSTANTIATE_ATTENTION(T)                                                           \
   template void kv_cache_write<T>(T*, T*, const T*, const T*, int64_t, const int32_t*, int64_t, \
-                                  int64_t, int64_t, int64_t, cudaStream_t);                    \
-  template void paged_attention<T>(T*, const T*, int64_t, const T*, const T*, const int32_t*,  \
-                                   const int32_t*, const int32_t*, const PagedAttentionArgs&,  \
+                                  int64_t, int64_t, int64_t, cudaStream_t);                     \
+  template void paged_attention<T>(T*, const T*, int64_t, const T*, const T*, const int32_t*,   \
+                                   const int32_t*, const int32_t*, const PagedAttentionArgs&,   \
                                    void*, cudaStream_t);
 KILN_INSTANTIATE_ATTENTION(float)
 KILN_INSTANTIATE_ATTENTION(__half)

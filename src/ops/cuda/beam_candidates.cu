@@ -16,6 +16,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -38,6 +40,7 @@ __global__ void __launch_bounds__(kThreads)
                            const float* __restrict__ logits, const int32_t* __restrict__ row_ids,
                            const int32_t* __restrict__ mask_ids, int max_mask, int64_t vocab,
                            int k) {
+  detail::pdl_enter();
   __shared__ int32_t s_mask[kMaxMask];
   __shared__ unsigned s_hist[256];
   __shared__ uint32_t s_prefix;
@@ -121,7 +124,7 @@ __global__ void __launch_bounds__(kThreads)
     prefix = s_prefix;
     remaining = s_remaining;
   }
-  const uint32_t kth = prefix;                       // the k-th largest key
+  const uint32_t kth = prefix;                                 // the k-th largest key
   const unsigned n_gt = static_cast<unsigned>(k) - remaining;  // keys above it, all taken
 
   // Collection in token order: every key above kth; of those equal to it, the lowest ids.
@@ -184,9 +187,9 @@ void beam_candidates(float* out_logprobs, int32_t* out_tokens, const float* logi
              std::min<int64_t>(kMaxK, vocab));
   KILN_CHECK(max_mask >= 0 && max_mask <= kMaxMask, "beam_candidates: {} mask ids per row (max {})",
              max_mask, kMaxMask);
-  beam_candidates_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      out_logprobs, out_tokens, logits, row_ids, mask_ids, static_cast<int>(max_mask), vocab,
-      static_cast<int>(k));
+  cuda::launch(beam_candidates_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream,
+               out_logprobs, out_tokens, logits, row_ids, mask_ids, static_cast<int>(max_mask),
+               vocab, static_cast<int>(k));
   KILN_CUDA_LAUNCH_CHECK("beam_candidates");
 }
 

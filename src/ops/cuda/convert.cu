@@ -7,6 +7,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -17,6 +19,7 @@ constexpr int kThreads = 256;
 
 template <class Src, class Dst, int VEC>
 __global__ void convert_kernel(Dst* __restrict__ out, const Src* __restrict__ in, int64_t count) {
+  detail::pdl_enter();
   const int64_t packs = count / VEC;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   const int64_t tid = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
@@ -37,13 +40,16 @@ template <class Src, class Dst>
 void convert(Dst* out, const Src* in, int64_t count, cudaStream_t stream) {
   if (count <= 0) return;
   constexpr int V = 8;
-  const bool vec = detail::is_aligned(in, sizeof(Src) * V) && detail::is_aligned(out, sizeof(Dst) * V);
+  const bool vec =
+      detail::is_aligned(in, sizeof(Src) * V) && detail::is_aligned(out, sizeof(Dst) * V);
   const int64_t work = vec ? count / V + 1 : count;
   const int grid = static_cast<int>(std::clamp<int64_t>(detail::ceil_div(work, kThreads), 1, 8192));
   if (vec) {
-    convert_kernel<Src, Dst, V><<<grid, kThreads, 0, stream>>>(out, in, count);
+    cuda::launch(convert_kernel<Src, Dst, V>, dim3(grid), dim3(kThreads), 0, stream, out, in,
+                 count);
   } else {
-    convert_kernel<Src, Dst, 1><<<grid, kThreads, 0, stream>>>(out, in, count);
+    cuda::launch(convert_kernel<Src, Dst, 1>, dim3(grid), dim3(kThreads), 0, stream, out, in,
+                 count);
   }
   KILN_CUDA_LAUNCH_CHECK("convert");
 }

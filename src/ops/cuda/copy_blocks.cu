@@ -5,6 +5,8 @@
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -12,6 +14,7 @@ namespace {
 template <class W>
 __global__ void copy_blocks_kernel(char* const* __restrict__ pools,
                                    const int32_t* __restrict__ pairs, int64_t block_words) {
+  detail::pdl_enter();
   const int64_t i = blockIdx.x;
   W* pool = reinterpret_cast<W*>(pools[blockIdx.y]);
   const W* src = pool + pairs[2 * i] * block_words;
@@ -25,9 +28,11 @@ void copy_blocks(char* const* pools, int64_t num_pools, const int32_t* pairs, in
                  int64_t block_bytes, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(num_pools));
   if (block_bytes % 16 == 0) {
-    copy_blocks_kernel<uint4><<<grid, 256, 0, stream>>>(pools, pairs, block_bytes / 16);
+    cuda::launch(copy_blocks_kernel<uint4>, dim3(grid), dim3(256), 0, stream, pools, pairs,
+                 block_bytes / 16);
   } else {
-    copy_blocks_kernel<char><<<grid, 256, 0, stream>>>(pools, pairs, block_bytes);
+    cuda::launch(copy_blocks_kernel<char>, dim3(grid), dim3(256), 0, stream, pools, pairs,
+                 block_bytes);
   }
   KILN_CUDA_CHECK(cudaGetLastError(), "copy_blocks");
 }

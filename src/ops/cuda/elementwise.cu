@@ -9,6 +9,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -61,12 +63,14 @@ __device__ __forceinline__ float act(float v, ActivationKind kind) {
 }
 
 int grid_for(int64_t work) {
-  return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(detail::ceil_div(work, kThreads), 8192)));
+  return static_cast<int>(
+      std::max<int64_t>(1, std::min<int64_t>(detail::ceil_div(work, kThreads), 8192)));
 }
 
 // x [count] = act(x). VEC elements per access (1 or 16 bytes' worth).
 template <class T, int VEC>
 __global__ void activation_kernel(T* __restrict__ x, int64_t count, ActivationKind kind) {
+  detail::pdl_enter();
   const int64_t packs = count / VEC;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < packs;
@@ -83,6 +87,7 @@ __global__ void activation_kernel(T* __restrict__ x, int64_t count, ActivationKi
 
 template <class T, int VEC>
 __global__ void add_kernel(T* out, const T* a, const T* b, int64_t count) {
+  detail::pdl_enter();
   const int64_t packs = count / VEC;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < packs;
@@ -102,6 +107,7 @@ __global__ void add_kernel(T* out, const T* a, const T* b, int64_t count) {
 template <class T>
 __global__ void gated_kernel(T* __restrict__ out, const T* __restrict__ x, int64_t rows, int64_t d,
                              ActivationKind kind) {
+  detail::pdl_enter();
   const int64_t count = rows * d;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -120,9 +126,11 @@ void activation(T* x, int64_t count, ActivationKind kind, cudaStream_t stream) {
   if (count <= 0 || kind == ActivationKind::kLinear) return;
   constexpr int V = detail::kVec16<T>;
   if (detail::is_aligned(x, 16)) {
-    activation_kernel<T, V><<<grid_for(count / V + 1), kThreads, 0, stream>>>(x, count, kind);
+    cuda::launch(activation_kernel<T, V>, dim3(grid_for(count / V + 1)), dim3(kThreads), 0, stream,
+                 x, count, kind);
   } else {
-    activation_kernel<T, 1><<<grid_for(count), kThreads, 0, stream>>>(x, count, kind);
+    cuda::launch(activation_kernel<T, 1>, dim3(grid_for(count)), dim3(kThreads), 0, stream, x,
+                 count, kind);
   }
   KILN_CUDA_LAUNCH_CHECK("activation");
 }
@@ -132,9 +140,11 @@ void add(T* out, const T* a, const T* b, int64_t count, cudaStream_t stream) {
   if (count <= 0) return;
   constexpr int V = detail::kVec16<T>;
   if (detail::is_aligned(out, 16) && detail::is_aligned(a, 16) && detail::is_aligned(b, 16)) {
-    add_kernel<T, V><<<grid_for(count / V + 1), kThreads, 0, stream>>>(out, a, b, count);
+    cuda::launch(add_kernel<T, V>, dim3(grid_for(count / V + 1)), dim3(kThreads), 0, stream, out, a,
+                 b, count);
   } else {
-    add_kernel<T, 1><<<grid_for(count), kThreads, 0, stream>>>(out, a, b, count);
+    cuda::launch(add_kernel<T, 1>, dim3(grid_for(count)), dim3(kThreads), 0, stream, out, a, b,
+                 count);
   }
   KILN_CUDA_LAUNCH_CHECK("add");
 }
@@ -143,14 +153,14 @@ template <class T>
 void gated_activation(T* out, const T* x, int64_t rows, int64_t d, ActivationKind kind,
                       cudaStream_t stream) {
   if (rows <= 0 || d <= 0) return;
-  gated_kernel<T><<<grid_for(rows * d), kThreads, 0, stream>>>(out, x, rows, d, kind);
+  cuda::launch(gated_kernel<T>, dim3(grid_for(rows * d)), dim3(kThreads), 0, stream, out, x, rows,
+               d, kind);
   KILN_CUDA_LAUNCH_CHECK("gated_activation");
 }
 
-#define KILN_INSTANTIATE(T)                                                          \
-  template void activation<T>(T*, int64_t, ActivationKind, cudaStream_t);            \
-  template void gated_activation<T>(T*, const T*, int64_t, int64_t, ActivationKind,  \
-                                    cudaStream_t);                                   \
+#define KILN_INSTANTIATE(T)                                                                        \
+  template void activation<T>(T*, int64_t, ActivationKind, cudaStream_t);                          \
+  template void gated_activation<T>(T*, const T*, int64_t, int64_t, ActivationKind, cudaStream_t); \
   template void add<T>(T*, const T*, const T*, int64_t, cudaStream_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(__half)

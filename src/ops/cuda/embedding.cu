@@ -7,6 +7,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -19,6 +21,7 @@ template <class T, int VEC>
 __global__ void copy_rows_kernel(T* __restrict__ out, const int32_t* __restrict__ idx,
                                  const T* __restrict__ src, int64_t vocab, int64_t d,
                                  bool accumulate) {
+  detail::pdl_enter();
   const int64_t r = blockIdx.x;
   int64_t id = idx[r];
   if (vocab >= 0 && (id < 0 || id >= vocab)) id = 0;
@@ -46,11 +49,11 @@ void copy_rows(T* out, const int32_t* idx, const T* src, int64_t rows, int64_t v
   const int threads = static_cast<int>(std::clamp<int64_t>((per_row + 31) / 32 * 32, 32, 256));
   // rows <= 2^31 - 1 (grid.x limit): token counts are far below.
   if (vec) {
-    copy_rows_kernel<T, V><<<static_cast<unsigned>(rows), threads, 0, stream>>>(out, idx, src, vocab,
-                                                                             d, accumulate);
+    cuda::launch(copy_rows_kernel<T, V>, dim3(static_cast<unsigned>(rows)), dim3(threads), 0,
+                 stream, out, idx, src, vocab, d, accumulate);
   } else {
-    copy_rows_kernel<T, 1><<<static_cast<unsigned>(rows), threads, 0, stream>>>(out, idx, src, vocab,
-                                                                             d, accumulate);
+    cuda::launch(copy_rows_kernel<T, 1>, dim3(static_cast<unsigned>(rows)), dim3(threads), 0,
+                 stream, out, idx, src, vocab, d, accumulate);
   }
 }
 
@@ -70,9 +73,9 @@ void gather_rows(T* out, const T* x, const int32_t* rows, int64_t m, int64_t d,
   KILN_CUDA_LAUNCH_CHECK("gather_rows");
 }
 
-#define KILN_INSTANTIATE(T)                                                                   \
-  template void embedding<T>(T*, const int32_t*, const T*, int64_t, int64_t, int64_t, bool,   \
-                             cudaStream_t);                                                   \
+#define KILN_INSTANTIATE(T)                                                                 \
+  template void embedding<T>(T*, const int32_t*, const T*, int64_t, int64_t, int64_t, bool, \
+                             cudaStream_t);                                                 \
   template void gather_rows<T>(T*, const T*, const int32_t*, int64_t, int64_t, cudaStream_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(__half)

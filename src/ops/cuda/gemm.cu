@@ -26,6 +26,8 @@
 #include "ops/cuda/gemv.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -91,8 +93,8 @@ void destroy(Plan& p) {
 }
 
 // Builds descriptors for one epilogue choice and asks the heuristic; false if it has no algorithm.
-bool try_plan(const PlanKey& key, cudaDataType_t in_t, cudaDataType_t out_t,
-              cublasLtEpilogue_t epi, const void* bias_probe, Plan& p) {
+bool try_plan(const PlanKey& key, cudaDataType_t in_t, cudaDataType_t out_t, cublasLtEpilogue_t epi,
+              const void* bias_probe, Plan& p) {
   KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p.desc, CUBLAS_COMPUTE_32F, CUDA_R_32F), "linear");
   const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
   KILN_CUBLAS_CHECK(
@@ -166,8 +168,8 @@ Plan make_plan(const PlanKey& key, Epilogue epilogue, const T* bias) {
     }
   }
   if (!try_plan(key, in_t, out_t, CUBLASLT_EPILOGUE_DEFAULT, nullptr, p))
-    KILN_FAIL("linear: cuBLASLt has no algorithm for n={} m={} k={} (types {} -> {})", key.n,
-              key.m, key.k, static_cast<int>(in_t), static_cast<int>(out_t));
+    KILN_FAIL("linear: cuBLASLt has no algorithm for n={} m={} k={} (types {} -> {})", key.n, key.m,
+              key.k, static_cast<int>(in_t), static_cast<int>(out_t));
   p.post_bias = epilogue != Epilogue::kNone;
   p.post_gelu = epilogue == Epilogue::kBiasGelu;
   return p;
@@ -181,6 +183,7 @@ __device__ __forceinline__ float gelu_tanh(float v) {
 template <class T, class OutT>
 __global__ void bias_act_kernel(OutT* __restrict__ out, const T* __restrict__ bias, int64_t n,
                                 int64_t m, bool gelu) {
+  detail::pdl_enter();
   const int64_t total = n * m;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
@@ -222,7 +225,8 @@ void linear(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t
 
     std::lock_guard<std::mutex> lock(g_mutex);
     auto it = plans().find(key);
-    if (it == plans().end()) it = plans().emplace(key, make_plan<T, OutT>(key, epilogue, bias)).first;
+    if (it == plans().end())
+      it = plans().emplace(key, make_plan<T, OutT>(key, epilogue, bias)).first;
     Plan& p = it->second;
     if (p.fused_bias) {
       KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
@@ -237,15 +241,16 @@ void linear(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t
   }
   if (post_bias || post_gelu) {
     const int threads = 256;
-    const int grid = static_cast<int>(std::clamp<int64_t>(detail::ceil_div(n * m, threads), 1, 8192));
-    bias_act_kernel<T, OutT>
-        <<<grid, threads, 0, stream>>>(out, post_bias ? bias : nullptr, n, m, post_gelu);
+    const int grid =
+        static_cast<int>(std::clamp<int64_t>(detail::ceil_div(n * m, threads), 1, 8192));
+    cuda::launch(bias_act_kernel<T, OutT>, dim3(grid), dim3(threads), 0, stream, out,
+                 post_bias ? bias : nullptr, n, m, post_gelu);
     KILN_CUDA_LAUNCH_CHECK("linear");
   }
 }
 
-#define KILN_INSTANTIATE(T, O)                                                                 \
-  template void linear<T, O>(O*, const T*, const T*, const T*, int64_t, int64_t, int64_t,      \
+#define KILN_INSTANTIATE(T, O)                                                            \
+  template void linear<T, O>(O*, const T*, const T*, const T*, int64_t, int64_t, int64_t, \
                              Epilogue, cublasLtHandle_t, void*, size_t, cudaStream_t);
 KILN_INSTANTIATE(float, float)
 KILN_INSTANTIATE(__half, __half)

@@ -9,6 +9,7 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels/common.cuh"
 #include "ops/cuda/kernels/gemv.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -49,17 +50,17 @@ bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m
     if (!bias) epilogue = Epilogue::kNone;
     const int warps = warps_for(m, k);
     const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
-    detail::gemv_kernel<T, OutT><<<static_cast<unsigned>(grid), warps * 32, 0, stream>>>(
-        out, x, w, bias, static_cast<int>(n), static_cast<int>(m), static_cast<int>(k),
-        static_cast<int>(epilogue));
-    KILN_CUDA_LAUNCH_CHECK("gemv");
+    KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
+                           dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),
+                           static_cast<int>(m), static_cast<int>(k), static_cast<int>(epilogue)),
+                    "gemv");
     return true;
   }
 }
 
-#define KILN_INSTANTIATE(T, O)                                                                \
-  template bool gemv<T, O>(O*, const T*, const T*, const T*, int64_t, int64_t, int64_t,       \
-                           Epilogue, cudaStream_t);
+#define KILN_INSTANTIATE(T, O)                                                                    \
+  template bool gemv<T, O>(O*, const T*, const T*, const T*, int64_t, int64_t, int64_t, Epilogue, \
+                           cudaStream_t);
 KILN_INSTANTIATE(float, float)
 KILN_INSTANTIATE(__half, __half)
 KILN_INSTANTIATE(__nv_bfloat16, __nv_bfloat16)

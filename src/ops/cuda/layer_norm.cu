@@ -10,6 +10,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -30,6 +32,7 @@ template <class T, int VEC, bool kAdd>
 __global__ void layer_norm_kernel(T* __restrict__ out, T* __restrict__ residual,
                                   const T* __restrict__ in, const T* __restrict__ w,
                                   const T* __restrict__ b, int64_t d, float eps) {
+  detail::pdl_enter();
   constexpr int PP = packs_per_thread<VEC>();
   const int64_t row = blockIdx.x;
   const T* x = in + row * d;
@@ -40,7 +43,7 @@ __global__ void layer_norm_kernel(T* __restrict__ out, T* __restrict__ residual,
   const bool cached = packs <= PP * nthreads;
 
   // Loads pack p: the (residual + delta, rounded and stored) or x values.
-  auto load = [&](int64_t p, float (&f)[VEC], bool store_residual) {
+  auto load = [&](int64_t p, float(&f)[VEC], bool store_residual) {
     const Pack<T, VEC> a = detail::load_pack<T, VEC>((kAdd ? res : x) + p * VEC);
     if constexpr (kAdd) {
       if (store_residual) {
@@ -106,14 +109,15 @@ __global__ void layer_norm_kernel(T* __restrict__ out, T* __restrict__ residual,
   const float var = detail::block_sum(sq) / static_cast<float>(d);
   const float inv = 1.f / sqrtf(var + eps);
 
-  auto write = [&](int64_t p, const float (&f)[VEC]) {
+  auto write = [&](int64_t p, const float(&f)[VEC]) {
     const Pack<T, VEC> wp = detail::load_pack<T, VEC>(w + p * VEC);
     Pack<T, VEC> bp;
     if (b) bp = detail::load_pack<T, VEC>(b + p * VEC);
     Pack<T, VEC> r;
 #pragma unroll
     for (int k = 0; k < VEC; ++k)
-      r.v[k] = from_float<T>((f[k] - mean) * inv * to_float(wp.v[k]) + (b ? to_float(bp.v[k]) : 0.f));
+      r.v[k] =
+          from_float<T>((f[k] - mean) * inv * to_float(wp.v[k]) + (b ? to_float(bp.v[k]) : 0.f));
     detail::store_pack<T, VEC>(o + p * VEC, r);
   };
   if (cached) {
@@ -138,13 +142,14 @@ void launch_vec(T* out, T* residual, const T* in, const T* w, const T* b, int64_
   const int64_t packs = d / VEC;
   const int64_t want = detail::ceil_div(packs, PP);
   const int threads = static_cast<int>(std::clamp<int64_t>((want + 31) / 32 * 32, 32, 1024));
-  layer_norm_kernel<T, VEC, kAdd>
-      <<<static_cast<unsigned>(rows), threads, 0, stream>>>(out, residual, in, w, b, d, eps);
+  KILN_CUDA_CHECK(cuda::launch(layer_norm_kernel<T, VEC, kAdd>, dim3(static_cast<unsigned>(rows)),
+                               dim3(threads), 0, stream, out, residual, in, w, b, d, eps),
+                  kAdd ? "add_layer_norm" : "layer_norm");
 }
 
 template <class T, bool kAdd>
-void launch(T* out, T* residual, const T* in, const T* w, const T* b, int64_t rows, int64_t d,
-            float eps, cudaStream_t stream) {
+void launch_norm(T* out, T* residual, const T* in, const T* w, const T* b, int64_t rows, int64_t d,
+                 float eps, cudaStream_t stream) {
   if (rows <= 0 || d <= 0) return;
   constexpr int V = detail::kVec16<T>;
   const bool vec = d % V == 0 && detail::is_aligned(out, 16) && detail::is_aligned(in, 16) &&
@@ -162,20 +167,20 @@ void launch(T* out, T* residual, const T* in, const T* w, const T* b, int64_t ro
 template <class T>
 void layer_norm(T* out, const T* x, const T* w, const T* b, int64_t rows, int64_t d, float eps,
                 cudaStream_t stream) {
-  launch<T, false>(out, nullptr, x, w, b, rows, d, eps, stream);
+  launch_norm<T, false>(out, nullptr, x, w, b, rows, d, eps, stream);
   KILN_CUDA_LAUNCH_CHECK("layer_norm");
 }
 
 template <class T>
 void add_layer_norm(T* residual, T* out, const T* delta, const T* w, const T* b, int64_t rows,
                     int64_t d, float eps, cudaStream_t stream) {
-  launch<T, true>(out, residual, delta, w, b, rows, d, eps, stream);
+  launch_norm<T, true>(out, residual, delta, w, b, rows, d, eps, stream);
   KILN_CUDA_LAUNCH_CHECK("add_layer_norm");
 }
 
-#define KILN_INSTANTIATE(T)                                                                    \
-  template void layer_norm<T>(T*, const T*, const T*, const T*, int64_t, int64_t, float,       \
-                              cudaStream_t);                                                   \
+#define KILN_INSTANTIATE(T)                                                                      \
+  template void layer_norm<T>(T*, const T*, const T*, const T*, int64_t, int64_t, float,         \
+                              cudaStream_t);                                                     \
   template void add_layer_norm<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, float, \
                                   cudaStream_t);
 KILN_INSTANTIATE(float)

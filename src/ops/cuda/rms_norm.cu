@@ -6,6 +6,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -19,6 +21,7 @@ template <class T>
 __global__ void rms_norm_kernel(T* __restrict__ out, T* __restrict__ residual,
                                 const T* __restrict__ x, const T* __restrict__ w, int64_t d,
                                 float eps) {
+  detail::pdl_enter();
   const int64_t row = blockIdx.x;
   const T* in = x + row * d;
   T* res = residual ? residual + row * d : nullptr;
@@ -49,8 +52,8 @@ template <class T>
 void rms_norm(T* out, T* residual, const T* x, const T* w, int64_t rows, int64_t d, float eps,
               cudaStream_t stream) {
   if (rows <= 0) return;
-  rms_norm_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(out, residual, x, w,
-                                                                             d, eps);
+  cuda::launch(rms_norm_kernel<T>, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream,
+               out, residual, x, w, d, eps);
   KILN_CUDA_LAUNCH_CHECK("rms_norm");
 }
 

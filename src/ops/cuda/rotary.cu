@@ -8,6 +8,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -20,8 +22,8 @@ __global__ void rotary_kernel(T* __restrict__ x, const int32_t* __restrict__ pos
                               const float* __restrict__ inv_freq, int64_t n, int64_t row_width,
                               int num_heads, int head_dim, int half, bool interleaved,
                               float scaling, const int32_t* __restrict__ token_seq,
-                              const int32_t* __restrict__ seq_len, int64_t base_len,
-                              int64_t rows) {
+                              const int32_t* __restrict__ seq_len, int64_t base_len, int64_t rows) {
+  detail::pdl_enter();
   const int64_t work = n * half * num_heads;
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < work;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -52,20 +54,18 @@ template <class T>
 void rotary_embedding(T* x, const int32_t* positions, const float* inv_freq, int64_t n,
                       int64_t row_width, int num_heads, int head_dim, int rotary_dim,
                       bool interleaved, float attention_scaling, const int32_t* token_seq,
-                      const int32_t* seq_len, int64_t base_len, int64_t rows,
-                      cudaStream_t stream) {
+                      const int32_t* seq_len, int64_t base_len, int64_t rows, cudaStream_t stream) {
   const int64_t work = n * (rotary_dim / 2) * num_heads;
   if (work <= 0) return;
   const int threads = 256;
   const int blocks = static_cast<int>(std::min<int64_t>((work + threads - 1) / threads, 65535));
-  rotary_kernel<T><<<blocks, threads, 0, stream>>>(x, positions, inv_freq, n, row_width, num_heads,
-                                                   head_dim, rotary_dim / 2, interleaved,
-                                                   attention_scaling, token_seq, seq_len, base_len,
-                                                   rows);
+  cuda::launch(rotary_kernel<T>, dim3(blocks), dim3(threads), 0, stream, x, positions, inv_freq, n,
+               row_width, num_heads, head_dim, rotary_dim / 2, interleaved, attention_scaling,
+               token_seq, seq_len, base_len, rows);
   KILN_CUDA_LAUNCH_CHECK("rotary_embedding");
 }
 
-#define KILN_INSTANTIATE(T)                                                                    \
+#define KILN_INSTANTIATE(T)                                                                       \
   template void rotary_embedding<T>(T*, const int32_t*, const float*, int64_t, int64_t, int, int, \
                                     int, bool, float, const int32_t*, const int32_t*, int64_t,    \
                                     int64_t, cudaStream_t);

@@ -22,6 +22,8 @@
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+#include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
 namespace {
@@ -158,11 +160,12 @@ __device__ uint32_t radix_select(int64_t n, SelectFn select, MassFn mass_of, u64
 }
 
 __global__ void __launch_bounds__(kThreads)
-sample_kernel(int32_t* __restrict__ out_ids, float* __restrict__ logits_all, int64_t vocab,
-              SamplingRowParams params, const int32_t* __restrict__ history_ids,
-              const int32_t* __restrict__ history_offsets,
-              const int32_t* __restrict__ eos_mask_ids, int64_t max_eos,
-              uint32_t* __restrict__ seen_bitmaps) {
+    sample_kernel(int32_t* __restrict__ out_ids, float* __restrict__ logits_all, int64_t vocab,
+                  SamplingRowParams params, const int32_t* __restrict__ history_ids,
+                  const int32_t* __restrict__ history_offsets,
+                  const int32_t* __restrict__ eos_mask_ids, int64_t max_eos,
+                  uint32_t* __restrict__ seen_bitmaps) {
+  detail::pdl_enter();
   __shared__ SelectShared sh;
   __shared__ u64 warp_tot[kWarps];
   __shared__ int found;
@@ -264,18 +267,19 @@ sample_kernel(int32_t* __restrict__ out_ids, float* __restrict__ logits_all, int
 
   // ---- top-p: keep the smallest value whose strictly-larger mass is < top_p ----
   const float top_p = params.top_p ? params.top_p[row] : 1.f;
-  uint32_t p_key = 0;       // keep keys > p_key, and key == p_key from index p_index up
+  uint32_t p_key = 0;  // keep keys > p_key, and key == p_key from index p_index up
   int64_t p_index = 0;
   if (top_p < 1.f) {
     u64 z = 0;
     for (int64_t i = threadIdx.x; i < vocab; i += kThreads) z += mass(i);
     z = detail::block_sum<u64>(z);
-    const u64 target = static_cast<u64>(fmax(static_cast<double>(top_p), 0.0) * static_cast<double>(z));
+    const u64 target =
+        static_cast<u64>(fmax(static_cast<double>(top_p), 0.0) * static_cast<double>(z));
     u64 above, at_m;
     unsigned at_c;
     p_key = radix_select<true>(
-        vocab, [&](int64_t i, uint32_t* k) { return *k = order_key(value(i)), true; }, mass,
-        target, sh, above, at_m, at_c);
+        vocab, [&](int64_t i, uint32_t* k) { return *k = order_key(value(i)), true; }, mass, target,
+        sh, above, at_m, at_c);
     // Ties at p_key have equal mass e; in HF's ascending stable order the lower indices go
     // first, so the t highest-index ties survive, t = #{r >= 0 : above + r e < target}.
     u64 t = at_c;
@@ -363,9 +367,9 @@ void sample(int32_t* out_ids, float* logits, int64_t rows, int64_t vocab,
   uint32_t* seen = workspace && workspace_bytes >= sample_workspace_bytes(rows, vocab)
                        ? static_cast<uint32_t*>(workspace)
                        : nullptr;
-  sample_kernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
-      out_ids, logits, vocab, params, history_ids, history_offsets,
-      max_eos > 0 ? eos_mask_ids : nullptr, max_eos, seen);
+  cuda::launch(sample_kernel, dim3(static_cast<unsigned>(rows)), dim3(kThreads), 0, stream, out_ids,
+               logits, vocab, params, history_ids, history_offsets,
+               max_eos > 0 ? eos_mask_ids : nullptr, max_eos, seen);
   KILN_CUDA_LAUNCH_CHECK("sample");
 }
 

@@ -12,6 +12,7 @@
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
 
 namespace kiln::ops::cuda::attn {
 
@@ -22,8 +23,8 @@ struct ContextParams {
   int qtiles;     // 64-row query tiles per sequence (grid.x = num_seqs * qtiles)
   int skip_q_le;  // sequences with q_len <= skip_q_le are left to the decode kernel
   float scale_log2;
-  int causal;           // 0: no causal mask
-  const float* bias;    // [heads, 2 * bias_radius + 1] fp32; read only when BIAS
+  int causal;         // 0: no causal mask
+  const float* bias;  // [heads, 2 * bias_radius + 1] fp32; read only when BIAS
   int bias_radius;
 };
 
@@ -34,15 +35,16 @@ constexpr int context_smem_bytes() {
 
 template <class T, int DP, bool BIAS>
 __global__ void __launch_bounds__(kCtxThreads)
-    paged_attention_context_kernel(T* __restrict__ out,            // [n, heads * d]
-                                   const T* __restrict__ q,        // [n, q_stride] rows
+    paged_attention_context_kernel(T* __restrict__ out,      // [n, heads * d]
+                                   const T* __restrict__ q,  // [n, q_stride] rows
                                    int64_t q_stride,
-                                   const T* __restrict__ k_pool,   // [blocks, kv_heads, bs, d]
-                                   const T* __restrict__ v_pool,   // [blocks, kv_heads, bs, d]
+                                   const T* __restrict__ k_pool,  // [blocks, kv_heads, bs, d]
+                                   const T* __restrict__ v_pool,  // [blocks, kv_heads, bs, d]
                                    const int32_t* __restrict__ block_tables,  // [seqs, max_blocks]
                                    const int32_t* __restrict__ cu_seqlens,    // [seqs + 1]
                                    const int32_t* __restrict__ seq_kv_len,    // [seqs]
                                    ContextParams p) {
+  detail::pdl_enter();
   constexpr int BQ = kCtxBQ, BK = kCtxBK, DS = DP + 8, NCHP = DP / 8;
   extern __shared__ __align__(16) unsigned char smem[];
   T* sQ = reinterpret_cast<T*>(smem);  // [BQ][DS]
@@ -95,8 +97,8 @@ __global__ void __launch_bounds__(kCtxThreads)
   // Not causal: rows see keys up to kv_len - 1 (the last tile's zero-filled keys are masked).
   const int lim_warp_min = p.causal ? pos_warp_min : kv_len - 1;
   const float* bias_c = nullptr;  // this head's bias row, centred on distance 0
-  if constexpr (BIAS) bias_c = p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) +
-                               p.bias_radius;
+  if constexpr (BIAS)
+    bias_c = p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) + p.bias_radius;
 
   for (int kt = 0; kt < nk; ++kt) {
     cp_async_wait<0>();
@@ -175,8 +177,8 @@ __global__ void __launch_bounds__(kCtxThreads)
       for (int dp = 0; dp < DP / 16; ++dp) {
         if (dp * 16 < D) {
           uint32_t b[4];
-          ldmatrix_x4_trans(
-              b, sV + (kk * 16 + (mi % 2) * 8 + lane % 8) * DS + dp * 16 + (mi / 2) * 8);
+          ldmatrix_x4_trans(b,
+                            sV + (kk * 16 + (mi % 2) * 8 + lane % 8) * DS + dp * 16 + (mi / 2) * 8);
           mma16816<T>(o[2 * dp], a, b[0], b[1]);
           mma16816<T>(o[2 * dp + 1], a, b[2], b[3]);
         }

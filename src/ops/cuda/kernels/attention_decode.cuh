@@ -13,6 +13,7 @@
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
 
 namespace kiln::ops::cuda::attn {
 
@@ -31,8 +32,8 @@ struct DecodeParams {
   int part;       // keys per partition
   int qrows_ws;   // workspace rows per (sequence, head): min(max_q_len, qmax)
   float scale_log2;
-  int causal;          // 0: no causal mask
-  const float* bias;   // [heads, 2 * bias_radius + 1] fp32, or null
+  int causal;         // 0: no causal mask
+  const float* bias;  // [heads, 2 * bias_radius + 1] fp32, or null
   int bias_radius;
 };
 
@@ -65,28 +66,29 @@ __host__ __device__ inline DecodeSmem decode_smem(int head_dim, int rows) {
 
 template <class T>
 __global__ void __launch_bounds__(kDecodeThreads)
-    paged_attention_decode_kernel(T* __restrict__ out,            // [n, heads * d]
-                                  const T* __restrict__ q,        // [n, q_stride] rows
+    paged_attention_decode_kernel(T* __restrict__ out,      // [n, heads * d]
+                                  const T* __restrict__ q,  // [n, q_stride] rows
                                   int64_t q_stride,
-                                  const T* __restrict__ k_pool,   // [blocks, kv_heads, bs, d]
-                                  const T* __restrict__ v_pool,   // [blocks, kv_heads, bs, d]
+                                  const T* __restrict__ k_pool,  // [blocks, kv_heads, bs, d]
+                                  const T* __restrict__ v_pool,  // [blocks, kv_heads, bs, d]
                                   const int32_t* __restrict__ block_tables,  // [seqs, max_blocks]
                                   const int32_t* __restrict__ cu_seqlens,    // [seqs + 1]
                                   const int32_t* __restrict__ seq_kv_len,    // [seqs]
                                   float* __restrict__ ws_ml,   // [seqs, qrows_ws, heads, nsplit, 2]
                                   float* __restrict__ ws_acc,  // [seqs, qrows_ws, heads, nsplit, d]
                                   DecodeParams p) {
+  detail::pdl_enter();
   constexpr int NT = kDecodeThreads, VEC = 16 / sizeof(T), KT = decode_tile_keys<T>();
   constexpr int CPT = kDecodeMaxAcc / VEC;  // 16-byte output chunks per thread
   extern __shared__ __align__(16) unsigned char smem[];
   const int D = p.head_dim, NCH = D / VEC, DS = D + VEC;
   const DecodeSmem lay = decode_smem<T>(D, p.hs * p.qmax);
-  T* sK = reinterpret_cast<T*>(smem + lay.k);  // [2][KT][DS]
-  T* sV = reinterpret_cast<T*>(smem + lay.v);  // [2][KT][DS]
-  float* sQ = reinterpret_cast<float*>(smem + lay.q);  // [R][D], pre-scaled
-  float* sS = reinterpret_cast<float*>(smem + lay.s);  // [R][KT] scores, then probabilities
-  float* sM = reinterpret_cast<float*>(smem + lay.m);  // [R] running max (log2 domain)
-  float* sL = reinterpret_cast<float*>(smem + lay.l);  // [R] running sum
+  T* sK = reinterpret_cast<T*>(smem + lay.k);              // [2][KT][DS]
+  T* sV = reinterpret_cast<T*>(smem + lay.v);              // [2][KT][DS]
+  float* sQ = reinterpret_cast<float*>(smem + lay.q);      // [R][D], pre-scaled
+  float* sS = reinterpret_cast<float*>(smem + lay.s);      // [R][KT] scores, then probabilities
+  float* sM = reinterpret_cast<float*>(smem + lay.m);      // [R] running max (log2 domain)
+  float* sL = reinterpret_cast<float*>(smem + lay.l);      // [R] running sum
   float* sA = reinterpret_cast<float*>(smem + lay.alpha);  // [R] this tile's rescale
   float* sRed = reinterpret_cast<float*>(smem + lay.red);  // [slices][NC][VEC]
   const int tid = threadIdx.x;
@@ -210,9 +212,9 @@ __global__ void __launch_bounds__(kDecodeThreads)
         const bool vis = j < tn && (!p.causal || key <= rowpos);
         if (vis && p.bias) {
           const int head = kvh * p.group + h0 + r % nh;
-          a += rel_bias_log2(p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) +
-                                 p.bias_radius,
-                             p.bias_radius, key, rowpos);
+          a += rel_bias_log2(
+              p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) + p.bias_radius,
+              p.bias_radius, key, rowpos);
         }
         sS[r * KT + j] = vis ? a : kNegInf;
       }
@@ -323,6 +325,7 @@ __global__ void __launch_bounds__(128)
                                   const int32_t* __restrict__ seq_kv_len,
                                   const float* __restrict__ ws_ml, const float* __restrict__ ws_acc,
                                   DecodeParams p) {
+  detail::pdl_enter();
   extern __shared__ float wsm[];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   float* w = wsm + warp * p.nsplit;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
 
 namespace kiln::ops::cuda::attn {
 
@@ -14,8 +15,8 @@ struct FallbackParams {
   int num_seqs, heads, kv_heads, group, head_dim, block_size, max_blocks;
   int64_t num_tokens;
   float scale_log2;
-  int causal;          // 0: every row sees all seq_kv_len keys
-  const float* bias;   // [heads, 2 * bias_radius + 1] fp32, or null
+  int causal;         // 0: every row sees all seq_kv_len keys
+  const float* bias;  // [heads, 2 * bias_radius + 1] fp32, or null
   int bias_radius;
 };
 
@@ -26,6 +27,7 @@ __global__ void __launch_bounds__(128)
                                     const int32_t* __restrict__ block_tables,
                                     const int32_t* __restrict__ cu_seqlens,
                                     const int32_t* __restrict__ seq_kv_len, FallbackParams p) {
+  detail::pdl_enter();
   constexpr int NA = kFallbackMaxDim / 32;
   extern __shared__ float fsm[];  // [4 warps][head_dim]
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -40,7 +42,10 @@ __global__ void __launch_bounds__(128)
   int lo = 0, hi = p.num_seqs - 1;
   while (lo < hi) {
     const int mid = (lo + hi + 1) / 2;
-    if (cu_seqlens[mid] <= tok) lo = mid; else hi = mid - 1;
+    if (cu_seqlens[mid] <= tok)
+      lo = mid;
+    else
+      hi = mid - 1;
   }
   const int s = lo;
   const int q0 = cu_seqlens[s], q_len = cu_seqlens[s + 1] - q0;
@@ -68,8 +73,8 @@ __global__ void __launch_bounds__(128)
       float a = 0.f;
       for (int d = 0; d < D; ++d) a = fmaf(sq[d], to_float(k_pool[base + d]), a);
       if (p.bias)
-        a += rel_bias_log2(p.bias + head * (2 * p.bias_radius + 1) + p.bias_radius,
-                           p.bias_radius, key, pos);
+        a += rel_bias_log2(p.bias + head * (2 * p.bias_radius + 1) + p.bias_radius, p.bias_radius,
+                           key, pos);
       sc = a;
     }
     float mx = sc;

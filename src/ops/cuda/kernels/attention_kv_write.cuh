@@ -3,17 +3,19 @@
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
 
 namespace kiln::ops::cuda::attn {
 
 template <class T, int VEC>
 __global__ void __launch_bounds__(256)
-    kv_cache_write_kernel(T* __restrict__ k_pool,        // [num_blocks, kv_heads, bs, d]
-                          T* __restrict__ v_pool,        // [num_blocks, kv_heads, bs, d]
-                          const T* __restrict__ k,       // [n, kv_stride] rows
-                          const T* __restrict__ v,       // [n, kv_stride] rows
+    kv_cache_write_kernel(T* __restrict__ k_pool,   // [num_blocks, kv_heads, bs, d]
+                          T* __restrict__ v_pool,   // [num_blocks, kv_heads, bs, d]
+                          const T* __restrict__ k,  // [n, kv_stride] rows
+                          const T* __restrict__ v,  // [n, kv_stride] rows
                           int64_t kv_stride, const int32_t* __restrict__ slots,  // [n]
                           int64_t n, int kv_heads, int bs, int d) {
+  detail::pdl_enter();
   const int nch = d / VEC;
   const int64_t per_token = static_cast<int64_t>(kv_heads) * nch;
   const int64_t total = n * per_token;

@@ -35,14 +35,15 @@
 #include <type_traits>
 
 #include "ops/cuda/kernels/common.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
 
 namespace kiln::ops::cuda::detail {
 
 constexpr int kGemvMaxN = 8;
-constexpr int kGemvRows = 16;       // W rows per CTA (mma M)
-constexpr int kGemvStep = 64;       // k elements per warp k-step
-constexpr int kGemvMaxWarps = 16;   // CTA size cap (512 threads)
-constexpr int kGemvUnroll = 4;      // k-steps loaded before the first mma of a batch
+constexpr int kGemvRows = 16;      // W rows per CTA (mma M)
+constexpr int kGemvStep = 64;      // k elements per warp k-step
+constexpr int kGemvMaxWarps = 16;  // CTA size cap (512 threads)
+constexpr int kGemvUnroll = 4;     // k-steps loaded before the first mma of a batch
 
 // 16-byte streaming load of W: non-coherent, no L1 allocation, 256-byte L2 prefetch.
 __device__ __forceinline__ uint4 gemv_ld_w(const void* p) {
@@ -103,6 +104,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
   const int nsteps = (k + kGemvStep - 1) / kGemvStep;
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  bool waited = false;
   for (int s0 = warp; s0 < nsteps; s0 += kGemvUnroll * nw) {
     // Loads past k (a whole step past the end, warp-uniform, or the last step's tail) are
     // skipped and read as zero. ptxas keeps the batch's loads ahead of the mmas only with the
@@ -114,12 +116,25 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         const int o = (s0 + u * nw) * kGemvStep + 32 * j + 8 * q;  // < 2^31: k < 2^31 - 128
-        va[u][j] = vb[u][j] = vx[u][j] = make_uint4(0u, 0u, 0u, 0u);
+        va[u][j] = vb[u][j] = make_uint4(0u, 0u, 0u, 0u);
         if (o < k) {
           va[u][j] = gemv_ld_w(wa + o);
           vb[u][j] = gemv_ld_w(wb + o);
-          vx[u][j] = gemv_ld_x(xr + o);
         }
+      }
+    }
+    // W is constant during the step: the first batch of it is in flight before x (written by
+    // the previous kernel) may be read (PDL, ops/cuda/launch.h).
+    if (!waited) {
+      pdl_enter();
+      waited = true;
+    }
+#pragma unroll
+    for (int u = 0; u < kGemvUnroll; ++u) {
+#pragma unroll
+      for (int j = 0; j < 2; ++j) {
+        const int o = (s0 + u * nw) * kGemvStep + 32 * j + 8 * q;
+        vx[u][j] = o < k ? gemv_ld_x(xr + o) : make_uint4(0u, 0u, 0u, 0u);
       }
     }
 #pragma unroll
@@ -133,6 +148,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     }
   }
 
+  if (!waited) pdl_enter();  // warps without k-steps: before the epilogue writes out
   // acc: [0], [1] = C[g][2q], C[g][2q+1]; [2], [3] = C[g+8][2q], C[g+8][2q+1].
   partial[warp][g][2 * q] = acc[0];
   partial[warp][g][2 * q + 1] = acc[1];

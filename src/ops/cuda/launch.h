@@ -1,0 +1,37 @@
+// Kernel launches with programmatic dependent launch (PDL, sm_90+): the next kernel in the stream
+// may be scheduled while this one drains, so its launch latency and prologue (weight prefetch)
+// overlap the previous kernel's tail. Inside CUDA graphs the edges stay programmatic.
+//
+// Contract for every kernel launched through launch(): it calls pdl_wait() (kernels/pdl.cuh)
+// before it reads anything an earlier kernel wrote and before it writes anything, so it behaves
+// as a plainly ordered launch; only reads of memory that no kernel of the step writes (weights,
+// biases) may come before. pdl_wait() returns once the previous grid has completed and its writes
+// are visible, which by induction orders it after every earlier kernel too.
+//
+// PDL is on for devices of compute capability >= 9.0 unless KILN_PDL=0 (for A/B measurements);
+// elsewhere launch() is a plain launch and pdl_wait() a no-op.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace kiln::ops::cuda {
+
+bool pdl_enabled();  // for the current device
+
+template <class... KArgs, class... Args>
+cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem_bytes,
+                   cudaStream_t stream, Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem_bytes;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl_enabled() ? 1 : 0;
+  return cudaLaunchKernelEx(&cfg, kernel, static_cast<KArgs>(args)...);
+}
+
+}  // namespace kiln::ops::cuda
