@@ -2,7 +2,7 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench pdl load llama peer encdec ncu".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench ab load llama peer encdec ncu".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
 # Or build here (KILN_CUDA=ON BUILD_DIR=build-cuda bash scripts/build.sh; same CUDA 13.0) and carry
 # the binaries, which saves the device time of a build: carry [".dev", "build-cuda/kiln",
@@ -84,9 +84,9 @@ if [[ $STAGES == *peer* ]]; then
   log "HF transformers peer"
   python3 bench/hf_peer.py --out "$OUT/hf_peer.csv" ${PEER_ARGS:-} 2>&1 | tail -20
 fi
-if [[ $STAGES == *pdl* ]]; then
-  log "PDL A/B (decode step)"
-  bash bench/pdl_ab.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -30
+if [[ $STAGES == *ab* ]]; then
+  log "A/B of kernel switches (decode step)"
+  bash bench/ab_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -30
 fi
 if [[ $STAGES == *ncu* ]]; then
   # Per-kernel times of a gpt2-xl batch-1 decode (graph nodes profiled one by one).

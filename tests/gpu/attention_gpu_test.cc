@@ -292,6 +292,7 @@ TEST_P(PagedAttentionVariantsGpu, CausalBias) {
     using T = decltype(t);
     run_attention<T>(GetParam(), kMixed, 401, {true, 24, 0});
     run_attention<T>(GetParam(), kDecode, 402, {true, 128, 0});
+    run_attention<T>(GetParam(), kDecode, 404, {true, 0, 3000});  // graph-style upper bound
     run_attention<T>(GetParam(), kPrefill, 403, {true, 2000, 0});
   });
 }

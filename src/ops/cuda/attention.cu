@@ -7,6 +7,8 @@
 //        sequences with q_len > qmax; fp32: the decode kernel also covers them, 16 rows per CTA.
 //    Which kernel owns a sequence is decided on the device from cu_seqlens, so one launch of each
 //    covers mixed prefill / chunked-prefill / decode batches.
+//  - decode-only MHA batches (max_q_len <= 1, heads == kv_heads) take the decode-row kernel
+//    (attention_decode_row.cuh) instead of the general decode kernel, same split-K plan.
 //  - anything else: the scalar fallback (attention_fallback.cuh).
 // Every path honours args.causal (false: each query row sees all seq_kv_len keys of its sequence)
 // and the optional relative position bias (read on the device; the context kernel has a BIAS
@@ -19,12 +21,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels.h"
 #include "ops/cuda/kernels/attention_context.cuh"
 #include "ops/cuda/kernels/attention_decode.cuh"
+#include "ops/cuda/kernels/attention_decode_row.cuh"
 #include "ops/cuda/kernels/attention_fallback.cuh"
 #include "ops/cuda/kernels/attention_kv_write.cuh"
 #include "ops/cuda/launch.h"
@@ -36,6 +41,16 @@ constexpr const char* kOp = "paged_attention";
 constexpr int kMinSplitCtas = 256;  // split the kv range until the decode grid has this many CTAs
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// The decode-row kernel (attention_decode_row.cuh) for decode-only MHA batches; KILN_ATTN_ROW=0
+// routes them to the general decode kernel instead (A/B measurements).
+bool row_kernel_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("KILN_ATTN_ROW");
+    return !(e && std::strcmp(e, "0") == 0);
+  }();
+  return on;
+}
 
 struct Plan {
   int hs = 1, slices = 1, qmax = 1, nsplit = 1, part = 1 << 30, qrows_ws = 1;
@@ -187,6 +202,7 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
     }
   }
 
+  const bool use_row = a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
   attn::DecodeParams dp{};
   dp.num_seqs = static_cast<int>(a.num_seqs);
   dp.heads = static_cast<int>(a.heads);
@@ -211,13 +227,22 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   float* ws_ml = pl.nsplit > 1 ? static_cast<float*>(workspace) : nullptr;
   float* ws_acc = pl.nsplit > 1 ? ws_ml + pl.ml_floats : nullptr;
 
-  auto kernel = attn::paged_attention_decode_kernel<T>;
-  const int bytes = attn::decode_smem<T>(D, pl.hs * pl.qmax).total;
-  set_smem(kernel, bytes);
-  const dim3 grid(static_cast<unsigned>(a.num_seqs * a.kv_heads * pl.slices * dp.qchunks),
-                  static_cast<unsigned>(pl.nsplit));
-  cuda::launch(kernel, dim3(grid), dim3(attn::kDecodeThreads), bytes, stream, out, q, q_stride,
-               k_pool, v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
+  if (use_row) {
+    auto kernel = attn::paged_attention_decode_row_kernel<T>;
+    const int bytes = attn::decode_row_smem_bytes<T>(D);
+    set_smem(kernel, bytes);
+    const dim3 grid(static_cast<unsigned>(a.num_seqs * a.heads), static_cast<unsigned>(pl.nsplit));
+    cuda::launch(kernel, grid, dim3(attn::kRowThreads), bytes, stream, out, q, q_stride, k_pool,
+                 v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
+  } else {
+    auto kernel = attn::paged_attention_decode_kernel<T>;
+    const int bytes = attn::decode_smem<T>(D, pl.hs * pl.qmax).total;
+    set_smem(kernel, bytes);
+    const dim3 grid(static_cast<unsigned>(a.num_seqs * a.kv_heads * pl.slices * dp.qchunks),
+                    static_cast<unsigned>(pl.nsplit));
+    cuda::launch(kernel, grid, dim3(attn::kDecodeThreads), bytes, stream, out, q, q_stride, k_pool,
+                 v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
+  }
   KILN_CUDA_LAUNCH_CHECK(kOp);
   if (pl.nsplit > 1) {
     const int64_t rows = a.num_seqs * pl.qrows_ws * a.heads;

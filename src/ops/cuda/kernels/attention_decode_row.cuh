@@ -1,0 +1,176 @@
+// Paged attention for decode-only batches of MHA models (every sequence has q_len <= 1 and
+// heads == kv_heads): the latency-bound case of batch-1..64 generation, where the general decode
+// kernel (attention_decode.cuh: tiles of 64 keys, three barriers per tile) costs ~10 µs per call.
+//
+// One CTA of 128 threads per (sequence, head, split of the kv range; DecodeParams' split-K plan
+// and workspace layout, combined by paged_attention_reduce_kernel). The CTA walks its keys in
+// chunks of 128, one key per thread:
+//  - the chunk's V rows are gathered with 16-byte cp.async into shared memory at the start of
+//    the chunk (they do not depend on the scores);
+//  - each thread reads its key's K row straight from the paged pool (16-byte loads, L1-allocated)
+//    and dots it with q (fp32 in shared memory, pre-scaled by scale·log2 e: a broadcast read);
+//  - chunk max / sum by block reductions, online-softmax rescale of the running state;
+//  - P·V from shared memory: thread (chunk c of the head_dim, slice z) sums keys z, z + NS, ...
+//    (NS = 128 / (head_dim / VEC)), the slices are summed through shared memory at the end.
+// A single-chunk split (<= 128 keys: the whole sequence at short contexts) costs one pass of
+// global loads, K and V in flight together. Same (m, l) log2-domain convention as the general
+// kernel, so the reduce kernel combines either.
+#pragma once
+
+#include "ops/cuda/kernels/attention_common.cuh"
+#include "ops/cuda/kernels/attention_decode.cuh"
+#include "ops/cuda/kernels/pdl.cuh"
+
+namespace kiln::ops::cuda::attn {
+
+constexpr int kRowThreads = 128;  // threads per CTA = keys per chunk
+
+// Dynamic shared memory: V chunk [128][D] T, then q [D] fp32, p [128] fp32, reduction
+// [NS][D] fp32 (NS * D = 128 * VEC floats).
+template <class T>
+__host__ __device__ inline int decode_row_smem_bytes(int head_dim) {
+  constexpr int vec = 16 / sizeof(T);
+  return kRowThreads * head_dim * static_cast<int>(sizeof(T)) + head_dim * 4 + kRowThreads * 4 +
+         kRowThreads * vec * 4;
+}
+
+template <class T>
+__global__ void __launch_bounds__(kRowThreads)
+    paged_attention_decode_row_kernel(T* __restrict__ out,      // [n, heads * d]
+                                      const T* __restrict__ q,  // [n, q_stride] rows
+                                      int64_t q_stride,
+                                      const T* __restrict__ k_pool,  // [blocks, heads, bs, d]
+                                      const T* __restrict__ v_pool,  // [blocks, heads, bs, d]
+                                      const int32_t* __restrict__ block_tables,  // [seqs, max_b]
+                                      const int32_t* __restrict__ cu_seqlens,    // [seqs + 1]
+                                      const int32_t* __restrict__ seq_kv_len,    // [seqs]
+                                      float* __restrict__ ws_ml,   // [seqs, 1, heads, nsplit, 2]
+                                      float* __restrict__ ws_acc,  // [seqs, 1, heads, nsplit, d]
+                                      DecodeParams p) {
+  detail::pdl_enter();
+  constexpr int NT = kRowThreads, VEC = 16 / sizeof(T);
+  extern __shared__ __align__(16) unsigned char smem[];
+  const int D = p.head_dim, NCH = D / VEC, NS = NT / NCH;
+  T* sV = reinterpret_cast<T*>(smem);                 // [NT][D]
+  float* sQ = reinterpret_cast<float*>(sV + NT * D);  // [D], pre-scaled
+  float* sP = sQ + D;                                 // [NT] probabilities
+  float* sRed = sP + NT;                              // [NS][D]
+  const int tid = threadIdx.x;
+  const int head = static_cast<int>(blockIdx.x % p.heads);
+  const int s = static_cast<int>(blockIdx.x / p.heads);
+  const int sp = blockIdx.y;
+
+  const int q0 = cu_seqlens[s], q_len = cu_seqlens[s + 1] - q0;
+  if (q_len != 1) return;  // q_len 0: nothing to do (the launcher guarantees q_len <= 1)
+  const int kv_len = seq_kv_len[s];
+  int seq_splits = 1;
+  if (p.nsplit > 1) seq_splits = min(p.nsplit, max(1, ceil_div(kv_len, p.part)));
+  if (sp >= seq_splits) return;
+  const bool to_ws = seq_splits > 1;
+  const int kbeg = to_ws ? sp * p.part : 0;
+  const int kend = (to_ws && sp < seq_splits - 1) ? min(kv_len, (sp + 1) * p.part) : kv_len;
+  const int rowpos = kv_len - 1;  // the query's position (causal or not: it sees every key)
+  const int32_t* table = block_tables + static_cast<int64_t>(s) * p.max_blocks;
+  const float* bias_row =
+      p.bias ? p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) + p.bias_radius
+             : nullptr;
+
+  const T* qrow = q + static_cast<int64_t>(q0) * q_stride + static_cast<int64_t>(head) * D;
+  for (int c = tid; c < NCH; c += NT) {
+    float f[VEC];
+    load16(qrow + c * VEC, f);
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) sQ[c * VEC + e] = f[e] * p.scale_log2;
+  }
+
+  const int c_own = tid % NCH, z_own = tid / NCH;  // P·V role (z_own < NS for every thread)
+  float acc[VEC];
+#pragma unroll
+  for (int e = 0; e < VEC; ++e) acc[e] = 0.f;
+  float m_run = kNegInf, l_run = 0.f;
+
+  for (int cb = kbeg; cb < kend; cb += NT) {
+    const int nk = min(NT, kend - cb);
+    for (int i = tid; i < nk * NCH; i += NT) {
+      const int j = i / NCH, c = i - j * NCH;
+      const int64_t off = pool_row(table, cb + j, head, p.heads, p.block_size, D) + c * VEC;
+      cp_async16(sV + j * D + c * VEC, v_pool + off, true);
+    }
+    cp_async_commit();
+    __syncthreads();  // sQ written (first chunk); the previous chunk's sP reads are done
+
+    float sc = kNegInf;
+    if (tid < nk) {
+      const int key = cb + tid;
+      const T* kr = k_pool + pool_row(table, key, head, p.heads, p.block_size, D);
+      float a = 0.f;
+      for (int c0 = 0; c0 < NCH; c0 += 8) {
+        uint4 kv[8];
+#pragma unroll
+        for (int u = 0; u < 8; ++u)
+          if (c0 + u < NCH) kv[u] = __ldg(reinterpret_cast<const uint4*>(kr + (c0 + u) * VEC));
+#pragma unroll
+        for (int u = 0; u < 8; ++u) {
+          if (c0 + u < NCH) {
+            float kf[VEC];
+            load16(reinterpret_cast<const T*>(&kv[u]), kf);
+            const float* qv = sQ + (c0 + u) * VEC;
+#pragma unroll
+            for (int e = 0; e < VEC; e += 4) {
+              const float4 q4 = *reinterpret_cast<const float4*>(qv + e);
+              a = fmaf(q4.x, kf[e], a);
+              a = fmaf(q4.y, kf[e + 1], a);
+              a = fmaf(q4.z, kf[e + 2], a);
+              a = fmaf(q4.w, kf[e + 3], a);
+            }
+          }
+        }
+      }
+      if (bias_row) a += rel_bias_log2(bias_row, p.bias_radius, key, rowpos);
+      sc = a;
+    }
+    const float m_new = fmaxf(m_run, detail::block_max(sc));
+    const float m_use = m_new == kNegInf ? 0.f : m_new;
+    const float pj = tid < nk ? exp2f(sc - m_use) : 0.f;
+    sP[tid] = pj;
+    const float alpha = exp2f(m_run - m_use);
+    l_run = l_run * alpha + detail::block_sum(pj);  // block_sum's barriers publish sP
+    m_run = m_new;
+    cp_async_wait<0>();
+    __syncthreads();  // every thread's V rows have landed
+
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) acc[e] *= alpha;
+    if (z_own < NS) {
+      const T* vc = sV + c_own * VEC;
+      for (int j = z_own; j < nk; j += NS) {
+        float vf[VEC];
+        load16(vc + j * D, vf);
+        const float pw = sP[j];
+#pragma unroll
+        for (int e = 0; e < VEC; ++e) acc[e] = fmaf(pw, vf[e], acc[e]);
+      }
+    }
+    __syncthreads();  // sV / sP are rewritten by the next chunk
+  }
+
+  if (z_own < NS) {
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) sRed[z_own * D + c_own * VEC + e] = acc[e];
+  }
+  __syncthreads();
+  const int64_t pidx = ((static_cast<int64_t>(s) * p.qrows_ws) * p.heads + head) * p.nsplit + sp;
+  for (int d = tid; d < D; d += NT) {
+    float v = 0.f;
+    for (int z = 0; z < NS; ++z) v += sRed[z * D + d];
+    if (!to_ws) {
+      const float inv = l_run > 0.f ? 1.f / l_run : 0.f;
+      out[(static_cast<int64_t>(q0) * p.heads + head) * D + d] = from_float<T>(v * inv);
+    } else {
+      ws_acc[pidx * D + d] = v;
+    }
+  }
+  if (to_ws && tid == 0) *reinterpret_cast<float2*>(ws_ml + 2 * pidx) = make_float2(m_run, l_run);
+}
+
+}  // namespace kiln::ops::cuda::attn
