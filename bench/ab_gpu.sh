@@ -15,7 +15,7 @@ for rep in $(seq "${AB_REPEAT:-1}"); do
     for shape in ${AB_SHAPES:-XL MED}; do
       echo "== $shape $variant (run $rep)"
       env ${variant//,/ } $KILN bench ${!shape} --device cuda --dtype float16 --skip_roofline \
-        --batch_size "${AB_BATCHES:-1}" --input_output_len "${AB_IO:-128,128}" | tail -n +3
+        --batch_size "${AB_BATCHES:-1}" --input_output_len "${AB_IO:-128,128}" | tail -n +2
     done
   done
 done

@@ -11,9 +11,25 @@ struct StepGraph::Impl {
 #ifdef KILN_WITH_CUDA
   cudaGraph_t graph = nullptr;
   cudaGraphExec_t exec = nullptr;
+  cudaEvent_t begin = nullptr, end = nullptr;  // around the latest replay
+  bool pending = false;                        // a replay's events not yet read
+  double seconds = 0;                          // completed replays' device time
+  int64_t replays = 0;
   ~Impl() {
+    if (begin) cudaEventDestroy(begin);
+    if (end) cudaEventDestroy(end);
     if (exec) cudaGraphExecDestroy(exec);
     if (graph) cudaGraphDestroy(graph);
+  }
+  // Adds the latest replay's time (waiting for it when `wait`).
+  void collect(bool wait) {
+    if (!pending) return;
+    if (wait) KILN_CUDA_CHECK(cudaEventSynchronize(end), "graph timing");
+    float ms = 0;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, begin, end), "graph timing");
+    seconds += ms * 1e-3;
+    ++replays;
+    pending = false;
   }
 #endif
 };
@@ -46,6 +62,8 @@ void StepGraph::capture(ExecContext& ctx, const std::function<void()>& fn) {
   }
   KILN_CUDA_CHECK(cudaStreamEndCapture(s, &impl_->graph), "graph capture");
   KILN_CUDA_CHECK(cudaGraphInstantiate(&impl_->exec, impl_->graph, 0), "graph capture");
+  KILN_CUDA_CHECK(cudaEventCreate(&impl_->begin), "graph capture");
+  KILN_CUDA_CHECK(cudaEventCreate(&impl_->end), "graph capture");
 #else
   (void)fn;
 #endif
@@ -54,8 +72,24 @@ void StepGraph::capture(ExecContext& ctx, const std::function<void()>& fn) {
 void StepGraph::launch(ExecContext& ctx) {
   KILN_CHECK(ready(), "launching a graph that was not captured");
 #ifdef KILN_WITH_CUDA
-  KILN_CUDA_CHECK(cudaGraphLaunch(impl_->exec, static_cast<cudaStream_t>(ctx.stream)), "graph launch");
+  const auto s = static_cast<cudaStream_t>(ctx.stream);
+  impl_->collect(/*wait=*/true);  // the previous replay's step has synchronised: no real wait
+  KILN_CUDA_CHECK(cudaEventRecord(impl_->begin, s), "graph launch");
+  KILN_CUDA_CHECK(cudaGraphLaunch(impl_->exec, s), "graph launch");
+  KILN_CUDA_CHECK(cudaEventRecord(impl_->end, s), "graph launch");
+  impl_->pending = true;
 #endif
+}
+
+std::pair<double, int64_t> StepGraph::take_device_time() {
+  std::pair<double, int64_t> t{0.0, 0};
+#ifdef KILN_WITH_CUDA
+  impl_->collect(/*wait=*/true);
+  t = {impl_->seconds, impl_->replays};
+  impl_->seconds = 0;
+  impl_->replays = 0;
+#endif
+  return t;
 }
 
 bool StepGraph::ready() const {

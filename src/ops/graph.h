@@ -3,8 +3,10 @@
 // caller keeps every buffer at a fixed address. Without CUDA it is never ready.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
+#include <utility>
 
 #include "core/exec_context.h"
 
@@ -18,8 +20,12 @@ class StepGraph {
   StepGraph& operator=(StepGraph&&) noexcept;
   // Records fn's launches on ctx's stream (nothing runs) and instantiates the graph.
   void capture(ExecContext& ctx, const std::function<void()>& fn);
+  // Enqueues one replay, bracketed by device events.
   void launch(ExecContext& ctx);
   bool ready() const;
+  // Device time of the replays that have completed since the last call (seconds) and their
+  // number; waits for the latest replay to finish. Host overhead between replays is excluded.
+  std::pair<double, int64_t> take_device_time();
 
  private:
   struct Impl;

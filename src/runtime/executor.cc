@@ -540,6 +540,9 @@ std::vector<RequestOutput> Executor::step() {
   }
   const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   (any_prefill ? stats_.prefill_seconds : stats_.decode_seconds) += dt;
+  const auto [graph_s, graph_n] = runner_->take_graph_time();  // the step has synchronised
+  stats_.decode_graph_seconds += graph_s;
+  stats_.decode_graph_steps += graph_n;
   ++(any_prefill ? stats_.prefill_steps : stats_.decode_steps);
   ++stats_.steps;
   return out;

@@ -47,6 +47,10 @@ struct ExecutorStats {
   int64_t decode_steps = 0;
   double prefill_seconds = 0;  // steps that ran any prompt tokens
   double decode_seconds = 0;   // steps that ran only decode tokens
+  // Device time of the decode steps that replayed a CUDA graph (the forward alone: no host work,
+  // uploads or sampling), and their number.
+  double decode_graph_seconds = 0;
+  int64_t decode_graph_steps = 0;
   int64_t prompt_tokens = 0;     // of finished requests
   int64_t generated_tokens = 0;  // of finished requests
   int64_t preemptions = 0;

@@ -99,6 +99,8 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   st.decode_steps = after.decode_steps - before.decode_steps;
   st.prefill_seconds = after.prefill_seconds - before.prefill_seconds;
   st.decode_seconds = after.decode_seconds - before.decode_seconds;
+  st.decode_graph_seconds = after.decode_graph_seconds - before.decode_graph_seconds;
+  st.decode_graph_steps = after.decode_graph_steps - before.decode_graph_steps;
   if (stats) *stats = st;
   return results;
 }

@@ -47,6 +47,8 @@ struct GenerationStats {
   int64_t decode_steps = 0;
   double prefill_seconds = 0;  // steps that ran any prompt tokens
   double decode_seconds = 0;   // steps that ran only decode tokens
+  double decode_graph_seconds = 0;  // device time of the decode steps replayed as CUDA graphs
+  int64_t decode_graph_steps = 0;
   double first_token_seconds = 0;  // from generate() to the first sampled token
 };
 

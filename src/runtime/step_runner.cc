@@ -159,6 +159,16 @@ DeviceStep::BeamCandidates StepRunner::beam_candidates_on_device(
   return device_step_->beam_candidates(logits, rows, mask_ids, mask_width, k);
 }
 
+std::pair<double, int64_t> StepRunner::take_graph_time() {
+  std::pair<double, int64_t> t{0.0, 0};
+  for (auto& [bucket, g] : graphs_) {
+    const auto [s, n] = g.take_device_time();
+    t.first += s;
+    t.second += n;
+  }
+  return t;
+}
+
 Tensor StepRunner::logits_on_host(const Tensor& logits) {
   if (!device_step_) return logits;
   Tensor dst = host_logits_.slice(0, 0, logits.size(0));

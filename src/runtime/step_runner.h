@@ -52,6 +52,8 @@ class StepRunner {
                                                        int64_t mask_width, int64_t k);
   // The logits on the host (a copy from the GPU; the tensor itself on the CPU).
   Tensor logits_on_host(const Tensor& logits);
+  // Device time of the decode-graph replays since the last call (seconds) and their number.
+  std::pair<double, int64_t> take_graph_time();
 
  private:
   Tensor decode_with_graph(std::vector<ScheduledChunk>& chunks);
