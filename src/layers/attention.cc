@@ -4,14 +4,9 @@
 
 namespace kiln::layers {
 
-Tensor SelfAttention::qkv_buffer(int64_t n, DType dtype, Workspace& ws) const {
-  const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
-  return ws.take({n, q_cols + 2 * kv_cols}, dtype);
-}
-
-Tensor SelfAttention::attend(const Tensor& qkv_out, const Tensor& slots,
-                             const ops::AttentionMeta& meta, Tensor& k_pool, Tensor& v_pool,
-                             Workspace& ws, ExecContext& ctx) const {
+void SelfAttention::attend(const Tensor& qkv_out, const Tensor& slots,
+                           const ops::AttentionMeta& meta, Tensor& k_pool, Tensor& v_pool,
+                           Tensor& y, Workspace& ws, ExecContext& ctx) const {
   const int64_t n = qkv_out.size(0);
   const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
   const Tensor q = qkv_out.slice(1, 0, q_cols);
@@ -20,36 +15,28 @@ Tensor SelfAttention::attend(const Tensor& qkv_out, const Tensor& slots,
   ops::kv_cache_write(k, v, k_pool, v_pool, slots, ctx);
   Tensor attn = ws.take({n, q_cols}, qkv_out.dtype());  // [n, heads * head_dim]
   ops::paged_attention(q, k_pool, v_pool, meta, scale, attn, ctx, position_bias);
-  return attn;
+  out.forward(attn, y, ctx);
 }
 
 void SelfAttention::forward(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool,
                             Tensor& v_pool, Tensor& y, Workspace& ws, ExecContext& ctx) const {
-  Tensor qkv_out = qkv_buffer(x.size(0), x.dtype(), ws);  // [n, q | k | v]
+  const int64_t n = x.size(0);
+  const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
+  Tensor qkv_out = ws.take({n, q_cols + 2 * kv_cols}, x.dtype());  // [n, q | k | v]
   qkv.forward(x, qkv_out, ctx);
   if (rotary) rotary->apply(qkv_out, num_heads + num_kv_heads, head_dim, batch, ws, ctx);
-  out.forward(attend(qkv_out, batch.slots, batch.attn, k_pool, v_pool, ws, ctx), y, ctx);
+  attend(qkv_out, batch.slots, batch.attn, k_pool, v_pool, y, ws, ctx);
 }
 
-void SelfAttention::forward_pre_ln(const LayerNorm& norm, Tensor& h, Tensor& normed, Tensor& tmp,
-                                   const ForwardBatch& batch, Tensor& k_pool, Tensor& v_pool,
-                                   Workspace& ws, ExecContext& ctx) const {
-  Tensor qkv_out = qkv_buffer(h.size(0), h.dtype(), ws);  // [n, q | k | v]
-  ops::layer_norm_linear(h, norm.weight, norm.bias, norm.eps, normed, qkv.weight, qkv.bias, qkv_out,
-                         ctx);
-  if (rotary) rotary->apply(qkv_out, num_heads + num_kv_heads, head_dim, batch, ws, ctx);
-  const Tensor attn = attend(qkv_out, batch.slots, batch.attn, k_pool, v_pool, ws, ctx);
-  ops::linear_add(attn, out.weight, out.bias, h, tmp, ctx);
-}
-
-void SelfAttention::forward_encoder(const Tensor& x, const EncoderBatch& batch, Tensor& k_scratch,
-                                    Tensor& v_scratch, Tensor& y, Workspace& ws,
+void SelfAttention::forward_encoder(const Tensor& x, const EncoderBatch& batch,
+                                    Tensor& k_scratch, Tensor& v_scratch, Tensor& y, Workspace& ws,
                                     ExecContext& ctx) const {
   KILN_CHECK(!rotary, "encoder self-attention with rotary embeddings is not supported");
-  Tensor qkv_out = qkv_buffer(x.size(0), x.dtype(), ws);  // [n, q | k | v]
+  const int64_t n = x.size(0);
+  const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
+  Tensor qkv_out = ws.take({n, q_cols + 2 * kv_cols}, x.dtype());  // [n, q | k | v]
   qkv.forward(x, qkv_out, ctx);
-  out.forward(attend(qkv_out, batch.scratch_slots, batch.attn, k_scratch, v_scratch, ws, ctx), y,
-              ctx);
+  attend(qkv_out, batch.scratch_slots, batch.attn, k_scratch, v_scratch, y, ws, ctx);
 }
 
 void CrossAttention::write_kv(const Tensor& enc, const Tensor& cross_slots, Tensor& k_pool,

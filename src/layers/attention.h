@@ -1,10 +1,9 @@
 // Self-attention over packed tokens with the paged KV cache: fused QKV projection, K/V written
-// into this layer's pools, attention through the block tables, output projection (forward_pre_ln:
-// with the pre-LN block's LayerNorm before and residual add after fused into the projections).
-// MHA/GQA/MQA by the head counts. Optional rotary (LLaMA) rotates q and k of the fused qkv rows
-// between the projection and the KV write; optional relative position bias (T5) is added to the
-// scores from a table by distance. The causal flag lives in the step's AttentionMeta: an encoder
-// runs the same layer bidirectionally over a scratch pool (forward_encoder).
+// into this layer's pools, attention through the block tables, output projection. MHA/GQA/MQA by
+// the head counts. Optional rotary (LLaMA) rotates q and k of the fused qkv rows between the
+// projection and the KV write; optional relative position bias (T5) is added to the scores from
+// a table by distance. The causal flag lives in the step's AttentionMeta: an encoder runs the same
+// layer bidirectionally over a scratch pool (forward_encoder).
 #pragma once
 
 #include <memory>
@@ -22,30 +21,21 @@ struct SelfAttention {
   int num_heads = 0;
   int num_kv_heads = 0;
   int head_dim = 0;
-  float scale = 1.f;                              // applied to q·k before the softmax
+  float scale = 1.f;  // applied to q·k before the softmax
   std::shared_ptr<const RotaryEmbedding> rotary;  // null: no rotary (shared by all layers)
   Tensor position_bias;  // [heads, 2R + 1] fp32 on the model's device, or undefined (no bias)
 
   // x [n, hidden] -> y [n, hidden]. Writes K/V of the n tokens into k_pool/v_pool.
   void forward(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool, Tensor& v_pool,
                Tensor& y, Workspace& ws, ExecContext& ctx) const;
-  // Pre-LN sublayer on the residual stream h [n, hidden]: h += out(attn(qkv(norm(h)))), the
-  // norm fused into the qkv projection (ops::layer_norm_linear) and the residual add into the
-  // output projection (ops::linear_add). normed, tmp [n, hidden]: scratch of the unfused paths.
-  void forward_pre_ln(const LayerNorm& norm, Tensor& h, Tensor& normed, Tensor& tmp,
-                      const ForwardBatch& batch, Tensor& k_pool, Tensor& v_pool, Workspace& ws,
-                      ExecContext& ctx) const;
   // Encoder self-attention (no rotary): K/V go to the scratch pools through batch.scratch_slots;
   // attention follows batch.attn (bidirectional). x [n, hidden] -> y [n, hidden].
   void forward_encoder(const Tensor& x, const EncoderBatch& batch, Tensor& k_scratch,
                        Tensor& v_scratch, Tensor& y, Workspace& ws, ExecContext& ctx) const;
 
  private:
-  // K/V of qkv_out into the pools, then attention: returns [n, heads * head_dim] from ws (before
-  // the output projection).
-  Tensor attend(const Tensor& qkv_out, const Tensor& slots, const ops::AttentionMeta& meta,
-                Tensor& k_pool, Tensor& v_pool, Workspace& ws, ExecContext& ctx) const;
-  Tensor qkv_buffer(int64_t n, DType dtype, Workspace& ws) const;  // [n, q | k | v]
+  void attend(const Tensor& qkv_out, const Tensor& slots, const ops::AttentionMeta& meta,
+              Tensor& k_pool, Tensor& v_pool, Tensor& y, Workspace& ws, ExecContext& ctx) const;
 };
 
 // Encoder–decoder cross-attention: the decoder's queries attend over the encoder output's K/V,

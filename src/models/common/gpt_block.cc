@@ -20,12 +20,21 @@ void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& norm
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
                     ExecContext& ctx) {
   const size_t mark = ws.used();
-  for (size_t i = 0; i < blocks.size(); ++i) {
+  const size_t num_layers = blocks.size();
+  blocks[0].ln_1.forward(h, normed, ctx);
+  for (size_t i = 0; i < num_layers; ++i) {
     const GptBlock& b = blocks[i];
-    b.attn.forward_pre_ln(b.ln_1, h, normed, tmp, batch, kv.k[i], kv.v[i], ws, ctx);
+    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws, ctx);
     ws.rewind(mark);  // the attention's scratch is dead; the MLP reuses it
-    b.mlp.forward_pre_ln(b.ln_2, h, normed, tmp, ws, ctx);
+    ops::add_layer_norm(h, tmp, b.ln_2.weight, b.ln_2.bias, b.ln_2.eps, normed, ctx);
+    b.mlp.forward(normed, tmp, ws, ctx);
     ws.rewind(mark);
+    if (i + 1 < num_layers) {
+      const layers::LayerNorm& next = blocks[i + 1].ln_1;
+      ops::add_layer_norm(h, tmp, next.weight, next.bias, next.eps, normed, ctx);
+    } else {
+      ops::add(h, tmp, h, ctx);
+    }
   }
 }
 

@@ -26,12 +26,10 @@ struct GptBlock {
 // the family sets the attention's head counts, head_dim and scale.
 GptBlock gpt_block(const GptLayerWeights& w, float eps, ops::ActivationKind act);
 
-// Per block: h += attn(ln_1(h)); h += mlp(ln_2(h)). Each LayerNorm is fused with the projection
-// after it and each residual add with the projection before it (ops::layer_norm_linear,
-// ops::linear_add: one GEMV each for 16-bit decode batches, the plain ops otherwise, same
-// roundings); h leaves un-normalised (the final norm runs on the logit rows only).
-// h, normed, tmp: [n, hidden] (residual stream; normed input and sublayer output of the unfused
-// paths). The sublayers'
+// Per block: h += attn(ln_1(h)); h += mlp(ln_2(h)). Each residual add is fused with the LayerNorm
+// that follows it (ops::add_layer_norm, the next block's ln_1 after the MLP); the last block ends
+// with a plain add, so h leaves un-normalised (the final norm runs on the logit rows only).
+// h, normed, tmp: [n, hidden] (residual stream, normed input, sublayer output). The sublayers'
 // scratch is taken from ws after ws.used() at entry and rewound there. Block i uses kv.k[i]/v[i].
 void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
