@@ -56,24 +56,6 @@ void gated_activation(const Tensor& x, ActivationKind kind, Tensor& out, ExecCon
 void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out, ExecContext& ctx,
             bool gelu = false);
 
-// out = linear(LayerNorm(x) * ln_w + ln_b) (then GELU(tanh) if gelu), the pre-LN block's norm and
-// projection: x [n, in], ln_w/ln_b [in] (ln_b may be undefined), w [out_features, in], bias
-// [out_features], out [n, out_features] (x's dtype). normed [n, in] is scratch: the unfused path
-// (CPU, float32, prefill) writes LayerNorm(x) there and runs linear() on it; CUDA 16-bit decode
-// batches (n <= 8) normalise inside one GEMV (the same fp32 statistics, each normalised value
-// rounded to the dtype as layer_norm() stores it) and leave normed unwritten. x, normed and out
-// must not overlap.
-void layer_norm_linear(const Tensor& x, const Tensor& ln_w, const Tensor& ln_b, float eps,
-                       Tensor& normed, const Tensor& w, const Tensor& bias, Tensor& out,
-                       ExecContext& ctx, bool gelu = false);
-
-// residual += linear(x, w, bias), rounded as linear() into tmp followed by add() (the product
-// rounded to the dtype, then the sum). x [n, in], w [out_features, in], residual and tmp
-// [n, out_features]. tmp is scratch for the unfused path; CUDA 16-bit decode batches (n <= 8) add
-// in the GEMV's epilogue and leave tmp unwritten. x, residual and tmp must not overlap.
-void linear_add(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& residual, Tensor& tmp,
-                ExecContext& ctx);
-
 // In place: x = act(x).  x [n, d].
 void activation(Tensor& x, ActivationKind kind, ExecContext& ctx);
 

@@ -14,10 +14,6 @@
 // and adds bias (+GELU) in a small kernel after it; so does any case the heuristic has no
 // algorithm for with the fused epilogue. cuBLASLt's GELU is the tanh approximation (gelu_new),
 // and so is the fallback kernel; fp32 fuses only the bias and applies GELU in that kernel.
-//
-// layer_norm_linear / linear_add (the pre-LN block's LayerNorm + projection, projection +
-// residual add) are one fused GEMV kernel for decode batches (ops/cuda/gemv.h) and the plain
-// layer_norm / linear / add kernels otherwise.
 #include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
 
 #include <algorithm>
@@ -253,28 +249,6 @@ void linear(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t
   }
 }
 
-template <class T>
-void layer_norm_linear(T* out, T* normed, const T* x, const T* ln_w, const T* ln_b, float eps,
-                       const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
-                       Epilogue epilogue, cublasLtHandle_t handle, void* workspace,
-                       size_t workspace_bytes, cudaStream_t stream) {
-  if (n <= 0 || m <= 0) return;
-  if (gemv_layer_norm<T>(out, x, ln_w, ln_b, eps, w, bias, n, m, k, epilogue, stream)) return;
-  layer_norm<T>(normed, x, ln_w, ln_b, n, k, eps, stream);
-  linear<T, T>(out, normed, w, bias, n, m, k, epilogue, handle, workspace, workspace_bytes, stream);
-}
-
-template <class T>
-void linear_add(T* residual, T* tmp, const T* x, const T* w, const T* bias, int64_t n, int64_t m,
-                int64_t k, cublasLtHandle_t handle, void* workspace, size_t workspace_bytes,
-                cudaStream_t stream) {
-  if (n <= 0 || m <= 0) return;
-  if (gemv_add<T>(residual, x, w, bias, n, m, k, stream)) return;
-  linear<T, T>(tmp, x, w, bias, n, m, k, bias ? Epilogue::kBias : Epilogue::kNone, handle,
-               workspace, workspace_bytes, stream);
-  add<T>(residual, residual, tmp, n * m, stream);
-}
-
 #define KILN_INSTANTIATE(T, O)                                                            \
   template void linear<T, O>(O*, const T*, const T*, const T*, int64_t, int64_t, int64_t, \
                              Epilogue, cublasLtHandle_t, void*, size_t, cudaStream_t);
@@ -283,16 +257,6 @@ KILN_INSTANTIATE(__half, __half)
 KILN_INSTANTIATE(__nv_bfloat16, __nv_bfloat16)
 KILN_INSTANTIATE(__half, float)
 KILN_INSTANTIATE(__nv_bfloat16, float)
-#undef KILN_INSTANTIATE
-#define KILN_INSTANTIATE(T)                                                                    \
-  template void layer_norm_linear<T>(T*, T*, const T*, const T*, const T*, float, const T*,    \
-                                     const T*, int64_t, int64_t, int64_t, Epilogue,            \
-                                     cublasLtHandle_t, void*, size_t, cudaStream_t);           \
-  template void linear_add<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, \
-                              cublasLtHandle_t, void*, size_t, cudaStream_t);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(__half)
-KILN_INSTANTIATE(__nv_bfloat16)
 #undef KILN_INSTANTIATE
 
 }  // namespace kiln::ops::cuda

@@ -1,5 +1,4 @@
-// gemv launchers (plain, LayerNorm prologue, residual-add epilogue): applicability checks and the
-// CTA-size choice for kernels/gemv.cuh.
+// gemv launcher: applicability checks and the CTA-size choice for kernels/gemv.cuh.
 #include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
 
 #include "ops/cuda/gemv.h"
@@ -36,77 +35,25 @@ int warps_for(int64_t m, int64_t k) {
   return 1;
 }
 
-// Whether the kernel applies to these shapes and pointers (see gemv.h).
-bool applies(const void* x, const void* w, int64_t n, int64_t m, int64_t k) {
-  if (n < 1 || n > detail::kGemvMaxN || m < 1 || m > INT_MAX - detail::kGemvRows) return false;
-  if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
-  return detail::is_aligned(x, 16) && detail::is_aligned(w, 16);
-}
-
-template <detail::GemvMode kMode, class T, class OutT>
-void run(detail::GemvParams<T, OutT> p, int64_t m, int64_t k, cudaStream_t stream) {
-  if (!p.bias) p.epilogue = static_cast<int>(Epilogue::kNone);
-  const int warps = warps_for(m, k);
-  const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
-  KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT, kMode>, dim3(static_cast<unsigned>(grid)),
-                         dim3(warps * 32), 0, stream, p),
-                  "gemv");
-}
-
-template <class T, class OutT>
-detail::GemvParams<T, OutT> params(OutT* out, const T* x, const T* w, const T* bias, int64_t n,
-                                   int64_t m, int64_t k, Epilogue epilogue) {
-  detail::GemvParams<T, OutT> p{};
-  p.out = out, p.x = x, p.w = w, p.bias = bias;
-  p.n = static_cast<int>(n), p.m = static_cast<int>(m), p.k = static_cast<int>(k);
-  p.epilogue = static_cast<int>(epilogue);
-  return p;
-}
-
-template <class T>
-constexpr bool kTensorCore = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
-
 }  // namespace
 
 template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
           Epilogue epilogue, cudaStream_t stream) {
-  if constexpr (!kTensorCore<T>) {
+  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
     return false;
   } else {
     static_assert(std::is_same_v<OutT, T> || std::is_same_v<OutT, float>);
-    if (!applies(x, w, n, m, k)) return false;
-    run<detail::GemvMode::kPlain>(params(out, x, w, bias, n, m, k, epilogue), m, k, stream);
-    return true;
-  }
-}
-
-template <class T>
-bool gemv_layer_norm(T* out, const T* x, const T* ln_w, const T* ln_b, float eps, const T* w,
-                     const T* bias, int64_t n, int64_t m, int64_t k, Epilogue epilogue,
-                     cudaStream_t stream) {
-  if constexpr (!kTensorCore<T>) {
-    return false;
-  } else {
-    if (!applies(x, w, n, m, k) || !detail::is_aligned(ln_w, 16) ||
-        (ln_b && !detail::is_aligned(ln_b, 16)))
-      return false;
-    auto p = params(out, x, w, bias, n, m, k, epilogue);
-    p.ln_w = ln_w, p.ln_b = ln_b, p.eps = eps;
-    run<detail::GemvMode::kLayerNorm>(p, m, k, stream);
-    return true;
-  }
-}
-
-template <class T>
-bool gemv_add(T* residual, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
-              cudaStream_t stream) {
-  if constexpr (!kTensorCore<T>) {
-    return false;
-  } else {
-    if (!applies(x, w, n, m, k)) return false;
-    run<detail::GemvMode::kAdd>(params(residual, x, w, bias, n, m, k, Epilogue::kBias), m, k,
-                                stream);
+    if (n < 1 || n > detail::kGemvMaxN || m < 1 || m > INT_MAX - detail::kGemvRows) return false;
+    if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
+    if (!detail::is_aligned(x, 16) || !detail::is_aligned(w, 16)) return false;
+    if (!bias) epilogue = Epilogue::kNone;
+    const int warps = warps_for(m, k);
+    const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
+    KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
+                           dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),
+                           static_cast<int>(m), static_cast<int>(k), static_cast<int>(epilogue)),
+                    "gemv");
     return true;
   }
 }
@@ -119,15 +66,6 @@ KILN_INSTANTIATE(__half, __half)
 KILN_INSTANTIATE(__nv_bfloat16, __nv_bfloat16)
 KILN_INSTANTIATE(__half, float)
 KILN_INSTANTIATE(__nv_bfloat16, float)
-#undef KILN_INSTANTIATE
-#define KILN_INSTANTIATE(T)                                                                     \
-  template bool gemv_layer_norm<T>(T*, const T*, const T*, const T*, float, const T*, const T*, \
-                                   int64_t, int64_t, int64_t, Epilogue, cudaStream_t);          \
-  template bool gemv_add<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,        \
-                            cudaStream_t);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(__half)
-KILN_INSTANTIATE(__nv_bfloat16)
 #undef KILN_INSTANTIATE
 
 }  // namespace kiln::ops::cuda

@@ -18,18 +18,4 @@ template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
           Epilogue epilogue, cudaStream_t stream);
 
-// gemv of LayerNorm(x) · ln_w + ln_b (fp32 statistics, each normalised value rounded to T as
-// layer_norm() would store it) instead of x. ln_w [k], ln_b [k] or null, both 16-byte aligned in
-// addition to gemv's rules.
-template <class T>
-bool gemv_layer_norm(T* out, const T* x, const T* ln_w, const T* ln_b, float eps, const T* w,
-                     const T* bias, int64_t n, int64_t m, int64_t k, Epilogue epilogue,
-                     cudaStream_t stream);
-
-// residual [n, m] += gemv(x) (+ bias), rounded as linear() into a temporary then add():
-// residual = round(residual + round(x · wᵀ + bias)). residual must not overlap x.
-template <class T>
-bool gemv_add(T* residual, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
-              cudaStream_t stream);
-
 }  // namespace kiln::ops::cuda

@@ -80,23 +80,6 @@ void linear(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t
             Epilogue epilogue, cublasLtHandle_t handle, void* workspace, size_t workspace_bytes,
             cudaStream_t stream);
 
-// out [n, m] = linear(LayerNorm(x) * ln_w + ln_b) with x [n, k], ln_w/ln_b [k] (ln_b may be null).
-// 16-bit decode batches run one GEMV with the LayerNorm in its prologue and leave normed
-// untouched; otherwise layer_norm() writes normed [n, k] and linear() reads it.
-template <class T>
-void layer_norm_linear(T* out, T* normed, const T* x, const T* ln_w, const T* ln_b, float eps,
-                       const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
-                       Epilogue epilogue, cublasLtHandle_t handle, void* workspace,
-                       size_t workspace_bytes, cudaStream_t stream);
-
-// residual [n, m] += linear(x) (+ bias), rounded as linear() then add(). 16-bit decode batches add
-// in the GEMV's epilogue; otherwise linear() writes tmp [n, m] and add() folds it in. residual
-// must not overlap x.
-template <class T>
-void linear_add(T* residual, T* tmp, const T* x, const T* w, const T* bias, int64_t n, int64_t m,
-                int64_t k, cublasLtHandle_t handle, void* workspace, size_t workspace_bytes,
-                cudaStream_t stream);
-
 // ---- paged KV cache and attention ----------------------------------------------------------
 // Pools [num_blocks, kv_heads, block_size, head_dim]; k/v rows kv_stride elements apart
 // (column slices of a fused QKV output); slots [n] = block * block_size + offset.

@@ -23,24 +23,8 @@
 // Epilogue: each warp's 16×8 fp32 partial goes to shared memory, the CTA sums the nw partials,
 // adds bias, applies GELU, rounds once and stores out[col·m + row] for row < m, col < n.
 //
-// Fusions (GemvMode, a template parameter; the W streaming above is the same in all modes):
-// - kLayerNorm: x is replaced by LayerNorm(x) · ln_w + ln_b. Every CTA needs the statistics of
-//   the whole rows, so each computes them itself (n rows of k elements from L2, the CTA's threads
-//   split each row in 16-byte chunks): fp32 sum, mean = sum / k, then the sum of squared
-//   deviations, rstd = 1 / sqrtf(var + eps), the two-pass arithmetic of ops/cuda/layer_norm.cu
-//   (the summation order differs, so mean/rstd may differ in the last bit). Each x fragment is
-//   normalised as it is loaded and rounded to T, the value the LayerNorm kernel would have
-//   stored, before it enters the mma.
-// - kAdd: out is a residual updated in place: out = round(out + round(product + bias)), the two
-//   roundings of a linear() into a temporary followed by add(). Each output element is read and
-//   written by one thread only.
-//
-// PDL: the first batch of W loads is issued before pdl_enter(); x, the LayerNorm statistics and
-// everything written come after it (ln_w/ln_b and bias are weights, but are read after it too).
-//
-// Requirements (checked by the launcher): k % 8 == 0, x, w (and ln_w, ln_b) 16-byte aligned (so
-// every W row and x row start is), x and w not written while the kernel runs (non-coherent loads:
-// kAdd's out must not overlap x).
+// Requirements (checked by the launcher): k % 8 == 0, x and w 16-byte aligned (so every W row and
+// x row start is), x and w not written while the kernel runs (non-coherent loads).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -101,166 +85,32 @@ __device__ __forceinline__ float gemv_gelu_tanh(float v) {
   return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
 }
 
-enum class GemvMode { kPlain, kLayerNorm, kAdd };
-
+// grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU.
 template <class T, class OutT>
-struct GemvParams {
-  OutT* out;      // [n, m]; kAdd: the residual, read and updated in place
-  const T* x;     // [n, k]
-  const T* w;     // [m, k]
-  const T* bias;  // [m], or null when epilogue == 0
-  const T* ln_w;  // [k] (kLayerNorm)
-  const T* ln_b;  // [k] or null (kLayerNorm)
-  float eps;      // (kLayerNorm)
-  int n, m, k;
-  int epilogue;  // 0 none, 1 bias, 2 bias + GELU
-};
-
-// Element i (0 or 1) of a 32-bit pair of T, to fp32; and fp32 to T's bits (round to nearest even).
-template <class T>
-__device__ __forceinline__ float gemv_elem(uint32_t pair, int i) {
-  const auto bits = static_cast<unsigned short>(i == 0 ? pair & 0xffffu : pair >> 16);
-  if constexpr (std::is_same_v<T, __half>) {
-    return __half2float(__ushort_as_half(bits));
-  } else {
-    return __bfloat162float(__ushort_as_bfloat16(bits));
-  }
-}
-template <class T>
-__device__ __forceinline__ uint32_t gemv_bits(float v) {
-  if constexpr (std::is_same_v<T, __half>) {
-    return __half_as_ushort(__float2half_rn(v));
-  } else {
-    return __bfloat16_as_ushort(__float2bfloat16_rn(v));
-  }
-}
-
-__device__ __forceinline__ uint32_t gemv_word(const uint4& v, int i) {
-  return i == 0 ? v.x : i == 1 ? v.y : i == 2 ? v.z : v.w;
-}
-
-template <class T>
-__device__ __forceinline__ float gemv_sum8(const uint4& v) {
-  float s = 0.f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) s += gemv_elem<T>(gemv_word(v, i / 2), i % 2);
-  return s;
-}
-
-template <class T>
-__device__ __forceinline__ float gemv_sq8(const uint4& v, float mean) {
-  float s = 0.f;
-#pragma unroll
-  for (int i = 0; i < 8; ++i) {
-    const float c = gemv_elem<T>(gemv_word(v, i / 2), i % 2) - mean;
-    s += c * c;
-  }
-  return s;
-}
-
-// 8 elements of x -> (x - mean) · rstd · ln_w + ln_b rounded to T: ops/cuda/layer_norm.cu's
-// expression, so the rounded value is the one that kernel would store.
-template <class T>
-__device__ __forceinline__ uint4 gemv_ln_apply(const uint4& x, const uint4& lw, const uint4& lb,
-                                               float mean, float rstd) {
-  uint32_t r[4];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const uint32_t xw = gemv_word(x, i), ww = gemv_word(lw, i), bw = gemv_word(lb, i);
-    uint32_t out = 0;
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const float v =
-          (gemv_elem<T>(xw, h) - mean) * rstd * gemv_elem<T>(ww, h) + gemv_elem<T>(bw, h);
-      out |= gemv_bits<T>(v) << (16 * h);
-    }
-    r[i] = out;
-  }
-  return make_uint4(r[0], r[1], r[2], r[3]);
-}
-
-// v[r] (r < n) summed over the CTA into total[r] (shared), visible to every thread on return.
-// Every thread calls it; red is shared scratch.
-__device__ __forceinline__ void gemv_row_sums(float (&v)[kGemvMaxN], int n,
-                                              float (&red)[kGemvMaxWarps][kGemvMaxN],
-                                              float (&total)[kGemvMaxN]) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int nw = static_cast<int>(blockDim.x >> 5);
-#pragma unroll
-  for (int r = 0; r < kGemvMaxN; ++r) {
-    if (r < n) {  // n is CTA-uniform
-      const float s = warp_sum(v[r]);
-      if (lane == 0) red[warp][r] = s;
-    }
-  }
-  __syncthreads();
-  if (static_cast<int>(threadIdx.x) < n) {
-    float s = 0.f;
-    for (int i = 0; i < nw; ++i) s += red[i][threadIdx.x];
-    total[threadIdx.x] = s;
-  }
-  __syncthreads();
-}
-
-// kLayerNorm prologue (after pdl_enter): mean and rstd of x row `row` (the lane's batch row); the
-// whole CTA computes all n rows' statistics (two passes: the second re-reads x from L1).
-template <class T>
-__device__ __forceinline__ void gemv_ln_stats(const T* x, int n, int k, float eps, int row,
-                                              float& mean, float& rstd) {
-  __shared__ float red[kGemvMaxWarps][kGemvMaxN];
-  __shared__ float sum[kGemvMaxN], sq[kGemvMaxN];
-  const int chunks = k / 8;
-  float v[kGemvMaxN];
-#pragma unroll
-  for (int r = 0; r < kGemvMaxN; ++r) v[r] = 0.f;
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-#pragma unroll
-    for (int r = 0; r < kGemvMaxN; ++r)
-      if (r < n) v[r] += gemv_sum8<T>(gemv_ld_x(x + static_cast<int64_t>(r) * k + 8 * c));
-  }
-  gemv_row_sums(v, n, red, sum);
-  float means[kGemvMaxN];
-#pragma unroll
-  for (int r = 0; r < kGemvMaxN; ++r) {
-    means[r] = r < n ? sum[r] / static_cast<float>(k) : 0.f;
-    v[r] = 0.f;
-  }
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-#pragma unroll
-    for (int r = 0; r < kGemvMaxN; ++r)
-      if (r < n) v[r] += gemv_sq8<T>(gemv_ld_x(x + static_cast<int64_t>(r) * k + 8 * c), means[r]);
-  }
-  gemv_row_sums(v, n, red, sq);
-  mean = sum[row] / static_cast<float>(k);
-  rstd = 1.f / sqrtf(sq[row] / static_cast<float>(k) + eps);
-}
-
-// grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16).
-template <class T, class OutT, GemvMode kMode>
-__global__ void __launch_bounds__(kGemvMaxWarps * 32, 1) gemv_kernel(GemvParams<T, OutT> p) {
-  static_assert(kMode != GemvMode::kAdd || std::is_same_v<OutT, T>, "gemv: kAdd needs OutT == T");
+__global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
+    gemv_kernel(OutT* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
+                const T* __restrict__ bias, int n, int m, int k, int epilogue) {
   __shared__ float partial[kGemvMaxWarps][kGemvRows][kGemvMaxN];
 
-  const int n = p.n, m = p.m, k = p.k;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int nw = static_cast<int>(blockDim.x >> 5);
   const int g = lane >> 2, q = lane & 3;
   const int row0 = static_cast<int>(blockIdx.x) * kGemvRows;
   // Rows past m (last tile) and batch rows past n are clamped to valid ones: their results land
   // in accumulator rows / columns that are never stored.
-  const T* wa = p.w + static_cast<int64_t>(min(row0 + g, m - 1)) * k;
-  const T* wb = p.w + static_cast<int64_t>(min(row0 + g + 8, m - 1)) * k;
-  const int xrow = min(g, n - 1);
-  const T* xr = p.x + static_cast<int64_t>(xrow) * k;
+  const T* wa = w + static_cast<int64_t>(min(row0 + g, m - 1)) * k;
+  const T* wb = w + static_cast<int64_t>(min(row0 + g + 8, m - 1)) * k;
+  const T* xr = x + static_cast<int64_t>(min(g, n - 1)) * k;
   const int nsteps = (k + kGemvStep - 1) / kGemvStep;
-  const int stride = kGemvUnroll * nw;  // k-steps between a warp's batches
 
-  // One batch of W: U k-steps from s0. Loads past k (a whole step past the end, warp-uniform, or
-  // the last step's tail) are skipped and read as zero. ptxas keeps the batch's loads ahead of the
-  // mmas only with the register room that __launch_bounds__(512, 1) grants (at the default
-  // occupancy target it interleaved loads and mmas, a few loads in flight per lane).
-  uint4 va[kGemvUnroll][2], vb[kGemvUnroll][2];
-  auto load_w = [&](int s0) {
+  float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  bool waited = false;
+  for (int s0 = warp; s0 < nsteps; s0 += kGemvUnroll * nw) {
+    // Loads past k (a whole step past the end, warp-uniform, or the last step's tail) are
+    // skipped and read as zero. ptxas keeps the batch's loads ahead of the mmas only with the
+    // register room that __launch_bounds__(512, 1) grants (at the default occupancy target it
+    // interleaved loads and mmas, a few loads in flight per lane).
+    uint4 va[kGemvUnroll][2], vb[kGemvUnroll][2], vx[kGemvUnroll][2];
 #pragma unroll
     for (int u = 0; u < kGemvUnroll; ++u) {
 #pragma unroll
@@ -273,30 +123,18 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1) gemv_kernel(GemvParams<
         }
       }
     }
-  };
-  // W is constant during the step: the first batch of it is in flight before x (written by the
-  // previous kernel) may be read (PDL, ops/cuda/launch.h).
-  load_w(warp);
-  pdl_enter();
-  float mean = 0.f, rstd = 0.f;  // kLayerNorm: statistics of x row xrow
-  if constexpr (kMode == GemvMode::kLayerNorm) gemv_ln_stats<T>(p.x, n, k, p.eps, xrow, mean, rstd);
-
-  float acc[4] = {0.f, 0.f, 0.f, 0.f};
-  for (int s0 = warp; s0 < nsteps; s0 += stride) {
-    uint4 vx[kGemvUnroll][2];
+    // W is constant during the step: the first batch of it is in flight before x (written by
+    // the previous kernel) may be read (PDL, ops/cuda/launch.h).
+    if (!waited) {
+      pdl_enter();
+      waited = true;
+    }
 #pragma unroll
     for (int u = 0; u < kGemvUnroll; ++u) {
 #pragma unroll
       for (int j = 0; j < 2; ++j) {
         const int o = (s0 + u * nw) * kGemvStep + 32 * j + 8 * q;
-        vx[u][j] = make_uint4(0u, 0u, 0u, 0u);
-        if (o < k) {
-          vx[u][j] = gemv_ld_x(xr + o);
-          if constexpr (kMode == GemvMode::kLayerNorm) {
-            const uint4 lb = p.ln_b ? gemv_ld_x(p.ln_b + o) : make_uint4(0u, 0u, 0u, 0u);
-            vx[u][j] = gemv_ln_apply<T>(vx[u][j], gemv_ld_x(p.ln_w + o), lb, mean, rstd);
-          }
-        }
+        vx[u][j] = o < k ? gemv_ld_x(xr + o) : make_uint4(0u, 0u, 0u, 0u);
       }
     }
 #pragma unroll
@@ -308,9 +146,9 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1) gemv_kernel(GemvParams<
         gemv_mma<T>(acc, a.z, b.z, a.w, b.w, xv.z, xv.w);
       }
     }
-    if (s0 + stride < nsteps) load_w(s0 + stride);
   }
 
+  if (!waited) pdl_enter();  // warps without k-steps: before the epilogue writes out
   // acc: [0], [1] = C[g][2q], C[g][2q+1]; [2], [3] = C[g+8][2q], C[g+8][2q+1].
   partial[warp][g][2 * q] = acc[0];
   partial[warp][g][2 * q + 1] = acc[1];
@@ -323,14 +161,9 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1) gemv_kernel(GemvParams<
     if (row < m && c < n) {
       float v = 0.f;
       for (int i = 0; i < nw; ++i) v += partial[i][r][c];
-      if (p.epilogue != 0) v += to_float(p.bias[row]);
-      if (p.epilogue == 2) v = gemv_gelu_tanh(v);
-      OutT* o = p.out + static_cast<int64_t>(c) * m + row;
-      if constexpr (kMode == GemvMode::kAdd) {
-        *o = from_float<OutT>(to_float(*o) + to_float(from_float<OutT>(v)));
-      } else {
-        *o = from_float<OutT>(v);
-      }
+      if (epilogue != 0) v += to_float(bias[row]);
+      if (epilogue == 2) v = gemv_gelu_tanh(v);
+      out[static_cast<int64_t>(c) * m + row] = from_float<OutT>(v);
     }
   }
 }
