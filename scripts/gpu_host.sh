@@ -20,7 +20,8 @@ ARCH=x86_64-linux-gnu
 log() { echo "[gpu_host $(date +%H:%M:%S)] $*"; }
 
 if [ ! -d $DEPS/usr ]; then
-  for f in .dev/debs/*.deb; do dpkg -x "$f" $DEPS; done
+  # DEBS_DIR=.dev/rtdebs (runtime libraries only) when carrying prebuilt binaries
+  for f in ${DEBS_DIR:-.dev/debs}/*.deb; do dpkg -x "$f" $DEPS; done
 fi
 export LD_LIBRARY_PATH=$DEPS/usr/lib/$ARCH:$DEPS/usr/lib/$ARCH/openblas-openmp:${LD_LIBRARY_PATH:-}
 export PKG_CONFIG_PATH=$DEPS/usr/lib/$ARCH/openblas-openmp/pkgconfig:$DEPS/usr/lib/$ARCH/pkgconfig:$DEPS/usr/share/pkgconfig
