@@ -3,7 +3,12 @@
 
 #include "ops/cuda/gemv.h"
 
+#include <algorithm>
+#include <array>
+#include <atomic>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <type_traits>
 
 #include "ops/cuda/cuda_check.h"
@@ -35,6 +40,36 @@ int warps_for(int64_t m, int64_t k) {
   return 1;
 }
 
+// One wave: the largest CTA (<= 16 warps, <= the k-steps) for which every CTA of the grid is
+// resident at once, by the runtime's occupancy for this instantiation. At decode sizes a CTA is
+// one or two rounds of loads, so a second, partial wave costs a whole CTA latency (e.g. the
+// 300-tile gpt2-xl QKV GEMV at 8 warps: 2 CTAs per SM, 264 resident). 0 when no CTA size fits
+// the grid in one wave (large m: warps_for's rule). KILN_GEMV_WAVE=0 turns it off (A/B).
+template <class T, class OutT>
+int one_wave_warps(int64_t tiles, int64_t steps) {
+  static const bool off = [] {
+    const char* e = std::getenv("KILN_GEMV_WAVE");
+    return e && std::strcmp(e, "0") == 0;
+  }();
+  if (off) return 0;
+  static std::array<std::atomic<int>, detail::kGemvMaxWarps + 1> blocks{};  // per SM; 0 unknown
+  const int64_t sms = sm_count();
+  for (int w = static_cast<int>(std::min<int64_t>(detail::kGemvMaxWarps, steps)); w >= 1; --w) {
+    int b = blocks[w].load(std::memory_order_relaxed);
+    if (b == 0) {
+      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, detail::gemv_kernel<T, OutT>, w * 32,
+                                                        0) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+      }
+      b = std::max(b, 1);  // never 0 once known (a 0 would be re-queried every call)
+      blocks[w].store(b, std::memory_order_relaxed);
+    }
+    if (b * sms >= tiles) return w;
+  }
+  return 0;
+}
+
 }  // namespace
 
 template <class T, class OutT>
@@ -48,7 +83,9 @@ bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m
     if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
     if (!detail::is_aligned(x, 16) || !detail::is_aligned(w, 16)) return false;
     if (!bias) epilogue = Epilogue::kNone;
-    const int warps = warps_for(m, k);
+    const int wave = one_wave_warps<T, OutT>(detail::ceil_div(m, detail::kGemvRows),
+                                             detail::ceil_div(k, detail::kGemvStep));
+    const int warps = wave > 0 ? wave : warps_for(m, k);
     const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
     KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
                            dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),
