@@ -375,6 +375,7 @@ std::vector<RequestOutput> Executor::step() {
     blocks_->register_computed(*c.seq);
     if (c.wants_logits) row_seq.push_back(c.seq);
   }
+  stats_.sampled_rows += static_cast<int64_t>(row_seq.size());
   std::vector<RequestState*> order;
   std::map<int64_t, std::vector<int64_t>> rows_of;  // request id -> its rows
   std::map<int64_t, size_t> index_of;               // request id -> its place in order

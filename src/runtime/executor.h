@@ -51,6 +51,7 @@ struct ExecutorStats {
   // uploads or sampling), and their number.
   double decode_graph_seconds = 0;
   int64_t decode_graph_steps = 0;
+  int64_t sampled_rows = 0;  // logits rows sampled (greedy/sampling tokens and beam rows alike)
   int64_t prompt_tokens = 0;     // of finished requests
   int64_t generated_tokens = 0;  // of finished requests
   int64_t preemptions = 0;

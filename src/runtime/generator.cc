@@ -63,10 +63,11 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   GenerationStats st;
   const auto start = std::chrono::steady_clock::now();
   while (executor_->has_work()) {
-    for (const RequestOutput& o : executor_->step()) {
-      if (st.first_token_seconds == 0 && !o.deltas.empty())
-        st.first_token_seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::vector<RequestOutput> outs = executor_->step();
+    if (st.first_token_seconds == 0 && executor_->stats().sampled_rows > before.sampled_rows)
+      st.first_token_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    for (const RequestOutput& o : outs) {
       GenerationResult& res = results[o.request_id];
       for (const SequenceDelta& d : o.deltas) {
         if (res.sequences.size() <= static_cast<size_t>(d.index)) {

@@ -49,7 +49,9 @@ struct GenerationStats {
   double decode_seconds = 0;   // steps that ran only decode tokens
   double decode_graph_seconds = 0;  // device time of the decode steps replayed as CUDA graphs
   int64_t decode_graph_steps = 0;
-  double first_token_seconds = 0;  // from generate() to the first sampled token
+  // From generate() to the end of the first step that sampled a token (beam search included,
+  // whose tokens only come out when a request finishes).
+  double first_token_seconds = 0;
 };
 
 class Executor;

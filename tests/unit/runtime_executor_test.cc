@@ -190,5 +190,30 @@ TEST(Executor, MaxBatchSizeBoundsSequencesPerStep) {
   EXPECT_EQ(ex.stats().finished, 8);
 }
 
+
+// The first token's time is the end of the first step that sampled, for beam search too (whose
+// tokens only come out when the request finishes): well under the whole run, and the counters
+// agree with the steps that ran.
+TEST(GeneratorStats, FirstTokenIsTheFirstSamplingStepForGreedyAndBeams) {
+  Fixture f;
+  for (const int beams : {1, 3}) {
+    SamplingParams p = f.defaults;
+    p.max_new_tokens = p.min_new_tokens = 24;
+    p.num_beams = beams;
+    Generator gen(*f.model, {}, f.ctx);
+    GenerationStats st;
+    const auto prompts = random_prompts(2, f.model->spec().vocab_size, 7);
+    const auto res = gen.generate({{prompts[0], p}, {prompts[1], p}}, &st);
+    ASSERT_EQ(res.size(), 2u);
+    EXPECT_EQ(res[0].output_ids.size(), 24u) << "beams " << beams;
+    EXPECT_GT(st.first_token_seconds, 0.0) << "beams " << beams;
+    const double total = st.prefill_seconds + st.decode_seconds;
+    EXPECT_GE(st.decode_steps, 23) << "beams " << beams;
+    // One prefill step of the 24: the first token comes after far less than half the run.
+    EXPECT_LT(st.first_token_seconds, 0.5 * total) << "beams " << beams;
+    EXPECT_EQ(st.decode_graph_steps, 0) << "no CUDA graphs on the CPU";
+  }
+}
+
 }  // namespace
 }  // namespace kiln::runtime
