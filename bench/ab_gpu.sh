@@ -8,8 +8,7 @@ set -uo pipefail
 KILN=${1:-build-gpu/kiln}
 OUT=${2:-gpu-results}
 mkdir -p "$OUT"
-XL="--model_type gpt2 --n_layer 48 --n_embd 1600 --n_head 25 --vocab_size 50257 --n_positions 2304"
-MED="--model_type gpt2 --n_layer 24 --n_embd 1024 --n_head 16 --vocab_size 50257 --n_positions 2304"
+source "$(dirname "$0")/gpt2_shapes.sh"  # XL, MED
 for rep in $(seq "${AB_REPEAT:-1}"); do
   for variant in ${AB_VARIANTS:-KILN_PDL=0 KILN_PDL=1}; do
     for shape in ${AB_SHAPES:-XL MED}; do

@@ -5,8 +5,7 @@ set -uo pipefail
 KILN=${1:-build-gpu/kiln}
 OUT=${2:-gpu-results}
 mkdir -p "$OUT"
-XL="--model_type gpt2 --n_layer 48 --n_embd 1600 --n_head 25 --vocab_size 50257 --n_positions 2304"
-MED="--model_type gpt2 --n_layer 24 --n_embd 1024 --n_head 16 --vocab_size 50257 --n_positions 2304"
+source "$(dirname "$0")/gpt2_shapes.sh"  # XL, MED
 echo "== gpt2-xl fp16"
 $KILN bench $XL --device cuda --dtype float16 --batch_size "${XL_BATCHES:-1;8;64}" \
   --input_output_len "${XL_IO:-128,128;2048,128}" --csv "$OUT/bench_gpt2_xl.csv"

@@ -92,9 +92,10 @@ fi
 if [[ $STAGES == *ncu* ]]; then
   # Per-kernel times of a gpt2-xl batch-1 decode (graph nodes profiled one by one).
   log "ncu: per-kernel durations"
+  source bench/gpt2_shapes.sh
   timeout 240 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum --csv \
     --launch-skip "${NCU_SKIP:-0}" --launch-count "${NCU_COUNT:-3000}" \
-    "$BUILD/kiln" bench ${NCU_MODEL:---model_type gpt2 --n_layer 48 --n_embd 1600 --n_head 25 --vocab_size 50257 --n_positions 1024} \
+    "$BUILD/kiln" bench ${NCU_MODEL:-$XL} \
     --device cuda --dtype float16 --batch_size 1 --input_output_len 128,8 --skip_roofline \
     > "$OUT/ncu.csv" 2> "$OUT/ncu.err"; echo "ncu exit $? ($(wc -l < "$OUT/ncu.csv") lines)"
   tail -3 "$OUT/ncu.err"
