@@ -4,10 +4,9 @@
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
 # results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench ab load llama peer encdec ncu".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
-# Or build here (KILN_CUDA=ON BUILD_DIR=build-cuda bash scripts/build.sh; same CUDA 13.0) and carry
-# the binaries, which saves the device time of a build: carry [".dev", "build-cuda/kiln",
-# "build-cuda/kiln_gpu_tests", "build-cuda/kiln_gpu_model_tests"], command:
-#   BUILD=build-cuda STAGES="gtest bench" bash scripts/gpu_host.sh
+# Or build here (scripts/carry_binaries.sh; same CUDA 13.0) and carry the binaries, which saves
+# the device time of a build: carry [".dev/rtdebs", ".dev/shared", "build-carry"], command:
+#   BUILD=build-carry DEBS_DIR=.dev/rtdebs STAGES="gtest bench" bash scripts/gpu_host.sh
 # ("gtest" runs the GPU test binaries directly: ctest's files are not carried.)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +28,7 @@ export PKG_CONFIG_SYSROOT_DIR=$DEPS
 export PATH=/usr/local/cuda/bin:$PATH
 export NCCL_NVLS_ENABLE=0
 # Test binaries find their fixtures under the source path they were built from (KILN_SOURCE_DIR).
-SRC_BUILT=${SRC_BUILT:-/work/main}  # where the carried binaries were built
+SRC_BUILT=${SRC_BUILT:-$(cat "$BUILD/SRC_BUILT" 2>/dev/null)}  # written by carry_binaries.sh
 if [ -n "$SRC_BUILT" ] && [ ! -e "$SRC_BUILT" ]; then mkdir -p "$(dirname "$SRC_BUILT")" && ln -s "$PWD" "$SRC_BUILT"; fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 
@@ -99,5 +98,6 @@ if [[ $STAGES == *ncu* ]]; then
     --device cuda --dtype float16 --batch_size 1 --input_output_len 128,8 --skip_roofline \
     > "$OUT/ncu.csv" 2> "$OUT/ncu.err"; echo "ncu exit $? ($(wc -l < "$OUT/ncu.csv") lines)"
   tail -3 "$OUT/ncu.err"
+  python3 tools/ncu_summary.py "$OUT/ncu.csv" --skip "${NCU_SUMMARY_SKIP:-600}" | head -30
 fi
 log "done"
