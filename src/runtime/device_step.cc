@@ -40,13 +40,17 @@ Tensor host_vec(const void* data, int64_t count, DType dtype) {
 DeviceStep::DeviceStep(int64_t max_tokens, int64_t max_seqs, int64_t table_width,
                        int64_t max_positions, ExecContext& ctx, int64_t cross_table_width,
                        int64_t encoder_table_width)
-    : max_tokens_(max_tokens), max_seqs_(max_seqs), table_width_(table_width),
-      max_positions_(max_positions), cross_table_width_(cross_table_width),
-      encoder_table_width_(encoder_table_width), ctx_(ctx) {
+    : max_tokens_(max_tokens),
+      max_seqs_(max_seqs),
+      table_width_(table_width),
+      max_positions_(max_positions),
+      cross_table_width_(cross_table_width),
+      encoder_table_width_(encoder_table_width),
+      ctx_(ctx) {
   // 5 per-token arrays, 3 per-sequence, the block table, logit rows; 64-word alignment each;
   // enc-dec: cross kv_len per token, seq_kv_len and the cross table per sequence.
-  const int64_t words = 6 * max_tokens + (4 + table_width + cross_table_width) * max_seqs +
-                        64 * 20 + 4;
+  const int64_t words =
+      6 * max_tokens + (4 + table_width + cross_table_width) * max_seqs + 64 * 20 + 4;
   host_buf_ = Tensor::empty({words}, DType::kInt32, ops::pinned_allocator());
   device_buf_ = Tensor::empty({words}, DType::kInt32, ctx.allocator);
   if (cross_table_width > 0) {
@@ -56,7 +60,7 @@ DeviceStep::DeviceStep(int64_t max_tokens, int64_t max_seqs, int64_t table_width
     enc_host_ = Tensor::empty({enc_words}, DType::kInt32, ops::pinned_allocator());
     enc_device_ = Tensor::empty({enc_words}, DType::kInt32, ctx.allocator);
   }
-  const int64_t sample_words = (10 + kMaxEos + max_positions) * max_seqs + 64 * 12 + 4;
+  const int64_t sample_words = (10 + kMaxEndIds + max_positions) * max_seqs + 64 * 12 + 4;
   sample_host_ = Tensor::empty({sample_words}, DType::kInt32, ops::pinned_allocator());
   sample_device_ = Tensor::empty({sample_words}, DType::kInt32, ctx.allocator);
   ids_host_ = Tensor::empty({max_seqs}, DType::kInt32, ops::pinned_allocator());
@@ -111,7 +115,8 @@ layers::EncoderBatch DeviceStep::upload(const layers::EncoderBatch& h) {
   KILN_CHECK(h.num_tokens() <= max_tokens_ && h.attn.block_tables.size(0) <= max_seqs_ &&
                  h.attn.block_tables.size(1) <= encoder_table_width_,
              "device step: encoder batch of {} tokens / {} sequences exceeds the configured "
-             "capacity", h.num_tokens(), h.attn.block_tables.size(0));
+             "capacity",
+             h.num_tokens(), h.attn.block_tables.size(0));
   ops::synchronize(ctx_);  // the previous encoder batch may still be read
   Packer p(enc_host_, enc_device_);
   layers::EncoderBatch d = h;
@@ -129,6 +134,21 @@ layers::EncoderBatch DeviceStep::upload(const layers::EncoderBatch& h) {
   return d;
 }
 
+std::vector<int32_t> banned_end_ids(const std::vector<const Sequence*>& seqs, int64_t* width) {
+  const auto banned = [](const Sequence* s) {
+    return s->num_generated() < s->params.min_new_tokens ? s->params.end_ids()
+                                                         : std::vector<int32_t>();
+  };
+  *width = 1;
+  for (const Sequence* s : seqs) *width = std::max<int64_t>(*width, banned(s).size());
+  std::vector<int32_t> out(seqs.size() * static_cast<size_t>(*width), -1);
+  for (size_t r = 0; r < seqs.size(); ++r) {
+    const std::vector<int32_t> ids = banned(seqs[r]);
+    std::copy(ids.begin(), ids.end(), out.begin() + r * static_cast<size_t>(*width));
+  }
+  return out;
+}
+
 std::vector<int32_t> DeviceStep::sample(Tensor& logits, const std::vector<const Sequence*>& seqs) {
   const int64_t rows = static_cast<int64_t>(seqs.size());
   KILN_CHECK(rows == logits.size(0) && rows <= max_seqs_, "device step: {} rows for {} sequences",
@@ -137,10 +157,10 @@ std::vector<int32_t> DeviceStep::sample(Tensor& logits, const std::vector<const 
   std::vector<int32_t> top_k(rows), step(rows), offsets(rows + 1, 0), history;
   std::vector<int64_t> seed(rows);
   std::vector<uint8_t> do_sample(rows);
-  size_t max_eos = 1;
-  for (const Sequence* s : seqs) max_eos = std::max(max_eos, s->params.eos_token_ids.size());
-  KILN_CHECK(max_eos <= kMaxEos, "at most {} end token ids per request", kMaxEos);
-  std::vector<int32_t> eos(rows * max_eos, -1);
+  int64_t max_eos = 1;
+  const std::vector<int32_t> eos = banned_end_ids(seqs, &max_eos);
+  KILN_CHECK(max_eos <= kMaxEndIds, "at most {} end token ids per request on the GPU sampler",
+             kMaxEndIds);
   for (int64_t r = 0; r < rows; ++r) {
     const SamplingParams& sp = seqs[r]->params;
     temperature[r] = sp.temperature;
@@ -153,8 +173,6 @@ std::vector<int32_t> DeviceStep::sample(Tensor& logits, const std::vector<const 
     if (sp.repetition_penalty != 1.f)
       history.insert(history.end(), seqs[r]->tokens.begin(), seqs[r]->tokens.end());
     offsets[r + 1] = static_cast<int32_t>(history.size());
-    if (seqs[r]->num_generated() < sp.min_new_tokens)
-      std::copy(sp.eos_token_ids.begin(), sp.eos_token_ids.end(), eos.begin() + r * max_eos);
   }
   // Sampling parameters ride in a staging area of their own, allocated once.
   Packer p(sample_host_, sample_device_);
@@ -170,10 +188,10 @@ std::vector<int32_t> DeviceStep::sample(Tensor& logits, const std::vector<const 
   std::memcpy(flags.data(), do_sample.data(), rows);
   Tensor fl = p.put(host_vec(flags.data(), static_cast<int64_t>(flags.size()), DType::kInt32));
   t.do_sample = Tensor::borrow(fl.raw(), {rows}, DType::kUInt8, fl.device());
-  t.history_ids = p.put(host_vec(history.data(), static_cast<int64_t>(history.size()), DType::kInt32));
+  t.history_ids =
+      p.put(host_vec(history.data(), static_cast<int64_t>(history.size()), DType::kInt32));
   t.history_offsets = p.put(host_vec(offsets.data(), rows + 1, DType::kInt32));
-  t.eos_mask = p.put(host_vec(eos.data(), rows * static_cast<int64_t>(max_eos), DType::kInt32))
-                   .view({rows, static_cast<int64_t>(max_eos)});
+  t.eos_mask = p.put(host_vec(eos.data(), rows * max_eos, DType::kInt32)).view({rows, max_eos});
   Tensor hsrc = sample_host_.slice(0, 0, p.words()), hdst = sample_device_.slice(0, 0, p.words());
   ops::copy(hsrc, hdst, ctx_);
   Tensor ids = ids_device_.slice(0, 0, rows);
@@ -190,8 +208,8 @@ DeviceStep::BeamCandidates DeviceStep::beam_candidates(const Tensor& logits,
                                                        int64_t mask_width, int64_t k) {
   const int64_t n = static_cast<int64_t>(rows.size());
   KILN_CHECK(n <= max_seqs_ && mask_width >= 1 && mask_width <= kMaxBeamMask &&
-                 static_cast<int64_t>(mask_ids.size()) == n * mask_width &&
-                 k >= 1 && k <= ops::kMaxBeamCandidates,
+                 static_cast<int64_t>(mask_ids.size()) == n * mask_width && k >= 1 &&
+                 k <= ops::kMaxBeamCandidates,
              "device step: beam candidates for {} rows, mask width {}, k {} exceed the staging "
              "({} rows, {} mask ids, k <= {})",
              n, mask_width, k, max_seqs_, kMaxBeamMask, ops::kMaxBeamCandidates);

@@ -23,7 +23,8 @@ bool contains(const std::vector<int32_t>& v, int32_t x) {
 bool needs_host_sampling(const RequestState& r) {
   const SamplingParams& p = r.params;
   return r.is_beam() || p.logprobs >= 0 || p.min_p > 0.f || p.presence_penalty != 0.f ||
-         p.frequency_penalty != 0.f || (r.width() > 1 && !r.forked) || p.needs_host_processors();
+         p.frequency_penalty != 0.f || (r.width() > 1 && !r.forked) || p.needs_host_processors() ||
+         !DeviceStep::can_ban_end_ids(p);
 }
 
 // Whether the host processors would ban the end ids of a row whose sequence is `context` (the
@@ -100,8 +101,8 @@ void Executor::validate(const std::vector<int32_t>& prompt, const SamplingParams
   int64_t len = static_cast<int64_t>(prompt.size()), encoder_len = 0;
   if (spec.encoder_decoder) {
     KILN_CHECK(len <= spec.max_encoder_positions,
-               "the encoder input has {} tokens, longer than the model's {} encoder positions",
-               len, spec.max_encoder_positions);
+               "the encoder input has {} tokens, longer than the model's {} encoder positions", len,
+               spec.max_encoder_positions);
     const std::vector<int32_t> dec = decoder_tokens(params, decoder_prompt);
     check_ids(dec, spec.vocab_size, "decoder ");
     KILN_CHECK(len + static_cast<int64_t>(dec.size()) <= options_.runner.max_num_tokens,
@@ -140,8 +141,8 @@ std::vector<int32_t> Executor::decoder_tokens(const SamplingParams& params,
   if (!decoder_prompt.empty()) return decoder_prompt;
   // HF: decoder_start_token_id, else bos_token_id (the request's, from generation_config.json);
   // else the model config's decoder_start_token_id.
-  const int32_t start = params.decoder_start() >= 0 ? params.decoder_start()
-                                                    : model_.spec().decoder_start_token_id;
+  const int32_t start =
+      params.decoder_start() >= 0 ? params.decoder_start() : model_.spec().decoder_start_token_id;
   KILN_CHECK(start >= 0,
              "{} is an encoder–decoder model but neither its config nor the request gives a "
              "decoder_start_token_id",
@@ -244,8 +245,8 @@ void Executor::append_token(RequestState& r, SeqSlot& slot, int32_t token, const
 BeamSearch::Step Executor::beam_step(RequestState& r, const std::vector<const float*>& rows) const {
   const int64_t vocab = model_.spec().vocab_size;
   if (!r.beam)
-    r.beam = std::make_unique<BeamSearch>(BeamParams::from(r.params, r.seqs[0].seq->prompt_len),
-                                          vocab);
+    r.beam =
+        std::make_unique<BeamSearch>(BeamParams::from(r.params, r.seqs[0].seq->prompt_len), vocab);
   std::vector<float> lp(rows.size() * vocab);
   for (size_t i = 0; i < rows.size(); ++i) {
     const Sequence& s = *r.seqs[i].seq;
@@ -257,8 +258,8 @@ BeamSearch::Step Executor::beam_step(RequestState& r, const std::vector<const fl
 }
 
 std::optional<BeamSearch::Step> Executor::beam_step_sparse(RequestState& r, const float* logprobs,
-                                                           const int32_t* tokens,
-                                                           int64_t k, int num_rows) const {
+                                                           const int32_t* tokens, int64_t k,
+                                                           int num_rows) const {
   if (!r.beam)
     r.beam = std::make_unique<BeamSearch>(BeamParams::from(r.params, r.seqs[0].seq->prompt_len),
                                           model_.spec().vocab_size);
@@ -305,7 +306,8 @@ void Executor::advance_beams(RequestState& r, const BeamSearch::Step& st, Reques
     SequenceDelta& d = delta_for(o, static_cast<int>(k));
     d.token_ids = hyps[k].tokens;
     if (r.detokenize) d.text = options_.tokenizer->decode(hyps[k].tokens, r.skip_special_tokens);
-    const bool eos = !hyps[k].tokens.empty() && contains(r.params.eos_token_ids, hyps[k].tokens.back());
+    const bool eos =
+        !hyps[k].tokens.empty() && contains(r.params.eos_token_ids, hyps[k].tokens.back());
     d.finish_reason = eos ? "stop" : "length";
     d.score = hyps[k].score;
     o.generated_tokens += static_cast<int64_t>(hyps[k].tokens.size());
@@ -461,10 +463,9 @@ std::vector<RequestOutput> Executor::step() {
     try {
       if (on_gpu_beam[i]) {
         const int64_t at = cand_first[i] * cand_k;
-        std::optional<BeamSearch::Step> st =
-            beam_step_sparse(r, cands.logprobs.data<float>() + at,
-                             cands.tokens.data<int32_t>() + at, cand_k,
-                             static_cast<int>(rows_of.at(r.id).size()));
+        std::optional<BeamSearch::Step> st = beam_step_sparse(
+            r, cands.logprobs.data<float>() + at, cands.tokens.data<int32_t>() + at, cand_k,
+            static_cast<int>(rows_of.at(r.id).size()));
         if (st) {
           beam_steps[i] = std::move(*st);
         } else {

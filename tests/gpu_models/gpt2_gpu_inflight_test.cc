@@ -95,5 +95,38 @@ TEST(Gpt2GpuExecutor, PreemptionKeepsGreedyOutputsEqualToSolo) {
   for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(got[i], solo[i]) << "request " << i;
 }
 
+// min_new_tokens on the GPU sampler bans what the host processors ban (SamplingParams::end_ids):
+// stop_token_ids as well as eos, and not eos under ignore_eos. The stop ids are the tokens the
+// unconstrained greedy run starts with, so a sampler that does not ban them stops at once.
+TEST(Gpt2GpuExecutor, MinNewTokensBansStopIdsLikeTheHost) {
+  if (!gpu().ctx) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = std::string(KILN_SOURCE_DIR) + "/tests/fixtures/gpt2/eos_list";
+  auto gpu_model = load_fp32(dir);
+  auto cpu_model = models::load_model(dir, {});
+  ExecContext cpu_ctx;
+  ExecContext& ctx = gpu().ctx->exec();
+  const runtime::SamplingParams dflt = runtime::load_generation_defaults(dir);
+  const std::vector<int32_t> prompt = {3, 17, 5, 11};
+  runtime::SamplingParams free_run = dflt;
+  free_run.max_new_tokens = 8;
+  free_run.ignore_eos = true;
+  const std::vector<int32_t> first =
+      runtime::Generator(*cpu_model, {}, cpu_ctx).generate({{prompt, free_run}})[0].output_ids;
+  ASSERT_GE(first.size(), 2u);
+  for (const bool ignore_eos : {false, true}) {
+    runtime::SamplingParams p = dflt;
+    p.max_new_tokens = 10;
+    p.min_new_tokens = 5;
+    p.ignore_eos = ignore_eos;
+    p.stop_token_ids = {first[0], first[1]};
+    const std::vector<int32_t> want =
+        runtime::Generator(*cpu_model, {}, cpu_ctx).generate({{prompt, p}})[0].output_ids;
+    const std::vector<int32_t> got =
+        runtime::Generator(*gpu_model, {}, ctx).generate({{prompt, p}})[0].output_ids;
+    EXPECT_GE(want.size(), 5u);
+    EXPECT_EQ(got, want) << "ignore_eos " << ignore_eos;
+  }
+}
+
 }  // namespace
 }  // namespace kiln
