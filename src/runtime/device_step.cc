@@ -29,6 +29,17 @@ class Packer {
   int64_t offset_ = 0;
 };
 
+// A whole attention metadata set through the staging area: the device views, same max lengths.
+ops::AttentionMeta put_meta(Packer& p, const ops::AttentionMeta& h) {
+  ops::AttentionMeta d = h;
+  d.token_seq = p.put(h.token_seq);
+  d.kv_len = p.put(h.kv_len);
+  d.block_tables = p.put(h.block_tables);
+  d.cu_seqlens = p.put(h.cu_seqlens);
+  d.seq_kv_len = p.put(h.seq_kv_len);
+  return d;
+}
+
 Tensor host_vec(const void* data, int64_t count, DType dtype) {
   Tensor t = Tensor::empty({count}, dtype);
   if (count) std::memcpy(t.raw(), data, count * dtype_size(dtype));
@@ -86,13 +97,7 @@ layers::ForwardBatch DeviceStep::upload(const layers::ForwardBatch& h) {
   d.input_ids = p.put(h.input_ids);
   d.positions = p.put(h.positions);
   d.slots = p.put(h.slots);
-  d.attn.token_seq = p.put(h.attn.token_seq);
-  d.attn.kv_len = p.put(h.attn.kv_len);
-  d.attn.block_tables = p.put(h.attn.block_tables);
-  d.attn.cu_seqlens = p.put(h.attn.cu_seqlens);
-  d.attn.seq_kv_len = p.put(h.attn.seq_kv_len);
-  d.attn.max_q_len = h.attn.max_q_len;
-  d.attn.max_kv_len = h.attn.max_kv_len;
+  d.attn = put_meta(p, h.attn);
   d.logit_rows = p.put(h.logit_rows);
   if (h.cross.block_tables.defined()) {
     KILN_CHECK(h.cross.block_tables.size(1) == cross_table_width_,
@@ -124,11 +129,7 @@ layers::EncoderBatch DeviceStep::upload(const layers::EncoderBatch& h) {
   d.positions = p.put(h.positions);
   d.scratch_slots = p.put(h.scratch_slots);
   d.cross_slots = p.put(h.cross_slots);
-  d.attn.token_seq = p.put(h.attn.token_seq);
-  d.attn.kv_len = p.put(h.attn.kv_len);
-  d.attn.cu_seqlens = p.put(h.attn.cu_seqlens);
-  d.attn.seq_kv_len = p.put(h.attn.seq_kv_len);
-  d.attn.block_tables = p.put(h.attn.block_tables);
+  d.attn = put_meta(p, h.attn);
   Tensor src = enc_host_.slice(0, 0, p.words()), dst = enc_device_.slice(0, 0, p.words());
   ops::copy(src, dst, ctx_);
   return d;
