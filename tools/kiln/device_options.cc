@@ -13,6 +13,18 @@ void add_device_options(CLI::App* sub, DeviceOptions& o) {
                   "Explicit GPU memory cap in GiB (overrides --gpu_memory_fraction)");
 }
 
+void add_scheduler_options(CLI::App* sub, EngineOptions& e) {
+  sub->add_option("--max_batch_size", e.max_batch_size, "Sequences per step")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--max_num_tokens", e.max_num_tokens, "Tokens per step (chunked prefill)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  sub->add_option("--tokens_per_block", e.tokens_per_block, "KV cache block size")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+}
+
 void apply_device_options(const DeviceOptions& o, EngineOptions& e) {
   e.device = o.device;
   e.dtype = o.dtype;

@@ -15,5 +15,7 @@ using DeviceSession = api::DeviceSession;
 void add_device_options(CLI::App* sub, DeviceOptions& o);
 // Copies the device flags into the engine's options (device, dtype, the GPU memory cap).
 void apply_device_options(const DeviceOptions& o, EngineOptions& e);
+// The scheduler flags (--max_batch_size, --max_num_tokens, --tokens_per_block), bound to e.
+void add_scheduler_options(CLI::App* sub, EngineOptions& e);
 
 }  // namespace kiln::cli

@@ -44,7 +44,8 @@ struct EvalArgs {
   std::string model_dir, engine_dir, tokenizer_dir, output_json;
   bool no_add_special_tokens = false;
   GenerationFlags gen;  // as `kiln run`; unset: the model's generation_config.json, as HF
-  int64_t batch_size = 8, max_batch_size = 64, max_num_tokens = 2048, tokens_per_block = 16;
+  int64_t batch_size = 8;
+  EngineOptions engine;  // scheduler flags (add_scheduler_options)
   DeviceOptions device;
   // HF comparison.
   bool compare_hf = false;
@@ -348,13 +349,10 @@ void run_eval(const EvalArgs& a) {
     KILN_CHECK(!s.input_ids.empty(), "{}:{}: the source encodes to no tokens", a.dataset, s.line);
   }
 
-  EngineOptions eo;
+  EngineOptions eo = a.engine;  // the scheduler flags
   eo.model_dir = model;
   eo.tokenizer_dir = a.tokenizer_dir;
   apply_device_options(a.device, eo);
-  eo.max_batch_size = a.max_batch_size;
-  eo.max_num_tokens = a.max_num_tokens;
-  eo.tokens_per_block = static_cast<int>(a.tokens_per_block);
   eo.max_queue_size = a.batch_size + 1;
   auto engine = Engine::create(eo);
   const SamplingOptions so = sampling_options(a, forced_bos);
@@ -521,12 +519,7 @@ void add_task(CLI::App* eval, const std::string& task, const std::string& help) 
   sub->add_option("--batch_size", a->batch_size, "Requests in flight at once")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  sub->add_option("--max_batch_size", a->max_batch_size, "Sequences per step")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--max_num_tokens", a->max_num_tokens, "Tokens per step (chunked prefill)")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--tokens_per_block", a->tokens_per_block, "KV cache block size")
-      ->check(CLI::Range(1, 1024));
+  add_scheduler_options(sub, a->engine);
   add_device_options(sub, a->device);
   sub->add_option("--output_json", a->output_json, "Write per-sample outputs and the scores here");
   sub->add_flag("--compare_hf", a->compare_hf,

@@ -26,7 +26,7 @@ struct RunArgs {
   std::vector<std::string> stop;
   int n = 1;
   bool no_add_special_tokens = false;
-  int64_t max_batch_size = 64, max_num_tokens = 2048, tokens_per_block = 16;
+  EngineOptions engine;  // scheduler flags (add_scheduler_options)
   DeviceOptions device;
 };
 
@@ -37,13 +37,10 @@ void run(const RunArgs& a) {
              "give prompts with either --input_text or --input_ids (not both, not neither)");
   KILN_CHECK(!a.gen.max_new_tokens || *a.gen.max_new_tokens >= 0,
              "--max_new_tokens must be >= 0, got {}", a.gen.max_new_tokens.value_or(0));
-  EngineOptions eo;
+  EngineOptions eo = a.engine;  // the scheduler flags
   eo.model_dir = a.model_dir.empty() ? a.engine_dir : a.model_dir;
   eo.tokenizer_dir = a.tokenizer_dir;
   apply_device_options(a.device, eo);
-  eo.max_batch_size = a.max_batch_size;
-  eo.max_num_tokens = a.max_num_tokens;
-  eo.tokens_per_block = static_cast<int>(a.tokens_per_block);
   eo.max_queue_size = static_cast<int64_t>(a.input_ids.size() + a.input_text.size()) + 1;
   // Default KV: every prompt's worst case at once (no preemption), as `run` always did.
   auto engine = Engine::create(eo);
@@ -170,12 +167,7 @@ void add_run_command(CLI::App& app) {
   sub->add_option("--end_id", a->end_id, "End token id (overrides generation_config)");
   sub->add_flag("--no_add_special_tokens", a->no_add_special_tokens,
                 "Do not add BOS/EOS-style special tokens when encoding --input_text");
-  sub->add_option("--max_batch_size", a->max_batch_size, "Sequences per step")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--max_num_tokens", a->max_num_tokens, "Tokens per step (chunked prefill)")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--tokens_per_block", a->tokens_per_block, "KV cache block size")
-      ->check(CLI::Range(1, 1024));
+  add_scheduler_options(sub, a->engine);
   sub->add_option("--output_json", a->output_json, "Write {output_ids, output_text} here");
   add_device_options(sub, a->device);
   sub->callback([a] { run(*a); });

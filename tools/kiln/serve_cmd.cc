@@ -94,12 +94,7 @@ void add_serve_command(CLI::App& app) {
       ->capture_default_str();
   sub->add_option("--served_model_name", a->server.served_model_name,
                   "Model name in the API (default: the model folder's name)");
-  sub->add_option("--max_batch_size", a->engine.max_batch_size, "Sequences per step")
-      ->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--max_num_tokens", a->engine.max_num_tokens, "Tokens per step (chunked prefill)")
-      ->check(CLI::PositiveNumber)->capture_default_str();
-  sub->add_option("--tokens_per_block", a->engine.tokens_per_block, "KV cache block size")
-      ->check(CLI::Range(1, 1024))->capture_default_str();
+  add_scheduler_options(sub, a->engine);
   sub->add_option("--num_kv_blocks", a->engine.num_kv_blocks,
                   "KV cache blocks (0: what the GPU memory allows / max_batch_size full "
                   "sequences on the CPU)")
