@@ -21,8 +21,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "ops/cuda/cuda_check.h"
@@ -45,10 +43,7 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 // The decode-row kernel (attention_decode_row.cuh) for decode-only MHA batches; KILN_ATTN_ROW=0
 // routes them to the general decode kernel instead (A/B measurements).
 bool row_kernel_enabled() {
-  static const bool on = [] {
-    const char* e = std::getenv("KILN_ATTN_ROW");
-    return !(e && std::strcmp(e, "0") == 0);
-  }();
+  static const bool on = !switched_off("KILN_ATTN_ROW");
   return on;
 }
 

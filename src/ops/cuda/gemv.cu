@@ -7,8 +7,6 @@
 #include <array>
 #include <atomic>
 #include <climits>
-#include <cstdlib>
-#include <cstring>
 #include <type_traits>
 
 #include "ops/cuda/cuda_check.h"
@@ -47,10 +45,7 @@ int warps_for(int64_t m, int64_t k) {
 // the grid in one wave (large m: warps_for's rule). KILN_GEMV_WAVE=0 turns it off (A/B).
 template <class T, class OutT>
 int one_wave_warps(int64_t tiles, int64_t steps) {
-  static const bool off = [] {
-    const char* e = std::getenv("KILN_GEMV_WAVE");
-    return e && std::strcmp(e, "0") == 0;
-  }();
+  static const bool off = switched_off("KILN_GEMV_WAVE");
   if (off) return 0;
   static std::array<std::atomic<int>, detail::kGemvMaxWarps + 1> blocks{};  // per SM; 0 unknown
   const int64_t sms = sm_count();

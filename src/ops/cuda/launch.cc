@@ -7,14 +7,16 @@
 
 namespace kiln::ops::cuda {
 
+bool switched_off(const char* name) {
+  const char* e = std::getenv(name);
+  return e && std::strcmp(e, "0") == 0;
+}
+
 bool pdl_enabled() {
   // Per device: 0 unknown, 1 off, 2 on. Read once per device (a device attribute query).
   constexpr int kMaxDevices = 64;
   static std::array<std::atomic<int>, kMaxDevices> state{};
-  static const bool env_off = [] {
-    const char* e = std::getenv("KILN_PDL");
-    return e && std::strcmp(e, "0") == 0;
-  }();
+  static const bool env_off = switched_off("KILN_PDL");
   if (env_off) return false;
   int dev = 0;
   if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return false;

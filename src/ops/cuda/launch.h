@@ -18,6 +18,10 @@ namespace kiln::ops::cuda {
 
 bool pdl_enabled();  // for the current device
 
+// Run-time kernel switches for A/B measurements (KILN_PDL, KILN_ATTN_ROW, KILN_GEMV_WAVE):
+// whether the environment variable `name` is "0". Read once per name by each caller's static.
+bool switched_off(const char* name);
+
 template <class... KArgs, class... Args>
 cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem_bytes,
                    cudaStream_t stream, Args... args) {
