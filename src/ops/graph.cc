@@ -21,10 +21,17 @@ struct StepGraph::Impl {
     if (exec) cudaGraphExecDestroy(exec);
     if (graph) cudaGraphDestroy(graph);
   }
-  // Adds the latest replay's time (waiting for it when `wait`).
+  // Adds the latest replay's time (waiting for it when `wait`; else a replay still running is
+  // left out of the figures rather than waited for).
   void collect(bool wait) {
     if (!pending) return;
-    if (wait) KILN_CUDA_CHECK(cudaEventSynchronize(end), "graph timing");
+    if (wait) {
+      KILN_CUDA_CHECK(cudaEventSynchronize(end), "graph timing");
+    } else if (const cudaError_t e = cudaEventQuery(end); e != cudaSuccess) {
+      if (e == cudaErrorNotReady) cudaGetLastError();  // not an error: do not leave it recorded
+      pending = false;  // not finished (a failure is reported by the stream's next sync)
+      return;
+    }
     float ms = 0;
     KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, begin, end), "graph timing");
     seconds += ms * 1e-3;
@@ -73,7 +80,7 @@ void StepGraph::launch(ExecContext& ctx) {
   KILN_CHECK(ready(), "launching a graph that was not captured");
 #ifdef KILN_WITH_CUDA
   const auto s = static_cast<cudaStream_t>(ctx.stream);
-  impl_->collect(/*wait=*/true);  // the previous replay's step has synchronised: no real wait
+  impl_->collect(/*wait=*/false);  // never blocks the launch on the previous replay
   KILN_CUDA_CHECK(cudaEventRecord(impl_->begin, s), "graph launch");
   KILN_CUDA_CHECK(cudaGraphLaunch(impl_->exec, s), "graph launch");
   KILN_CUDA_CHECK(cudaEventRecord(impl_->end, s), "graph launch");
