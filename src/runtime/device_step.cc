@@ -136,17 +136,16 @@ layers::EncoderBatch DeviceStep::upload(const layers::EncoderBatch& h) {
 }
 
 std::vector<int32_t> banned_end_ids(const std::vector<const Sequence*>& seqs, int64_t* width) {
-  const auto banned = [](const Sequence* s) {
-    return s->num_generated() < s->params.min_new_tokens ? s->params.end_ids()
-                                                         : std::vector<int32_t>();
-  };
+  std::vector<std::vector<int32_t>> rows(seqs.size());
   *width = 1;
-  for (const Sequence* s : seqs) *width = std::max<int64_t>(*width, banned(s).size());
-  std::vector<int32_t> out(seqs.size() * static_cast<size_t>(*width), -1);
   for (size_t r = 0; r < seqs.size(); ++r) {
-    const std::vector<int32_t> ids = banned(seqs[r]);
-    std::copy(ids.begin(), ids.end(), out.begin() + r * static_cast<size_t>(*width));
+    if (seqs[r]->num_generated() < seqs[r]->params.min_new_tokens)
+      rows[r] = seqs[r]->params.end_ids();
+    *width = std::max<int64_t>(*width, static_cast<int64_t>(rows[r].size()));
   }
+  std::vector<int32_t> out(seqs.size() * static_cast<size_t>(*width), -1);
+  for (size_t r = 0; r < seqs.size(); ++r)
+    std::copy(rows[r].begin(), rows[r].end(), out.begin() + r * static_cast<size_t>(*width));
   return out;
 }
 
