@@ -2,6 +2,7 @@
 // prefix caching, cancellation, n > 1 sampling, requests arriving mid-flight, and validation.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <random>
 
@@ -190,27 +191,39 @@ TEST(Executor, MaxBatchSizeBoundsSequencesPerStep) {
   EXPECT_EQ(ex.stats().finished, 8);
 }
 
-
-// The first token's time is the end of the first step that sampled, for beam search too (whose
-// tokens only come out when the request finishes): well under the whole run, and the counters
-// agree with the steps that ran.
+// The first token's time is the end of the first step that sampled (ExecutorStats::sampled_rows),
+// for beam search too, whose tokens only come out when the request finishes: the first step of a
+// beam request samples its row but returns no tokens, and the generator's figure is set then.
+// (Checked on the counters, not on wall-clock ratios, which a loaded machine can invert.)
 TEST(GeneratorStats, FirstTokenIsTheFirstSamplingStepForGreedyAndBeams) {
   Fixture f;
+  const auto prompts = random_prompts(2, f.model->spec().vocab_size, 7);
   for (const int beams : {1, 3}) {
     SamplingParams p = f.defaults;
     p.max_new_tokens = p.min_new_tokens = 24;
     p.num_beams = beams;
+    {
+      Executor ex(*f.model, small_options(64, 16, 128), f.ctx);  // both prompts in step 1
+      ex.add_request(0, prompts[0], p, false, true);
+      ex.add_request(1, prompts[1], p, false, true);
+      int64_t tokens_out = 0;
+      for (const RequestOutput& o : ex.step())
+        for (const SequenceDelta& d : o.deltas)
+          tokens_out += static_cast<int64_t>(d.token_ids.size());
+      EXPECT_EQ(ex.stats().sampled_rows, 2) << "beams " << beams << ": one row per request";
+      EXPECT_EQ(tokens_out, beams == 1 ? 2 : 0) << "beams " << beams;
+    }
     Generator gen(*f.model, {}, f.ctx);
     GenerationStats st;
-    const auto prompts = random_prompts(2, f.model->spec().vocab_size, 7);
+    const auto t0 = std::chrono::steady_clock::now();
     const auto res = gen.generate({{prompts[0], p}, {prompts[1], p}}, &st);
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     ASSERT_EQ(res.size(), 2u);
     EXPECT_EQ(res[0].output_ids.size(), 24u) << "beams " << beams;
     EXPECT_GT(st.first_token_seconds, 0.0) << "beams " << beams;
-    const double total = st.prefill_seconds + st.decode_seconds;
+    EXPECT_LE(st.first_token_seconds, wall) << "beams " << beams;
     EXPECT_GE(st.decode_steps, 23) << "beams " << beams;
-    // One prefill step of the 24: the first token comes after far less than half the run.
-    EXPECT_LT(st.first_token_seconds, 0.5 * total) << "beams " << beams;
     EXPECT_EQ(st.decode_graph_steps, 0) << "no CUDA graphs on the CPU";
   }
 }
