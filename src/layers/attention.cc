@@ -12,9 +12,9 @@ void SelfAttention::attend(const Tensor& qkv_out, const Tensor& slots,
   const Tensor q = qkv_out.slice(1, 0, q_cols);
   const Tensor k = qkv_out.slice(1, q_cols, q_cols + kv_cols);
   const Tensor v = qkv_out.slice(1, q_cols + kv_cols, q_cols + 2 * kv_cols);
-  ops::kv_cache_write(k, v, k_pool, v_pool, slots, ctx);
   Tensor attn = ws.take({n, q_cols}, qkv_out.dtype());  // [n, heads * head_dim]
-  ops::paged_attention(q, k_pool, v_pool, meta, scale, attn, ctx, position_bias);
+  ops::paged_attention_append(q, k, v, slots, k_pool, v_pool, meta, scale, attn, ctx,
+                              position_bias);
   out.forward(attn, y, ctx);
 }
 
@@ -28,8 +28,8 @@ void SelfAttention::forward(const Tensor& x, const ForwardBatch& batch, Tensor& 
   attend(qkv_out, batch.slots, batch.attn, k_pool, v_pool, y, ws, ctx);
 }
 
-void SelfAttention::forward_encoder(const Tensor& x, const EncoderBatch& batch,
-                                    Tensor& k_scratch, Tensor& v_scratch, Tensor& y, Workspace& ws,
+void SelfAttention::forward_encoder(const Tensor& x, const EncoderBatch& batch, Tensor& k_scratch,
+                                    Tensor& v_scratch, Tensor& y, Workspace& ws,
                                     ExecContext& ctx) const {
   KILN_CHECK(!rotary, "encoder self-attention with rotary embeddings is not supported");
   const int64_t n = x.size(0);

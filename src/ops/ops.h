@@ -108,11 +108,11 @@ void beam_candidates(const Tensor& logits, const Tensor& row_ids, const Tensor& 
 
 // Per-step attention metadata for the packed batch; tensors on the op's device.
 struct AttentionMeta {
-  Tensor block_tables;  // [num_seqs, max_blocks] int32
-  Tensor token_seq;     // [n] int32, sequence of each token (CPU kernels)
-  Tensor kv_len;        // [n] int32, keys visible to each token (CPU kernels)
-  Tensor cu_seqlens;    // [num_seqs + 1] int32, query rows of each sequence (CUDA kernels)
-  Tensor seq_kv_len;    // [num_seqs] int32, keys of each sequence after this step (CUDA kernels)
+  Tensor block_tables;     // [num_seqs, max_blocks] int32
+  Tensor token_seq;        // [n] int32, sequence of each token (CPU kernels)
+  Tensor kv_len;           // [n] int32, keys visible to each token (CPU kernels)
+  Tensor cu_seqlens;       // [num_seqs + 1] int32, query rows of each sequence (CUDA kernels)
+  Tensor seq_kv_len;       // [num_seqs] int32, keys of each sequence after this step (CUDA kernels)
   int64_t max_q_len = 0;   // upper bound of query rows per sequence (host-known)
   int64_t max_kv_len = 0;  // upper bound of seq_kv_len (host-known)
   // true: query row i of a sequence sits at position seq_kv_len - q_len + i and sees keys up to
@@ -138,5 +138,11 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_
 void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
                      const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx,
                      const Tensor& position_bias = Tensor());
+
+// kv_cache_write(k, v, k_pool, v_pool, slots) then paged_attention(q, ...), in one launch where
+// the backend can (CUDA decode-only MHA steps: the attention kernel stores the new rows itself).
+void paged_attention_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& slots,
+                            Tensor& k_pool, Tensor& v_pool, const AttentionMeta& meta, float scale,
+                            Tensor& out, ExecContext& ctx, const Tensor& position_bias = Tensor());
 
 }  // namespace kiln::ops

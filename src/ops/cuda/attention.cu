@@ -137,6 +137,14 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   const int D = static_cast<int>(a.head_dim);
   const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 && aligned16(q) &&
                     aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
+  const bool use_row = fast && a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
+  // Appending this step's K/V: inside the decode-row kernel where it runs, else a write first.
+  const bool fused_append =
+      a.slots && use_row && aligned16(a.k_new) && aligned16(a.v_new) && a.kv_stride % VEC == 0;
+  if (a.slots && !fused_append)
+    kv_cache_write<T>(const_cast<T*>(k_pool), const_cast<T*>(v_pool),
+                      static_cast<const T*>(a.k_new), static_cast<const T*>(a.v_new), a.kv_stride,
+                      a.slots, a.num_tokens, a.kv_heads, a.block_size, a.head_dim, stream);
   if (!fast) {
     KILN_CHECK(D <= attn::kFallbackMaxDim, "{}: head_dim {} > {} is not supported", kOp, D,
                attn::kFallbackMaxDim);
@@ -197,7 +205,6 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
     }
   }
 
-  const bool use_row = a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
   attn::DecodeParams dp{};
   dp.num_seqs = static_cast<int>(a.num_seqs);
   dp.heads = static_cast<int>(a.heads);
@@ -219,16 +226,24 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   dp.causal = causal;
   dp.bias = a.position_bias;
   dp.bias_radius = radius;
+  if (fused_append) {
+    dp.k_new = a.k_new;
+    dp.v_new = a.v_new;
+    dp.kv_stride = a.kv_stride;
+    dp.slots = a.slots;
+  }
   float* ws_ml = pl.nsplit > 1 ? static_cast<float*>(workspace) : nullptr;
   float* ws_acc = pl.nsplit > 1 ? ws_ml + pl.ml_floats : nullptr;
 
   if (use_row) {
-    auto kernel = attn::paged_attention_decode_row_kernel<T>;
+    auto kernel = fused_append ? attn::paged_attention_decode_row_kernel<T, true>
+                               : attn::paged_attention_decode_row_kernel<T, false>;
     const int bytes = attn::decode_row_smem_bytes<T>(D);
     set_smem(kernel, bytes);
     const dim3 grid(static_cast<unsigned>(a.num_seqs * a.heads), static_cast<unsigned>(pl.nsplit));
-    cuda::launch(kernel, grid, dim3(attn::kRowThreads), bytes, stream, out, q, q_stride, k_pool,
-                 v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
+    cuda::launch(kernel, grid, dim3(attn::kRowThreads), bytes, stream, out, q, q_stride,
+                 const_cast<T*>(k_pool), const_cast<T*>(v_pool), block_tables, cu_seqlens,
+                 seq_kv_len, ws_ml, ws_acc, dp);
   } else {
     auto kernel = attn::paged_attention_decode_kernel<T>;
     const int bytes = attn::decode_smem<T>(D, pl.hs * pl.qmax).total;

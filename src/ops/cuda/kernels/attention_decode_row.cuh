@@ -15,6 +15,12 @@
 // A single-chunk split (<= 128 keys: the whole sequence at short contexts) costs one pass of
 // global loads, K and V in flight together. Same (m, l) log2-domain convention as the general
 // kernel, so the reduce kernel combines either.
+//
+// APPEND: the step's new K/V row (DecodeParams::k_new / v_new / slots) is stored into the pools
+// by the CTA of the last split (the one holding key kv_len - 1, the new token), which reads that
+// key from the new row instead of the pool: no separate kv_cache_write launch, and no read of
+// what the kernel itself writes. A negative slot stores nothing and reads the pool, as
+// kv_cache_write + attention would.
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
@@ -34,13 +40,13 @@ __host__ __device__ inline int decode_row_smem_bytes(int head_dim) {
          kRowThreads * vec * 4;
 }
 
-template <class T>
+template <class T, bool APPEND>
 __global__ void __launch_bounds__(kRowThreads)
     paged_attention_decode_row_kernel(T* __restrict__ out,      // [n, heads * d]
                                       const T* __restrict__ q,  // [n, q_stride] rows
                                       int64_t q_stride,
-                                      const T* __restrict__ k_pool,  // [blocks, heads, bs, d]
-                                      const T* __restrict__ v_pool,  // [blocks, heads, bs, d]
+                                      T* __restrict__ k_pool,  // [blocks, heads, bs, d]
+                                      T* __restrict__ v_pool,  // [blocks, heads, bs, d]
                                       const int32_t* __restrict__ block_tables,  // [seqs, max_b]
                                       const int32_t* __restrict__ cu_seqlens,    // [seqs + 1]
                                       const int32_t* __restrict__ seq_kv_len,    // [seqs]
@@ -75,6 +81,29 @@ __global__ void __launch_bounds__(kRowThreads)
       p.bias ? p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) + p.bias_radius
              : nullptr;
 
+  // The new token (key kv_len - 1) of an APPEND launch: stored here, read from its row below.
+  const T* k_new = nullptr;
+  const T* v_new = nullptr;
+  if constexpr (APPEND) {
+    const int32_t slot = sp == seq_splits - 1 ? p.slots[q0] : -1;
+    if (slot >= 0) {
+      const int64_t src = static_cast<int64_t>(q0) * p.kv_stride + static_cast<int64_t>(head) * D;
+      k_new = static_cast<const T*>(p.k_new) + src;
+      v_new = static_cast<const T*>(p.v_new) + src;
+      const int64_t dst =
+          ((static_cast<int64_t>(slot / p.block_size) * p.heads + head) * p.block_size +
+           slot % p.block_size) *
+          D;
+      for (int c = tid; c < NCH; c += NT) {
+        *reinterpret_cast<uint4*>(k_pool + dst + c * VEC) =
+            *reinterpret_cast<const uint4*>(k_new + c * VEC);
+        *reinterpret_cast<uint4*>(v_pool + dst + c * VEC) =
+            *reinterpret_cast<const uint4*>(v_new + c * VEC);
+      }
+    }
+  }
+  const int new_key = k_new ? kv_len - 1 : -1;  // -1: every key comes from the pools
+
   const T* qrow = q + static_cast<int64_t>(q0) * q_stride + static_cast<int64_t>(head) * D;
   for (int c = tid; c < NCH; c += NT) {
     float f[VEC];
@@ -93,8 +122,11 @@ __global__ void __launch_bounds__(kRowThreads)
     const int nk = min(NT, kend - cb);
     for (int i = tid; i < nk * NCH; i += NT) {
       const int j = i / NCH, c = i - j * NCH;
-      const int64_t off = pool_row(table, cb + j, head, p.heads, p.block_size, D) + c * VEC;
-      cp_async16(sV + j * D + c * VEC, v_pool + off, true);
+      const T* src =
+          cb + j == new_key
+              ? v_new + c * VEC
+              : v_pool + pool_row(table, cb + j, head, p.heads, p.block_size, D) + c * VEC;
+      cp_async16(sV + j * D + c * VEC, src, true);
     }
     cp_async_commit();
     __syncthreads();  // sQ written (first chunk); the previous chunk's sP reads are done
@@ -102,7 +134,8 @@ __global__ void __launch_bounds__(kRowThreads)
     float sc = kNegInf;
     if (tid < nk) {
       const int key = cb + tid;
-      const T* kr = k_pool + pool_row(table, key, head, p.heads, p.block_size, D);
+      const T* kr =
+          key == new_key ? k_new : k_pool + pool_row(table, key, head, p.heads, p.block_size, D);
       float a = 0.f;
       for (int c0 = 0; c0 < NCH; c0 += 8) {
         uint4 kv[8];
