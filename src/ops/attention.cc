@@ -118,6 +118,8 @@ void attend(const char* op, const Tensor& q, const Tensor& k_pool, const Tensor&
     a.causal = meta.causal;
     a.position_bias = position_bias.defined() ? position_bias.data<float>() : nullptr;
     a.bias_radius = bias_radius;
+    a.counters = ctx.counters;
+    a.num_counters = static_cast<int64_t>(ctx.num_counters);
     if (append) {
       a.k_new = append->k.raw();
       a.v_new = append->v.raw();

@@ -154,7 +154,8 @@ struct Variant {
 
 // Runs one paged_attention launch over `seqs` and compares with the CPU twin.
 template <class T>
-void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed, Variant var = {}) {
+void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed, Variant var = {},
+                   bool with_counters = false) {
   std::mt19937_64 rng(seed);
   const int H = c.heads, KVH = c.kv_heads, D = c.head_dim, BS = c.block_size;
   const int S = static_cast<int>(seqs.size());
@@ -233,12 +234,25 @@ void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed, V
   a.bias_radius = var.radius;
   const size_t ws_bytes = cuda::paged_attention_workspace_bytes(a);
   DevBuf<unsigned char> ws(ws_bytes);
+  // Arrival counters (split decode-row launches combine in their last CTA): zero on entry, and
+  // must be zero again afterwards.
+  DevBuf<unsigned> counters(static_cast<size_t>(S) * H);
+  if (with_counters) {
+    CUDA_OK(cudaMemset(counters.p, 0, counters.n * sizeof(unsigned)));
+    a.counters = counters.p;
+    a.num_counters = static_cast<int64_t>(counters.n);
+  }
   CUDA_OK(cudaMemset(dout.p, 0xff, ref.size() * sizeof(T)));  // NaN in every dtype
   if (ws_bytes) CUDA_OK(cudaMemset(ws.p, 0xff, ws_bytes));
   cuda::paged_attention<T>(dout.p, dq.p + q_off, q_stride, dk.p, dv.p, dtab.p, dcu.p, dkvl.p, a,
                            ws_bytes ? ws.p : nullptr, nullptr);
   CUDA_OK(cudaGetLastError());
   CUDA_OK(cudaDeviceSynchronize());
+  if (with_counters) {
+    const std::vector<unsigned> left = counters.download();
+    EXPECT_EQ(std::count(left.begin(), left.end(), 0u), static_cast<long>(left.size()))
+        << "arrival counters not left at zero";
+  }
   const std::vector<T> got_t = dout.download();
   std::vector<float> got(got_t.size());
   size_t bad = 0, first_bad = 0;
@@ -289,6 +303,11 @@ TEST_P(PagedAttentionGpu, MixedBatch) {
 }
 TEST_P(PagedAttentionGpu, DecodeOnly) {
   dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kDecode, 202); });
+  // Split decode-row launches combining in their last CTA.
+  dispatch([&](auto t) {
+    run_attention<decltype(t)>(GetParam(), kDecode, 203, {}, true);
+    run_attention<decltype(t)>(GetParam(), kDecode, 204, {true, 0, 3000}, true);
+  });
 }
 TEST_P(PagedAttentionGpu, PrefillOnly) {
   dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kPrefill, 303); });
@@ -302,7 +321,8 @@ TEST_P(PagedAttentionVariantsGpu, CausalBias) {
     using T = decltype(t);
     run_attention<T>(GetParam(), kMixed, 401, {true, 24, 0});
     run_attention<T>(GetParam(), kDecode, 402, {true, 128, 0});
-    run_attention<T>(GetParam(), kDecode, 404, {true, 0, 3000});  // graph-style upper bound
+    run_attention<T>(GetParam(), kDecode, 404, {true, 0, 3000});          // graph-style upper bound
+    run_attention<T>(GetParam(), kDecode, 405, {true, 128, 3000}, true);  // + last-CTA combine
     run_attention<T>(GetParam(), kPrefill, 403, {true, 2000, 0});
   });
 }

@@ -40,10 +40,20 @@ constexpr int kMinSplitCtas = 256;  // split the kv range until the decode grid 
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// The decode-row kernel (attention_decode_row.cuh) for decode-only MHA batches; KILN_ATTN_ROW=0
-// routes them to the general decode kernel instead (A/B measurements).
+// Run-time switches for A/B measurements: KILN_ATTN_ROW=0 routes decode-only MHA batches to the
+// general decode kernel instead of the decode-row one; KILN_ATTN_COMBINE=0 combines split
+// decode-row launches with the reduce kernel instead of their last CTA; KILN_ATTN_APPEND=0 writes
+// the step's K/V with kv_cache_write before a decode-row launch instead of inside it.
 bool row_kernel_enabled() {
   static const bool on = !switched_off("KILN_ATTN_ROW");
+  return on;
+}
+bool row_combine_enabled() {
+  static const bool on = !switched_off("KILN_ATTN_COMBINE");
+  return on;
+}
+bool row_append_enabled() {
+  static const bool on = !switched_off("KILN_ATTN_APPEND");
   return on;
 }
 
@@ -139,8 +149,8 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
                     aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
   const bool use_row = fast && a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
   // Appending this step's K/V: inside the decode-row kernel where it runs, else a write first.
-  const bool fused_append =
-      a.slots && use_row && aligned16(a.k_new) && aligned16(a.v_new) && a.kv_stride % VEC == 0;
+  const bool fused_append = a.slots && use_row && row_append_enabled() && aligned16(a.k_new) &&
+                            aligned16(a.v_new) && a.kv_stride % VEC == 0;
   if (a.slots && !fused_append)
     kv_cache_write<T>(const_cast<T*>(k_pool), const_cast<T*>(v_pool),
                       static_cast<const T*>(a.k_new), static_cast<const T*>(a.v_new), a.kv_stride,
@@ -226,6 +236,10 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   dp.causal = causal;
   dp.bias = a.position_bias;
   dp.bias_radius = radius;
+  // Split decode-row launches combine in their last CTA when the context has counters for them.
+  const bool row_combine = use_row && pl.nsplit > 1 && row_combine_enabled() && a.counters &&
+                           a.num_counters >= a.num_seqs * a.heads;
+  if (row_combine) dp.counters = a.counters;
   if (fused_append) {
     dp.k_new = a.k_new;
     dp.v_new = a.v_new;
@@ -254,7 +268,7 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
                  v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
   }
   KILN_CUDA_LAUNCH_CHECK(kOp);
-  if (pl.nsplit > 1) {
+  if (pl.nsplit > 1 && !row_combine) {
     const int64_t rows = a.num_seqs * pl.qrows_ws * a.heads;
     const int rbytes = 4 * pl.nsplit * static_cast<int>(sizeof(float));
     auto reduce = attn::paged_attention_reduce_kernel<T>;

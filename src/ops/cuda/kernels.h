@@ -122,6 +122,11 @@ struct PagedAttentionArgs {
   const void* v_new = nullptr;
   int64_t kv_stride = 0;
   const int32_t* slots = nullptr;
+  // Optional arrival counters (ExecContext::counters, zero on entry, left zero): with at least
+  // num_seqs * heads of them, split decode-row launches combine their partials in the last CTA
+  // of each (sequence, head) instead of a separate reduce kernel.
+  unsigned* counters = nullptr;
+  int64_t num_counters = 0;
 };
 size_t paged_attention_workspace_bytes(const PagedAttentionArgs& a);
 template <class T>

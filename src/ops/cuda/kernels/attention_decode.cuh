@@ -40,6 +40,7 @@ struct DecodeParams {
   const void* v_new;  // [tokens, kv_stride] T
   int64_t kv_stride;
   const int32_t* slots;  // [tokens]
+  unsigned* counters;    // decode-row kernel: [seqs, heads] arrival counters, or null
 };
 
 template <class T>

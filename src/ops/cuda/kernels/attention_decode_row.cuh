@@ -16,6 +16,9 @@
 // global loads, K and V in flight together. Same (m, l) log2-domain convention as the general
 // kernel, so the reduce kernel combines either.
 //
+// Split launches with DecodeParams::counters combine their partials in the last CTA of each
+// (sequence, head) to finish (no reduce kernel launch); without counters the reduce kernel does.
+//
 // APPEND: the step's new K/V row (DecodeParams::k_new / v_new / slots) is stored into the pools
 // by the CTA of the last split (the one holding key kv_len - 1, the new token), which reads that
 // key from the new row instead of the pool: no separate kv_cache_write launch, and no read of
@@ -204,6 +207,41 @@ __global__ void __launch_bounds__(kRowThreads)
     }
   }
   if (to_ws && tid == 0) *reinterpret_cast<float2*>(ws_ml + 2 * pidx) = make_float2(m_run, l_run);
+  if (!to_ws || !p.counters) return;  // no split, or the reduce kernel combines
+
+  // Split-K combine in the last CTA of this (sequence, head) to arrive (threadFenceReduction
+  // pattern): partials published device-wide, one arrival each, the last one reads them all (from
+  // L2) and resets the counter for the next launch, which comes after this grid completes.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    unsigned* ctr = p.counters + static_cast<int64_t>(s) * p.heads + head;
+    last = atomicAdd(ctr, 1u) == static_cast<unsigned>(seq_splits - 1);
+    if (last) *ctr = 0u;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  // As paged_attention_reduce_kernel: weights exp2(m_z - max m), over the (sum of weighted l).
+  const int64_t base = pidx - sp;  // split 0
+  float mx = kNegInf;
+  for (int z = 0; z < seq_splits; ++z) mx = fmaxf(mx, __ldcg(ws_ml + 2 * (base + z)));
+  float den = 0.f;
+  for (int z = 0; z < seq_splits; ++z) {
+    const float m = __ldcg(ws_ml + 2 * (base + z));
+    den += (m == kNegInf ? 0.f : exp2f(m - mx)) * __ldcg(ws_ml + 2 * (base + z) + 1);
+  }
+  const float inv = den > 0.f ? 1.f / den : 0.f;
+  for (int d = tid; d < D; d += NT) {
+    float a = 0.f;
+    for (int z = 0; z < seq_splits; ++z) {
+      const float m = __ldcg(ws_ml + 2 * (base + z));
+      const float w = m == kNegInf ? 0.f : exp2f(m - mx);
+      a = fmaf(w, __ldcg(ws_acc + (base + z) * D + d), a);
+    }
+    out[(static_cast<int64_t>(q0) * p.heads + head) * D + d] = from_float<T>(a * inv);
+  }
 }
 
 }  // namespace kiln::ops::cuda::attn
