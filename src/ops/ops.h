@@ -22,6 +22,13 @@ void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Te
 void add_layer_norm(Tensor& residual, const Tensor& delta, const Tensor& w, const Tensor& b,
                     float eps, Tensor& out, ExecContext& ctx);
 
+// residual += linear(x, w, bias); normed = LayerNorm(residual) * ln_w + ln_b — what linear into
+// tmp then add_layer_norm computes (tmp [n, out] is their scratch), in one GEMV launch at CUDA
+// decode sizes (16-bit, <= 8 rows: the LayerNorm in the grid's last CTA).
+void linear_add_layer_norm(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& residual,
+                           const Tensor& ln_w, const Tensor& ln_b, float eps, Tensor& normed,
+                           Tensor& tmp, ExecContext& ctx);
+
 // out = x / sqrt(mean(x²) + eps) * w, statistics in fp32 (LLaMA's RMSNorm, T5's LayerNorm).
 // x/out [n, d], w [d].
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out, ExecContext& ctx);

@@ -85,11 +85,65 @@ __device__ __forceinline__ float gemv_gelu_tanh(float v) {
   return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
 }
 
-// grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU.
+// Epilogue kGemvAddNorm: residual += round(x·Wᵀ + bias) (two roundings, as linear then add),
+// then normed = LayerNorm(residual) computed by the grid's last CTA to finish (an arrival
+// counter, zero on entry and left zero: threadFenceReduction's pattern), which reads the n
+// residual rows back from L2 — the LayerNorm costs no launch of its own.
+constexpr int kGemvAddNorm = 3;
+template <class T>
+struct GemvNorm {
+  T* residual = nullptr;    // [n, m]
+  const T* ln_w = nullptr;  // [m]
+  const T* ln_b = nullptr;  // [m] or null
+  float eps = 0.f;
+  T* normed = nullptr;  // [n, m]
+  unsigned* counter = nullptr;
+};
+
+// The last CTA's LayerNorm of the n residual rows, one warp per row: fp32 two-pass statistics
+// over the stored (rounded) values, as layer_norm.cu's add_layer_norm. Every thread calls it.
+template <class T>
+__device__ void gemv_norm_tail(const GemvNorm<T>& p, int n, int m) {
+  __shared__ bool last;
+  __threadfence();  // this CTA's residual rows are visible device-wide
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(p.counter, 1u) == gridDim.x - 1;
+    if (last) *p.counter = 0u;  // every other CTA has arrived: ready for the next launch
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int nw = static_cast<int>(blockDim.x >> 5);
+  auto ld = [](const T* q) {  // from L2: other CTAs wrote it during this grid
+    const unsigned short u = __ldcg(reinterpret_cast<const unsigned short*>(q));
+    return to_float(*reinterpret_cast<const T*>(&u));
+  };
+  for (int c = warp; c < n; c += nw) {
+    const T* h = p.residual + static_cast<int64_t>(c) * m;
+    T* o = p.normed + static_cast<int64_t>(c) * m;
+    float s = 0.f;
+    for (int i = lane; i < m; i += 32) s += ld(h + i);
+    const float mean = warp_sum(s) / static_cast<float>(m);
+    float sq = 0.f;
+    for (int i = lane; i < m; i += 32) {
+      const float d = ld(h + i) - mean;
+      sq += d * d;
+    }
+    const float inv = 1.f / sqrtf(warp_sum(sq) / static_cast<float>(m) + p.eps);
+    for (int i = lane; i < m; i += 32)
+      o[i] = from_float<T>((ld(h + i) - mean) * inv * to_float(p.ln_w[i]) +
+                           (p.ln_b ? to_float(p.ln_b[i]) : 0.f));
+  }
+}
+
+// grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU,
+// kGemvAddNorm (OutT == T, out unused, bias optional).
 template <class T, class OutT>
 __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     gemv_kernel(OutT* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
-                const T* __restrict__ bias, int n, int m, int k, int epilogue) {
+                const T* __restrict__ bias, int n, int m, int k, int epilogue, GemvNorm<T> norm) {
   __shared__ float partial[kGemvMaxWarps][kGemvRows][kGemvMaxN];
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -161,11 +215,19 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     if (row < m && c < n) {
       float v = 0.f;
       for (int i = 0; i < nw; ++i) v += partial[i][r][c];
-      if (epilogue != 0) v += to_float(bias[row]);
+      if (epilogue != 0 && bias) v += to_float(bias[row]);
       if (epilogue == 2) v = gemv_gelu_tanh(v);
+      if (epilogue == kGemvAddNorm) {
+        if constexpr (std::is_same_v<OutT, T>) {
+          T* r = norm.residual + static_cast<int64_t>(c) * m + row;
+          *r = from_float<T>(to_float(*r) + to_float(from_float<T>(v)));
+        }
+        continue;
+      }
       out[static_cast<int64_t>(c) * m + row] = from_float<OutT>(v);
     }
   }
+  if (epilogue == kGemvAddNorm) gemv_norm_tail<T>(norm, n, m);
 }
 
 }  // namespace kiln::ops::cuda::detail
