@@ -104,10 +104,7 @@ bool gemv_add_layer_norm(T* residual, T* normed, const T* x, const T* w, const T
   if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
     return false;
   } else {
-    static const bool off = [] {  // KILN_GEMV_ADDNORM=0: linear + add_layer_norm (A/B)
-      const char* e = std::getenv("KILN_GEMV_ADDNORM");
-      return e && std::strcmp(e, "0") == 0;
-    }();
+    static const bool off = switched_off("KILN_GEMV_ADDNORM");  // linear + add_layer_norm (A/B)
     if (off || !counter || !residual || !normed || !ln_w) return false;
     detail::GemvNorm<T> norm;
     norm.residual = residual;
