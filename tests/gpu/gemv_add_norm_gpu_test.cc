@@ -3,7 +3,8 @@
 // scratch, then cuda::add_layer_norm: the residual bit for bit (same two roundings), the
 // normalised rows within a rounding of T (statistics summed in another order); every output
 // written; the arrival counter left at zero; repeated launches reuse it. Shapes: decode batches
-// 1..8, hidden sizes with and without a full last 16-row tile, bias / LN bias on and off.
+// 1..8, hidden sizes with and without a full last 16-row tile, bias / LN bias on and off; the
+// shapes and pointers it declines (m % 8, alignment: the last CTA works on 16-byte packs).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -65,7 +66,7 @@ TEST(GemvAddNormGpu, MatchesLinearThenAddLayerNorm) {
   uint64_t seed = 10;
   for (int64_t n : {1, 2, 3, 8})
     for (const auto& [m, k] : std::vector<std::pair<int64_t, int64_t>>{
-             {1600, 1600}, {1600, 6400}, {1024, 4096}, {200, 72}, {33, 1600}, {72, 8}})
+             {1600, 1600}, {1600, 6400}, {1024, 4096}, {200, 72}, {40, 1600}, {72, 8}})
       for (bool bias : {true, false}) {
         const bool ln_bias = (seed % 3) != 0;
         check_add_norm<__half>(n, m, k, bias, ln_bias, seed++);
@@ -87,6 +88,12 @@ TEST(GemvAddNormGpu, DeclinesWhereTheGemvDoes) {
   EXPECT_FALSE(cu::gemv_add_layer_norm<__half>(p, p, p, p, nullptr, p, nullptr, 1e-5f, 1, 16, 16,
                                                nullptr, nullptr))
       << "no counter";
+  EXPECT_FALSE(cu::gemv_add_layer_norm<__half>(p, p, p, p, nullptr, p, nullptr, 1e-5f, 1, 36, 16,
+                                               counter.get(), nullptr))
+      << "m % 8 (the last CTA normalises 16-byte packs)";
+  EXPECT_FALSE(cu::gemv_add_layer_norm<__half>(p + 1, p, p, p, nullptr, p, nullptr, 1e-5f, 1, 16,
+                                               16, counter.get(), nullptr))
+      << "residual not 16-byte aligned";
   float* f = reinterpret_cast<float*>(p);
   EXPECT_FALSE(cu::gemv_add_layer_norm<float>(f, f, f, f, nullptr, f, nullptr, 1e-5f, 1, 16, 16,
                                               counter.get(), nullptr))

@@ -237,7 +237,8 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   dp.bias = a.position_bias;
   dp.bias_radius = radius;
   // Split decode-row launches combine in their last CTA when the context has counters for them.
-  const bool row_combine = use_row && pl.nsplit > 1 && row_combine_enabled() && a.counters &&
+  const bool row_combine = use_row && pl.nsplit > 1 && pl.nsplit <= attn::kRowThreads &&
+                           row_combine_enabled() && a.counters &&
                            a.num_counters >= a.num_seqs * a.heads;
   if (row_combine) dp.counters = a.counters;
   if (fused_append) {

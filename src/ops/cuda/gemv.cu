@@ -75,6 +75,14 @@ bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
   const int wave = one_wave_warps<T, OutT>(detail::ceil_div(m, detail::kGemvRows),
                                            detail::ceil_div(k, detail::kGemvStep));
   const int warps = wave > 0 ? wave : warps_for(m, k);
+  if (epilogue == detail::kGemvAddNorm) {  // gemv_norm_tail: the row in the last CTA's registers
+    const int64_t packs = m / 8;
+    if (m % 8 != 0 || packs > int64_t{detail::kGemvNormPacks} * warps * 32) return false;
+    for (const void* p :
+         {static_cast<const void*>(norm.residual), static_cast<const void*>(norm.normed),
+          static_cast<const void*>(norm.ln_w), static_cast<const void*>(norm.ln_b)})
+      if (!detail::is_aligned(p, 16)) return false;
+  }
   const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
   KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
                          dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),

@@ -223,23 +223,28 @@ __global__ void __launch_bounds__(kRowThreads)
   __syncthreads();
   if (!last) return;
   __threadfence();
-  // As paged_attention_reduce_kernel: weights exp2(m_z - max m), over the (sum of weighted l).
+  // As paged_attention_reduce_kernel: one warp loads the splits' (m, l) in parallel, weights
+  // exp2(m_z - max m) go to sP (free: the key loop is done), 1 / (sum of weighted l) to sQ[0].
   const int64_t base = pidx - sp;  // split 0
-  float mx = kNegInf;
-  for (int z = 0; z < seq_splits; ++z) mx = fmaxf(mx, __ldcg(ws_ml + 2 * (base + z)));
-  float den = 0.f;
-  for (int z = 0; z < seq_splits; ++z) {
-    const float m = __ldcg(ws_ml + 2 * (base + z));
-    den += (m == kNegInf ? 0.f : exp2f(m - mx)) * __ldcg(ws_ml + 2 * (base + z) + 1);
+  if (tid < 32) {
+    float mx = kNegInf;
+    for (int z = tid; z < seq_splits; z += 32) mx = fmaxf(mx, __ldcg(ws_ml + 2 * (base + z)));
+    for (int off = 16; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    float den = 0.f;
+    for (int z = tid; z < seq_splits; z += 32) {
+      const float m = __ldcg(ws_ml + 2 * (base + z));
+      const float wt = m == kNegInf ? 0.f : exp2f(m - mx);
+      sP[z] = wt;
+      den += wt * __ldcg(ws_ml + 2 * (base + z) + 1);
+    }
+    for (int off = 16; off > 0; off /= 2) den += __shfl_xor_sync(0xffffffffu, den, off);
+    if (tid == 0) sQ[0] = den > 0.f ? 1.f / den : 0.f;
   }
-  const float inv = den > 0.f ? 1.f / den : 0.f;
+  __syncthreads();
+  const float inv = sQ[0];
   for (int d = tid; d < D; d += NT) {
     float a = 0.f;
-    for (int z = 0; z < seq_splits; ++z) {
-      const float m = __ldcg(ws_ml + 2 * (base + z));
-      const float w = m == kNegInf ? 0.f : exp2f(m - mx);
-      a = fmaf(w, __ldcg(ws_acc + (base + z) * D + d), a);
-    }
+    for (int z = 0; z < seq_splits; ++z) a = fmaf(sP[z], __ldcg(ws_acc + (base + z) * D + d), a);
     out[(static_cast<int64_t>(q0) * p.heads + head) * D + d] = from_float<T>(a * inv);
   }
 }

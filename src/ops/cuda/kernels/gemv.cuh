@@ -100,8 +100,12 @@ struct GemvNorm {
   unsigned* counter = nullptr;
 };
 
-// The last CTA's LayerNorm of the n residual rows, one warp per row: fp32 two-pass statistics
-// over the stored (rounded) values, as layer_norm.cu's add_layer_norm. Every thread calls it.
+// The last CTA's LayerNorm of the n residual rows, the whole CTA on each row with the row held in
+// registers (16-byte packs, up to kGemvNormPacks per thread): one round of L2 loads per row, then
+// fp32 two-pass statistics over the stored (rounded) values, as layer_norm.cu's add_layer_norm.
+// Requires m % 8 == 0, m / 8 <= kGemvNormPacks · blockDim.x and 16-byte aligned residual, normed,
+// ln_w, ln_b (the launcher checks). Every thread calls it.
+constexpr int kGemvNormPacks = 4;
 template <class T>
 __device__ void gemv_norm_tail(const GemvNorm<T>& p, int n, int m) {
   __shared__ bool last;
@@ -114,27 +118,55 @@ __device__ void gemv_norm_tail(const GemvNorm<T>& p, int n, int m) {
   __syncthreads();
   if (!last) return;
   __threadfence();
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  const int nw = static_cast<int>(blockDim.x >> 5);
-  auto ld = [](const T* q) {  // from L2: other CTAs wrote it during this grid
-    const unsigned short u = __ldcg(reinterpret_cast<const unsigned short*>(q));
-    return to_float(*reinterpret_cast<const T*>(&u));
-  };
-  for (int c = warp; c < n; c += nw) {
-    const T* h = p.residual + static_cast<int64_t>(c) * m;
-    T* o = p.normed + static_cast<int64_t>(c) * m;
+  constexpr int V = 8;  // 16-bit elements per pack
+  const int packs = m / V;
+  const int nt = static_cast<int>(blockDim.x);
+  for (int c = 0; c < n; ++c) {
+    const uint4* h = reinterpret_cast<const uint4*>(p.residual + static_cast<int64_t>(c) * m);
+    float v[kGemvNormPacks][V];
     float s = 0.f;
-    for (int i = lane; i < m; i += 32) s += ld(h + i);
-    const float mean = warp_sum(s) / static_cast<float>(m);
-    float sq = 0.f;
-    for (int i = lane; i < m; i += 32) {
-      const float d = ld(h + i) - mean;
-      sq += d * d;
+#pragma unroll
+    for (int i = 0; i < kGemvNormPacks; ++i) {
+      const int pk = static_cast<int>(threadIdx.x) + i * nt;
+      if (pk < packs) {
+        const uint4 u = __ldcg(h + pk);  // from L2: other CTAs wrote it during this grid
+        const T* e = reinterpret_cast<const T*>(&u);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          v[i][j] = to_float(e[j]);
+          s += v[i][j];
+        }
+      }
     }
-    const float inv = 1.f / sqrtf(warp_sum(sq) / static_cast<float>(m) + p.eps);
-    for (int i = lane; i < m; i += 32)
-      o[i] = from_float<T>((ld(h + i) - mean) * inv * to_float(p.ln_w[i]) +
-                           (p.ln_b ? to_float(p.ln_b[i]) : 0.f));
+    const float mean = block_sum(s) / static_cast<float>(m);
+    float sq = 0.f;
+#pragma unroll
+    for (int i = 0; i < kGemvNormPacks; ++i) {
+      if (static_cast<int>(threadIdx.x) + i * nt < packs) {
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const float d = v[i][j] - mean;
+          sq += d * d;
+        }
+      }
+    }
+    const float inv = 1.f / sqrtf(block_sum(sq) / static_cast<float>(m) + p.eps);
+    T* o = p.normed + static_cast<int64_t>(c) * m;
+#pragma unroll
+    for (int i = 0; i < kGemvNormPacks; ++i) {
+      const int pk = static_cast<int>(threadIdx.x) + i * nt;
+      if (pk < packs) {
+        const Pack<T, V> wp = load_pack<T, V>(p.ln_w + pk * V);
+        Pack<T, V> bp;
+        if (p.ln_b) bp = load_pack<T, V>(p.ln_b + pk * V);
+        Pack<T, V> r;
+#pragma unroll
+        for (int j = 0; j < V; ++j)
+          r.v[j] = from_float<T>((v[i][j] - mean) * inv * to_float(wp.v[j]) +
+                                 (p.ln_b ? to_float(bp.v[j]) : 0.f));
+        store_pack<T, V>(o + pk * V, r);
+      }
+    }
   }
 }
 
