@@ -2,7 +2,7 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench ab load llama peer encdec ncu".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench ab load llama peer encdec ncu kprof".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
 # Or build here (scripts/carry_binaries.sh; same CUDA 13.0) and carry the binaries, which saves
 # the device time of a build: carry [".dev/rtdebs", ".dev/shared", "build-carry"], command:
@@ -89,15 +89,27 @@ if [[ $STAGES == *ab* ]]; then
   bash bench/ab_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -30
 fi
 if [[ $STAGES == *ncu* ]]; then
-  # Per-kernel times of a gpt2-xl batch-1 decode (graph nodes profiled one by one).
+  # Per-kernel times of a gpt2-xl batch-1 decode (graph nodes profiled one by one); NCU_IO /
+  # NCU_BATCH pick another shape (NCU_IO=2048,1: one 2048-token prefill).
   log "ncu: per-kernel durations"
   source bench/gpt2_shapes.sh
   timeout 240 ncu --clock-control none --graph-profiling node --metrics gpu__time_duration.sum --csv \
     --launch-skip "${NCU_SKIP:-0}" --launch-count "${NCU_COUNT:-3000}" \
     "$BUILD/kiln" bench ${NCU_MODEL:-$XL} \
-    --device cuda --dtype float16 --batch_size 1 --input_output_len 128,8 --skip_roofline \
+    --device cuda --dtype float16 --batch_size "${NCU_BATCH:-1}" --input_output_len "${NCU_IO:-128,8}" --skip_roofline \
     > "$OUT/ncu.csv" 2> "$OUT/ncu.err"; echo "ncu exit $? ($(wc -l < "$OUT/ncu.csv") lines)"
   tail -3 "$OUT/ncu.err"
   python3 tools/ncu_summary.py "$OUT/ncu.csv" --skip "${NCU_SUMMARY_SKIP:-600}" | head -30
+fi
+if [[ $STAGES == *kprof* ]]; then
+  # Full ncu report (speed of light, occupancy, stall reasons) of one launch of the kernel whose
+  # name matches NCU_KERNEL, in the NCU_IO / NCU_BATCH run of the ncu stage's model.
+  log "ncu detail: ${NCU_KERNEL:?set NCU_KERNEL}"
+  source bench/gpt2_shapes.sh
+  timeout 240 ncu --set full --clock-control none -k "regex:$NCU_KERNEL" -s "${NCU_SKIP:-0}" -c 1 \
+    "$BUILD/kiln" bench ${NCU_MODEL:-$XL} --device cuda --dtype float16 \
+    --batch_size "${NCU_BATCH:-1}" --input_output_len "${NCU_IO:-128,8}" --skip_roofline \
+    > "$OUT/ncu_detail.txt" 2>&1; echo "ncu detail exit $?"
+  grep -E "Duration|Throughput|Registers|Achieved Occupancy|Theoretical Occupancy|Warp Cycles|Issue|Stall|Bank|Block Limit|One or More|No Eligible|Executed Ipc" "$OUT/ncu_detail.txt" | head -60
 fi
 log "done"

@@ -4,39 +4,45 @@
 
 namespace kiln::layers {
 
-void SelfAttention::attend(const Tensor& qkv_out, const Tensor& slots,
-                           const ops::AttentionMeta& meta, Tensor& k_pool, Tensor& v_pool,
-                           Tensor& y, Workspace& ws, ExecContext& ctx) const {
+Tensor SelfAttention::attend(const Tensor& qkv_out, const Tensor& slots,
+                             const ops::AttentionMeta& meta, Tensor& k_pool, Tensor& v_pool,
+                             Workspace& ws, ExecContext& ctx) const {
   const int64_t n = qkv_out.size(0);
   const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
   const Tensor q = qkv_out.slice(1, 0, q_cols);
   const Tensor k = qkv_out.slice(1, q_cols, q_cols + kv_cols);
   const Tensor v = qkv_out.slice(1, q_cols + kv_cols, q_cols + 2 * kv_cols);
-  ops::kv_cache_write(k, v, k_pool, v_pool, slots, ctx);
   Tensor attn = ws.take({n, q_cols}, qkv_out.dtype());  // [n, heads * head_dim]
-  ops::paged_attention(q, k_pool, v_pool, meta, scale, attn, ctx, position_bias);
-  out.forward(attn, y, ctx);
+  ops::paged_attention_append(q, k, v, slots, k_pool, v_pool, meta, scale, attn, ctx,
+                              position_bias);
+  return attn;
 }
 
-void SelfAttention::forward(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool,
-                            Tensor& v_pool, Tensor& y, Workspace& ws, ExecContext& ctx) const {
+Tensor SelfAttention::forward_heads(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool,
+                                    Tensor& v_pool, Workspace& ws, ExecContext& ctx) const {
   const int64_t n = x.size(0);
   const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
   Tensor qkv_out = ws.take({n, q_cols + 2 * kv_cols}, x.dtype());  // [n, q | k | v]
   qkv.forward(x, qkv_out, ctx);
   if (rotary) rotary->apply(qkv_out, num_heads + num_kv_heads, head_dim, batch, ws, ctx);
-  attend(qkv_out, batch.slots, batch.attn, k_pool, v_pool, y, ws, ctx);
+  return attend(qkv_out, batch.slots, batch.attn, k_pool, v_pool, ws, ctx);
 }
 
-void SelfAttention::forward_encoder(const Tensor& x, const EncoderBatch& batch,
-                                    Tensor& k_scratch, Tensor& v_scratch, Tensor& y, Workspace& ws,
+void SelfAttention::forward(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool,
+                            Tensor& v_pool, Tensor& y, Workspace& ws, ExecContext& ctx) const {
+  out.forward(forward_heads(x, batch, k_pool, v_pool, ws, ctx), y, ctx);
+}
+
+void SelfAttention::forward_encoder(const Tensor& x, const EncoderBatch& batch, Tensor& k_scratch,
+                                    Tensor& v_scratch, Tensor& y, Workspace& ws,
                                     ExecContext& ctx) const {
   KILN_CHECK(!rotary, "encoder self-attention with rotary embeddings is not supported");
   const int64_t n = x.size(0);
   const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
   Tensor qkv_out = ws.take({n, q_cols + 2 * kv_cols}, x.dtype());  // [n, q | k | v]
   qkv.forward(x, qkv_out, ctx);
-  attend(qkv_out, batch.scratch_slots, batch.attn, k_scratch, v_scratch, y, ws, ctx);
+  out.forward(attend(qkv_out, batch.scratch_slots, batch.attn, k_scratch, v_scratch, ws, ctx), y,
+              ctx);
 }
 
 void CrossAttention::write_kv(const Tensor& enc, const Tensor& cross_slots, Tensor& k_pool,

@@ -21,21 +21,26 @@ struct SelfAttention {
   int num_heads = 0;
   int num_kv_heads = 0;
   int head_dim = 0;
-  float scale = 1.f;  // applied to q·k before the softmax
+  float scale = 1.f;                              // applied to q·k before the softmax
   std::shared_ptr<const RotaryEmbedding> rotary;  // null: no rotary (shared by all layers)
   Tensor position_bias;  // [heads, 2R + 1] fp32 on the model's device, or undefined (no bias)
 
   // x [n, hidden] -> y [n, hidden]. Writes K/V of the n tokens into k_pool/v_pool.
   void forward(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool, Tensor& v_pool,
                Tensor& y, Workspace& ws, ExecContext& ctx) const;
+  // forward without the output projection: the attention [n, heads * head_dim] (from ws), for a
+  // caller that fuses `out` with what follows it.
+  Tensor forward_heads(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool, Tensor& v_pool,
+                       Workspace& ws, ExecContext& ctx) const;
   // Encoder self-attention (no rotary): K/V go to the scratch pools through batch.scratch_slots;
   // attention follows batch.attn (bidirectional). x [n, hidden] -> y [n, hidden].
   void forward_encoder(const Tensor& x, const EncoderBatch& batch, Tensor& k_scratch,
                        Tensor& v_scratch, Tensor& y, Workspace& ws, ExecContext& ctx) const;
 
  private:
-  void attend(const Tensor& qkv_out, const Tensor& slots, const ops::AttentionMeta& meta,
-              Tensor& k_pool, Tensor& v_pool, Tensor& y, Workspace& ws, ExecContext& ctx) const;
+  // Stores the step's K/V and attends; returns the attention [n, heads * head_dim] (from ws).
+  Tensor attend(const Tensor& qkv_out, const Tensor& slots, const ops::AttentionMeta& meta,
+                Tensor& k_pool, Tensor& v_pool, Workspace& ws, ExecContext& ctx) const;
 };
 
 // Encoder–decoder cross-attention: the decoder's queries attend over the encoder output's K/V,

@@ -13,6 +13,10 @@ struct Mlp {
   ops::ActivationKind act = ops::ActivationKind::kGeluTanh;
 
   void forward(const Tensor& x, Tensor& y, Workspace& ws, ExecContext& ctx) const {  // [n, hidden]
+    fc2.forward(hidden(x, ws, ctx), y, ctx);
+  }
+  // act(fc1(x)) [n, inner] (from ws), for a caller that fuses fc2 with what follows it.
+  Tensor hidden(const Tensor& x, Workspace& ws, ExecContext& ctx) const {
     Tensor h = ws.take({x.size(0), fc1.out_features()}, x.dtype());  // [n, inner]
     if (act == ops::ActivationKind::kGeluTanh && fc1.bias.defined()) {
       ops::linear(x, fc1.weight, fc1.bias, h, ctx, /*gelu=*/true);  // fused GEMM epilogue
@@ -20,7 +24,7 @@ struct Mlp {
       fc1.forward(x, h, ctx);
       ops::activation(h, act, ctx);
     }
-    fc2.forward(h, y, ctx);
+    return h;
   }
 };
 

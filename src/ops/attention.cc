@@ -46,14 +46,22 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_
   for (int64_t i = 0; i < n; ++i)
     KILN_CHECK(s[i] >= 0 && s[i] < capacity, "{}: slot {} outside the pool ({} slots)", op, s[i],
                capacity);
-  cpu::kv_cache_write(k_pool.data<float>(), v_pool.data<float>(), k.data<float>(),
-                      v.data<float>(), k.strides()[0], s, n, kvh, block_size, hd);
+  cpu::kv_cache_write(k_pool.data<float>(), v_pool.data<float>(), k.data<float>(), v.data<float>(),
+                      k.strides()[0], s, n, kvh, block_size, hd);
 }
 
-void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
-                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx,
-                     const Tensor& position_bias) {
-  constexpr const char* op = "paged_attention";
+namespace {
+
+// This step's K/V rows to store before attending (paged_attention_append), already validated.
+struct Append {
+  const Tensor& k;
+  const Tensor& v;
+  const Tensor& slots;
+};
+
+void attend(const char* op, const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
+            const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx,
+            const Tensor& position_bias, const Append* append) {
   KILN_CHECK(k_pool.dim() == 4, "{}: pools must be [blocks, kv_heads, block_size, head_dim]", op);
   const int64_t num_blocks = k_pool.size(0), kvh = k_pool.size(1), block_size = k_pool.size(2),
                 hd = k_pool.size(3);
@@ -110,6 +118,14 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
     a.causal = meta.causal;
     a.position_bias = position_bias.defined() ? position_bias.data<float>() : nullptr;
     a.bias_radius = bias_radius;
+    a.counters = ctx.counters;
+    a.num_counters = static_cast<int64_t>(ctx.num_counters);
+    if (append) {
+      a.k_new = append->k.raw();
+      a.v_new = append->v.raw();
+      a.kv_stride = append->k.strides()[0];
+      a.slots = append->slots.data<int32_t>();
+    }
     const size_t ws = cuda::paged_attention_workspace_bytes(a);
     KILN_CHECK(ws <= ctx.workspace_bytes, "{}: needs {} bytes of workspace, context has {}", op, ws,
                ctx.workspace_bytes);
@@ -117,13 +133,18 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
       using T = typename decltype(tag)::type;
       cuda::paged_attention<T>(out.data<T>(), q.data<T>(), q.strides()[0], k_pool.data<T>(),
                                v_pool.data<T>(), bt.data<int32_t>(),
-                               meta.cu_seqlens.data<int32_t>(), meta.seq_kv_len.data<int32_t>(),
-                               a, ctx.workspace, stream_of(ctx));
+                               meta.cu_seqlens.data<int32_t>(), meta.seq_kv_len.data<int32_t>(), a,
+                               ctx.workspace, stream_of(ctx));
     });
     return;
   }
 #endif
   require_cpu_f32(op, q);
+  if (append) {
+    Tensor& kp = const_cast<Tensor&>(k_pool);  // paged_attention_append's pools are mutable
+    Tensor& vp = const_cast<Tensor&>(v_pool);
+    kv_cache_write(append->k, append->v, kp, vp, append->slots, ctx);
+  }
   require_shape(op, meta.token_seq, {n}, "token_seq");
   require_shape(op, meta.kv_len, {n}, "kv_len");
   const int32_t* ts = meta.token_seq.data<int32_t>();
@@ -137,8 +158,8 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
                max_blocks * block_size);
     const int32_t* row = table + ts[t] * max_blocks;
     for (int64_t b = 0; b < (kl[t] + block_size - 1) / block_size; ++b)
-      KILN_CHECK(row[b] >= 0 && row[b] < num_blocks, "{}: block table entry {} outside the pool", op,
-                 row[b]);
+      KILN_CHECK(row[b] >= 0 && row[b] < num_blocks, "{}: block table entry {} outside the pool",
+                 op, row[b]);
   }
   const int32_t* cu = nullptr;
   const int32_t* skv = nullptr;
@@ -150,11 +171,37 @@ void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool
       KILN_CHECK(cu[s + 1] >= cu[s] && skv[s] >= cu[s + 1] - cu[s],
                  "{}: sequence {} has {} query rows but {} keys", op, s, cu[s + 1] - cu[s], skv[s]);
   }
-  cpu::paged_attention(out.data<float>(), q.data<float>(), q.strides()[0], k_pool.data<float>(),
-                       v_pool.data<float>(), table, ts, kl, n, heads, kvh, hd, block_size,
-                       max_blocks, scale, cu, skv,
-                       position_bias.defined() ? position_bias.data<float>() : nullptr,
-                       bias_radius);
+  cpu::paged_attention(
+      out.data<float>(), q.data<float>(), q.strides()[0], k_pool.data<float>(),
+      v_pool.data<float>(), table, ts, kl, n, heads, kvh, hd, block_size, max_blocks, scale, cu,
+      skv, position_bias.defined() ? position_bias.data<float>() : nullptr, bias_radius);
+}
+
+}  // namespace
+
+void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
+                     const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx,
+                     const Tensor& position_bias) {
+  attend("paged_attention", q, k_pool, v_pool, meta, scale, out, ctx, position_bias, nullptr);
+}
+
+void paged_attention_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& slots,
+                            Tensor& k_pool, Tensor& v_pool, const AttentionMeta& meta, float scale,
+                            Tensor& out, ExecContext& ctx, const Tensor& position_bias) {
+  constexpr const char* op = "paged_attention_append";
+  KILN_CHECK(k_pool.dim() == 4, "{}: pools must be [blocks, kv_heads, block_size, head_dim]", op);
+  const int64_t cols = k_pool.size(1) * k_pool.size(3);
+  require_dense_rows(op, k, cols, "k");
+  require_dense_rows(op, v, cols, "v");
+  KILN_CHECK(k.size(0) == q.size(0) && v.size(0) == q.size(0) && v.strides()[0] == k.strides()[0],
+             "{}: k {} / v {} rows differ from q's {}", op, k.shape_str(), v.shape_str(),
+             q.size(0));
+  require_shape(op, slots, {q.size(0)}, "slots");
+  KILN_CHECK(slots.dtype() == DType::kInt32, "{}: slots must be int32", op);
+  require_same(op, k_pool, k, "k");
+  require_same(op, k_pool, v, "v");
+  const Append append{k, v, slots};
+  attend(op, q, k_pool, v_pool, meta, scale, out, ctx, position_bias, &append);
 }
 
 }  // namespace kiln::ops

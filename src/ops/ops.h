@@ -22,6 +22,13 @@ void layer_norm(const Tensor& x, const Tensor& w, const Tensor& b, float eps, Te
 void add_layer_norm(Tensor& residual, const Tensor& delta, const Tensor& w, const Tensor& b,
                     float eps, Tensor& out, ExecContext& ctx);
 
+// residual += linear(x, w, bias); normed = LayerNorm(residual) * ln_w + ln_b — what linear into
+// tmp then add_layer_norm computes (tmp [n, out] is their scratch), in one GEMV launch at CUDA
+// decode sizes (16-bit, <= 8 rows: the LayerNorm in the grid's last CTA).
+void linear_add_layer_norm(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& residual,
+                           const Tensor& ln_w, const Tensor& ln_b, float eps, Tensor& normed,
+                           Tensor& tmp, ExecContext& ctx);
+
 // out = x / sqrt(mean(x²) + eps) * w, statistics in fp32 (LLaMA's RMSNorm, T5's LayerNorm).
 // x/out [n, d], w [d].
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out, ExecContext& ctx);
@@ -108,11 +115,11 @@ void beam_candidates(const Tensor& logits, const Tensor& row_ids, const Tensor& 
 
 // Per-step attention metadata for the packed batch; tensors on the op's device.
 struct AttentionMeta {
-  Tensor block_tables;  // [num_seqs, max_blocks] int32
-  Tensor token_seq;     // [n] int32, sequence of each token (CPU kernels)
-  Tensor kv_len;        // [n] int32, keys visible to each token (CPU kernels)
-  Tensor cu_seqlens;    // [num_seqs + 1] int32, query rows of each sequence (CUDA kernels)
-  Tensor seq_kv_len;    // [num_seqs] int32, keys of each sequence after this step (CUDA kernels)
+  Tensor block_tables;     // [num_seqs, max_blocks] int32
+  Tensor token_seq;        // [n] int32, sequence of each token (CPU kernels)
+  Tensor kv_len;           // [n] int32, keys visible to each token (CPU kernels)
+  Tensor cu_seqlens;       // [num_seqs + 1] int32, query rows of each sequence (CUDA kernels)
+  Tensor seq_kv_len;       // [num_seqs] int32, keys of each sequence after this step (CUDA kernels)
   int64_t max_q_len = 0;   // upper bound of query rows per sequence (host-known)
   int64_t max_kv_len = 0;  // upper bound of seq_kv_len (host-known)
   // true: query row i of a sequence sits at position seq_kv_len - q_len + i and sees keys up to
@@ -138,5 +145,11 @@ void kv_cache_write(const Tensor& k, const Tensor& v, Tensor& k_pool, Tensor& v_
 void paged_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
                      const AttentionMeta& meta, float scale, Tensor& out, ExecContext& ctx,
                      const Tensor& position_bias = Tensor());
+
+// kv_cache_write(k, v, k_pool, v_pool, slots) then paged_attention(q, ...), in one launch where
+// the backend can (CUDA decode-only MHA steps: the attention kernel stores the new rows itself).
+void paged_attention_append(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& slots,
+                            Tensor& k_pool, Tensor& v_pool, const AttentionMeta& meta, float scale,
+                            Tensor& out, ExecContext& ctx, const Tensor& position_bias = Tensor());
 
 }  // namespace kiln::ops

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <string>
@@ -33,9 +34,9 @@ bool has_gpu() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-#define CUDA_OK(call)                                                   \
-  do {                                                                  \
-    const cudaError_t e_ = (call);                                      \
+#define CUDA_OK(call)                                                      \
+  do {                                                                     \
+    const cudaError_t e_ = (call);                                         \
     ASSERT_EQ(e_, cudaSuccess) << #call << ": " << cudaGetErrorString(e_); \
   } while (0)
 
@@ -44,15 +45,21 @@ const char* dt_name(DT d) { return d == DT::kF32 ? "f32" : d == DT::kF16 ? "f16"
 
 template <class T>
 T from_float(float x) {
-  if constexpr (std::is_same_v<T, float>) return x;
-  else if constexpr (std::is_same_v<T, __half>) return __float2half(x);
-  else return __float2bfloat16(x);
+  if constexpr (std::is_same_v<T, float>)
+    return x;
+  else if constexpr (std::is_same_v<T, __half>)
+    return __float2half(x);
+  else
+    return __float2bfloat16(x);
 }
 template <class T>
 float to_float(T x) {
-  if constexpr (std::is_same_v<T, float>) return x;
-  else if constexpr (std::is_same_v<T, __half>) return __half2float(x);
-  else return __bfloat162float(x);
+  if constexpr (std::is_same_v<T, float>)
+    return x;
+  else if constexpr (std::is_same_v<T, __half>)
+    return __half2float(x);
+  else
+    return __bfloat162float(x);
 }
 
 // Device buffer of n elements (RAII).
@@ -121,20 +128,19 @@ std::string case_name(const Case& c) {
 }
 
 // Full prefills of odd lengths, chunked prefills, multi-row and long-context decode rows.
-const std::vector<Seq> kMixed = {{1, 1},    {7, 7},     {63, 63},  {64, 64},  {65, 65},
-                                 {300, 300}, {37, 137}, {128, 628}, {1, 2000}, {1, 4999},
-                                 {3, 1500},  {1, 3333}, {2, 2},    {1, 17},   {20, 1000},
-                                 {16, 1281}};
+const std::vector<Seq> kMixed = {
+    {1, 1},    {7, 7},    {63, 63},  {64, 64},  {65, 65}, {300, 300}, {37, 137},  {128, 628},
+    {1, 2000}, {1, 4999}, {3, 1500}, {1, 3333}, {2, 2},   {1, 17},    {20, 1000}, {16, 1281}};
 const std::vector<Seq> kDecode = {{1, 1},    {1, 100},  {1, 513},  {1, 1024},
                                   {1, 2048}, {1, 4097}, {1, 3000}, {1, 64}};
 const std::vector<Seq> kPrefill = {{129, 129}, {64, 64}, {5, 5}, {200, 450}};
 
 // Encoder self-attention (q_len == kv_len), ragged; 300 rows take the 16-bit context kernel.
-const std::vector<Seq> kEncoder = {{1, 1},   {7, 7}, {63, 63}, {64, 64},  {65, 65},
+const std::vector<Seq> kEncoder = {{1, 1},     {7, 7}, {63, 63}, {64, 64},  {65, 65},
                                    {300, 300}, {2, 2}, {17, 17}, {130, 130}};
 // Cross-attention: a few decoder rows over encoder K/V crossing many blocks (split-K), and
 // decoder prefills (more rows than encoder keys, no bias then).
-const std::vector<Seq> kCross = {{1, 300}, {3, 517}, {2, 129}, {1, 1},  {1, 2000},
+const std::vector<Seq> kCross = {{1, 300}, {3, 517}, {2, 129}, {1, 1},   {1, 2000},
                                  {3, 3},   {2, 64},  {1, 777}, {16, 700}};
 const std::vector<Seq> kCrossPrefill = {{40, 10}, {1, 300}, {70, 333}, {5, 1}, {2, 900}};
 
@@ -148,8 +154,8 @@ struct Variant {
 
 // Runs one paged_attention launch over `seqs` and compares with the CPU twin.
 template <class T>
-void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed,
-                   Variant var = {}) {
+void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed, Variant var = {},
+                   bool with_counters = false) {
   std::mt19937_64 rng(seed);
   const int H = c.heads, KVH = c.kv_heads, D = c.head_dim, BS = c.block_size;
   const int S = static_cast<int>(seqs.size());
@@ -228,12 +234,25 @@ void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed,
   a.bias_radius = var.radius;
   const size_t ws_bytes = cuda::paged_attention_workspace_bytes(a);
   DevBuf<unsigned char> ws(ws_bytes);
+  // Arrival counters (split decode-row launches combine in their last CTA): zero on entry, and
+  // must be zero again afterwards.
+  DevBuf<unsigned> counters(static_cast<size_t>(S) * H);
+  if (with_counters) {
+    CUDA_OK(cudaMemset(counters.p, 0, counters.n * sizeof(unsigned)));
+    a.counters = counters.p;
+    a.num_counters = static_cast<int64_t>(counters.n);
+  }
   CUDA_OK(cudaMemset(dout.p, 0xff, ref.size() * sizeof(T)));  // NaN in every dtype
   if (ws_bytes) CUDA_OK(cudaMemset(ws.p, 0xff, ws_bytes));
   cuda::paged_attention<T>(dout.p, dq.p + q_off, q_stride, dk.p, dv.p, dtab.p, dcu.p, dkvl.p, a,
                            ws_bytes ? ws.p : nullptr, nullptr);
   CUDA_OK(cudaGetLastError());
   CUDA_OK(cudaDeviceSynchronize());
+  if (with_counters) {
+    const std::vector<unsigned> left = counters.download();
+    EXPECT_EQ(std::count(left.begin(), left.end(), 0u), static_cast<long>(left.size()))
+        << "arrival counters not left at zero";
+  }
   const std::vector<T> got_t = dout.download();
   std::vector<float> got(got_t.size());
   size_t bad = 0, first_bad = 0;
@@ -241,12 +260,11 @@ void run_attention(const Case& c, const std::vector<Seq>& seqs, uint64_t seed,
     got[i] = to_float(got_t[i]);
     if (!std::isfinite(got[i]) && bad++ == 0) first_bad = i;
   }
-  ASSERT_EQ(bad, 0u) << "unwritten/non-finite outputs, first at token "
-                     << first_bad / (H * D) << " head " << (first_bad / D) % H << " dim "
-                     << first_bad % D;
+  ASSERT_EQ(bad, 0u) << "unwritten/non-finite outputs, first at token " << first_bad / (H * D)
+                     << " head " << (first_bad / D) % H << " dim " << first_bad % D;
   const double err = rel_error(got, ref);
-  EXPECT_LT(err, tolerance(c.dt)) << case_name(c) << " ws " << ws_bytes << " causal "
-                                 << var.causal << " bias radius " << var.radius;
+  EXPECT_LT(err, tolerance(c.dt)) << case_name(c) << " ws " << ws_bytes << " causal " << var.causal
+                                  << " bias radius " << var.radius;
   // Per-sequence errors locate a failure.
   if (err >= tolerance(c.dt)) {
     for (int s = 0; s < S; ++s) {
@@ -267,9 +285,15 @@ class PagedAttentionGpu : public ::testing::TestWithParam<Case> {
   template <class F>
   void dispatch(F&& f) {
     switch (GetParam().dt) {
-      case DT::kF32: f(float{}); break;
-      case DT::kF16: f(__half{}); break;
-      case DT::kBF16: f(__nv_bfloat16{}); break;
+      case DT::kF32:
+        f(float{});
+        break;
+      case DT::kF16:
+        f(__half{});
+        break;
+      case DT::kBF16:
+        f(__nv_bfloat16{});
+        break;
     }
   }
 };
@@ -279,6 +303,11 @@ TEST_P(PagedAttentionGpu, MixedBatch) {
 }
 TEST_P(PagedAttentionGpu, DecodeOnly) {
   dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kDecode, 202); });
+  // Split decode-row launches combining in their last CTA.
+  dispatch([&](auto t) {
+    run_attention<decltype(t)>(GetParam(), kDecode, 203, {}, true);
+    run_attention<decltype(t)>(GetParam(), kDecode, 204, {true, 0, 3000}, true);
+  });
 }
 TEST_P(PagedAttentionGpu, PrefillOnly) {
   dispatch([&](auto t) { run_attention<decltype(t)>(GetParam(), kPrefill, 303); });
@@ -292,7 +321,8 @@ TEST_P(PagedAttentionVariantsGpu, CausalBias) {
     using T = decltype(t);
     run_attention<T>(GetParam(), kMixed, 401, {true, 24, 0});
     run_attention<T>(GetParam(), kDecode, 402, {true, 128, 0});
-    run_attention<T>(GetParam(), kDecode, 404, {true, 0, 3000});  // graph-style upper bound
+    run_attention<T>(GetParam(), kDecode, 404, {true, 0, 3000});          // graph-style upper bound
+    run_attention<T>(GetParam(), kDecode, 405, {true, 128, 3000}, true);  // + last-CTA combine
     run_attention<T>(GetParam(), kPrefill, 403, {true, 2000, 0});
   });
 }
@@ -321,9 +351,9 @@ std::vector<Case> variant_cases() {
     v.push_back({dt, 8, 2, 64, 16});   // GQA
     v.push_back({dt, 32, 1, 64, 16});  // MQA, two slices of 16 query heads
     v.push_back({dt, 5, 5, 32, 7});
-    v.push_back({dt, 6, 2, 8, 16});    // one 16-byte chunk per 16-bit row
-    v.push_back({dt, 4, 2, 9, 5});     // fallback
-    v.push_back({dt, 3, 3, 5, 4});     // fallback
+    v.push_back({dt, 6, 2, 8, 16});          // one 16-byte chunk per 16-bit row
+    v.push_back({dt, 4, 2, 9, 5});           // fallback
+    v.push_back({dt, 3, 3, 5, 4});           // fallback
     v.push_back({dt, 4, 2, 128, 16, true});  // misaligned q: fallback
   }
   return v;
@@ -341,9 +371,9 @@ std::vector<Case> attention_cases() {
     v.push_back({dt, 8, 1, 128, 7});
     v.push_back({dt, 8, 2, 80, 5});
     v.push_back({dt, 4, 4, 256, 32});
-    v.push_back({dt, 32, 1, 64, 16});  // MQA, group > 16 query heads per CTA: two slices
-    v.push_back({dt, 6, 2, 36, 16});   // fallback for 16-bit (36 % 8), vector path for fp32
-    v.push_back({dt, 4, 2, 9, 5});     // fallback for every dtype
+    v.push_back({dt, 32, 1, 64, 16});       // MQA, group > 16 query heads per CTA: two slices
+    v.push_back({dt, 6, 2, 36, 16});        // fallback for 16-bit (36 % 8), vector path for fp32
+    v.push_back({dt, 4, 2, 9, 5});          // fallback for every dtype
     v.push_back({dt, 4, 2, 64, 16, true});  // misaligned q: fallback
   }
   return v;
@@ -379,26 +409,147 @@ void run_kv_write(int heads, int kv_heads, int D, int bs, int extra_stride, uint
   dk.upload(kpt);
   dv.upload(vpt);
   dslots.upload(slots);
-  cuda::kv_cache_write<T>(dk.p, dv.p, dqkv.p + k_off, dqkv.p + v_off, stride, dslots.p, n,
-                          kv_heads, bs, D, nullptr);
+  cuda::kv_cache_write<T>(dk.p, dv.p, dqkv.p + k_off, dqkv.p + v_off, stride, dslots.p, n, kv_heads,
+                          bs, D, nullptr);
   CUDA_OK(cudaGetLastError());
   CUDA_OK(cudaDeviceSynchronize());
   const std::vector<T> gk = dk.download(), gv = dv.download();
   size_t mismatches = 0;
   for (size_t i = 0; i < pool_n; ++i)
     mismatches += (to_float(gk[i]) != kpf[i]) + (to_float(gv[i]) != vpf[i]);
-  EXPECT_EQ(mismatches, 0u) << "heads " << heads << " kv " << kv_heads << " d " << D << " bs "
-                            << bs << " extra stride " << extra_stride;
+  EXPECT_EQ(mismatches, 0u) << "heads " << heads << " kv " << kv_heads << " d " << D << " bs " << bs
+                            << " extra stride " << extra_stride;
 }
 
 TEST(KvCacheWriteGpu, MatchesCpu) {
   if (!has_gpu()) GTEST_SKIP() << "no CUDA device";
-  for (auto [h, kvh, d, bs, extra] : std::vector<std::tuple<int, int, int, int, int>>{
-           {12, 12, 64, 16, 0}, {8, 2, 128, 7, 0}, {4, 2, 9, 5, 0}, {4, 4, 64, 16, 3},
-           {6, 2, 36, 32, 0}}) {
+  for (auto [h, kvh, d, bs, extra] :
+       std::vector<std::tuple<int, int, int, int, int>>{{12, 12, 64, 16, 0},
+                                                        {8, 2, 128, 7, 0},
+                                                        {4, 2, 9, 5, 0},
+                                                        {4, 4, 64, 16, 3},
+                                                        {6, 2, 36, 32, 0}}) {
     run_kv_write<float>(h, kvh, d, bs, extra, 7);
     run_kv_write<__half>(h, kvh, d, bs, extra, 8);
     run_kv_write<__nv_bfloat16>(h, kvh, d, bs, extra, 9);
+  }
+}
+
+// ---- paged attention with this step's K/V appended -------------------------------------------
+
+// PagedAttentionArgs::slots (ops::paged_attention_append) must equal kv_cache_write followed by
+// paged_attention bit for bit — outputs and both pools — whether the decode-row kernel stores the
+// rows itself (decode-only MHA) or a write runs first (GQA, mixed batches, fallback head dims).
+// Some tokens have slot -1 (nothing stored; their key is read from the pool).
+template <class T>
+void run_append(int H, int KVH, int D, int BS, const std::vector<Seq>& seqs, int slack,
+                uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const int S = static_cast<int>(seqs.size());
+  int max_q = 0, max_kv = 0, max_blocks = 0, total_blocks = 0, n = 0;
+  for (const Seq& s : seqs) {
+    max_q = std::max(max_q, s.q_len);
+    max_kv = std::max(max_kv, s.kv_len);
+    max_blocks = std::max(max_blocks, (s.kv_len + BS - 1) / BS);
+    total_blocks += (s.kv_len + BS - 1) / BS;
+    n += s.q_len;
+  }
+  const int num_blocks = total_blocks + 3;
+  std::vector<int32_t> ids(num_blocks);
+  std::iota(ids.begin(), ids.end(), 0);
+  std::shuffle(ids.begin(), ids.end(), rng);
+  std::vector<int32_t> tables(static_cast<size_t>(S) * max_blocks, num_blocks - 1), cu(S + 1, 0),
+      kvl(S), slots;
+  size_t next = 0;
+  for (int s = 0; s < S; ++s) {
+    const int nb = (seqs[s].kv_len + BS - 1) / BS;
+    for (int b = 0; b < nb; ++b) tables[s * max_blocks + b] = ids[next++];
+    cu[s + 1] = cu[s] + seqs[s].q_len;
+    kvl[s] = seqs[s].kv_len;
+    for (int i = 0; i < seqs[s].q_len; ++i) {
+      const int pos = seqs[s].kv_len - seqs[s].q_len + i;
+      slots.push_back(s % 5 == 3 ? -1 : tables[s * max_blocks + pos / BS] * BS + pos % BS);
+    }
+  }
+  const int64_t stride = static_cast<int64_t>(H + 2 * KVH) * D;  // q | k | v rows
+  const size_t pool_n = static_cast<size_t>(num_blocks) * KVH * BS * D;
+  std::vector<float> f;
+  std::vector<T> qkv, kt, vt;
+  random_rounded<T>(static_cast<size_t>(n) * stride, 1.5f, rng, f, qkv);
+  random_rounded<T>(pool_n, 1.f, rng, f, kt);
+  random_rounded<T>(pool_n, 1.f, rng, f, vt);
+  DevBuf<T> dqkv(qkv.size()), k_ref(pool_n), v_ref(pool_n), k_app(pool_n), v_app(pool_n);
+  DevBuf<T> out_ref(static_cast<size_t>(n) * H * D), out_app(static_cast<size_t>(n) * H * D);
+  DevBuf<int32_t> dtab(tables.size()), dcu(cu.size()), dkvl(kvl.size()), dslots(slots.size());
+  ASSERT_TRUE(dqkv.p && k_ref.p && v_ref.p && k_app.p && v_app.p && out_ref.p && out_app.p);
+  dqkv.upload(qkv);
+  k_ref.upload(kt);
+  v_ref.upload(vt);
+  k_app.upload(kt);
+  v_app.upload(vt);
+  dtab.upload(tables);
+  dcu.upload(cu);
+  dkvl.upload(kvl);
+  dslots.upload(slots);
+  cuda::PagedAttentionArgs a;
+  a.num_seqs = S;
+  a.num_tokens = n;
+  a.max_q_len = max_q;
+  a.max_kv_len = max_kv + slack;
+  a.heads = H;
+  a.kv_heads = KVH;
+  a.head_dim = D;
+  a.block_size = BS;
+  a.max_blocks = max_blocks + (slack + BS - 1) / BS;
+  a.scale = 1.f / std::sqrt(static_cast<float>(D));
+  // Graph-style bound: wider tables (extra columns unused).
+  std::vector<int32_t> wide(static_cast<size_t>(S) * a.max_blocks, num_blocks - 1);
+  for (int s = 0; s < S; ++s)
+    for (int b = 0; b < max_blocks; ++b) wide[s * a.max_blocks + b] = tables[s * max_blocks + b];
+  DevBuf<int32_t> dwide(wide.size());
+  dwide.upload(wide);
+  const size_t ws_bytes = cuda::paged_attention_workspace_bytes(a);
+  DevBuf<unsigned char> ws(ws_bytes);
+  const T* q = dqkv.p;
+  const T* k = dqkv.p + static_cast<int64_t>(H) * D;
+  const T* v = k + static_cast<int64_t>(KVH) * D;
+  CUDA_OK(cudaMemset(out_ref.p, 0xff, out_ref.n * sizeof(T)));
+  CUDA_OK(cudaMemset(out_app.p, 0xff, out_app.n * sizeof(T)));
+  cuda::kv_cache_write<T>(k_ref.p, v_ref.p, k, v, stride, dslots.p, n, KVH, BS, D, nullptr);
+  cuda::paged_attention<T>(out_ref.p, q, stride, k_ref.p, v_ref.p, dwide.p, dcu.p, dkvl.p, a,
+                           ws_bytes ? ws.p : nullptr, nullptr);
+  cuda::PagedAttentionArgs b = a;
+  b.k_new = k;
+  b.v_new = v;
+  b.kv_stride = stride;
+  b.slots = dslots.p;
+  cuda::paged_attention<T>(out_app.p, q, stride, k_app.p, v_app.p, dwide.p, dcu.p, dkvl.p, b,
+                           ws_bytes ? ws.p : nullptr, nullptr);
+  CUDA_OK(cudaGetLastError());
+  CUDA_OK(cudaDeviceSynchronize());
+  auto same = [](const std::vector<T>& x, const std::vector<T>& y) {
+    return x.size() == y.size() && std::memcmp(x.data(), y.data(), x.size() * sizeof(T)) == 0;
+  };
+  const std::vector<T> o1 = out_ref.download(), o2 = out_app.download();
+  size_t nan = 0;
+  for (const T& x : o2) nan += !std::isfinite(to_float(x));
+  EXPECT_EQ(nan, 0u) << "unwritten outputs";
+  EXPECT_TRUE(same(o1, o2)) << "outputs differ: H " << H << " KVH " << KVH << " D " << D;
+  EXPECT_TRUE(same(k_ref.download(), k_app.download())) << "K pools differ";
+  EXPECT_TRUE(same(v_ref.download(), v_app.download())) << "V pools differ";
+}
+
+TEST(PagedAttentionAppendGpu, EqualsWriteThenAttend) {
+  if (!has_gpu()) GTEST_SKIP() << "no CUDA device";
+  const std::vector<Seq> decode = {{1, 1}, {1, 17}, {1, 129}, {1, 700}, {1, 2049}, {1, 64}};
+  const std::vector<Seq> mixed = {{1, 300}, {40, 40}, {1, 5}, {7, 90}};
+  for (int slack : {0, 1000}) {
+    run_append<__half>(12, 12, 64, 16, decode, slack, 1);  // decode-row kernel stores the rows
+    run_append<__nv_bfloat16>(4, 4, 128, 7, decode, slack, 2);
+    run_append<float>(5, 5, 32, 16, decode, slack, 3);
+    run_append<__half>(8, 2, 64, 16, decode, slack, 4);   // GQA: write, then the decode kernel
+    run_append<__half>(12, 12, 64, 16, mixed, slack, 5);  // prefill rows: write first
+    run_append<__half>(4, 4, 36, 16, decode, slack, 6);   // head_dim 36: fallback kernel
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <vector>
 
@@ -49,7 +50,8 @@ TEST_P(PagedAttention, MatchesDenseCausal) {
       slots.push_back(tables.data<int32_t>()[s * max_blocks + i / p.block_size] * p.block_size +
                       i % p.block_size);
     }
-  Tensor k_pool = Tensor::zeros({num_blocks, p.kv_heads, p.block_size, p.head_dim}, DType::kFloat32);
+  Tensor k_pool =
+      Tensor::zeros({num_blocks, p.kv_heads, p.block_size, p.head_dim}, DType::kFloat32);
   Tensor v_pool = Tensor::zeros(k_pool.shape(), DType::kFloat32);
   // Write K/V in two chunks (chunked prefill), attend in one go.
   const int half = total / 2;
@@ -65,6 +67,25 @@ TEST_P(PagedAttention, MatchesDenseCausal) {
   meta.token_seq = test::int_tensor(seq);
   meta.kv_len = test::int_tensor(kvl);
   ops::paged_attention(qkv.slice(1, 0, qc), k_pool, v_pool, meta, scale, out, ctx);
+  {  // The same through paged_attention_append (store this step's K/V and attend) on fresh pools.
+    Tensor k2 = Tensor::zeros(k_pool.shape(), DType::kFloat32);
+    Tensor v2 = Tensor::zeros(k_pool.shape(), DType::kFloat32);
+    Tensor out2 = Tensor::empty({total, qc}, DType::kFloat32);
+    ops::paged_attention_append(qkv.slice(1, 0, qc), qkv.slice(1, qc, qc + kc),
+                                qkv.slice(1, qc + kc, qc + 2 * kc), test::int_tensor(slots), k2, v2,
+                                meta, scale, out2, ctx);
+    auto same = [](const Tensor& x, const Tensor& y) {
+      return std::memcmp(x.data<float>(), y.data<float>(), x.numel() * sizeof(float)) == 0;
+    };
+    EXPECT_TRUE(same(out, out2));
+    EXPECT_TRUE(same(k_pool, k2));
+    EXPECT_TRUE(same(v_pool, v2));
+    Tensor bad = test::int_tensor(std::vector<int32_t>(slots.begin(), slots.end() - 1));
+    EXPECT_THROW(ops::paged_attention_append(qkv.slice(1, 0, qc), qkv.slice(1, qc, qc + kc),
+                                             qkv.slice(1, qc + kc, qc + 2 * kc), bad, k2, v2, meta,
+                                             scale, out2, ctx),
+                 Error);
+  }
 
   std::vector<float> ref(total * qc);
   const float* a = qkv.data<float>();
@@ -115,7 +136,8 @@ TEST_P(PagedAttention, MatchesDenseCausal) {
   dmeta.kv_len = test::int_tensor(dkvl);
   ops::paged_attention(q_last, k_pool, v_pool, dmeta, scale, dout, ctx);
   for (int s = 0; s < 4; ++s)
-    EXPECT_LT(test::rel_error(dout.data<float>() + s * qc, ref.data() + last_rows[s] * qc, qc), 1e-5);
+    EXPECT_LT(test::rel_error(dout.data<float>() + s * qc, ref.data() + last_rows[s] * qc, qc),
+              1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PagedAttention,
@@ -144,7 +166,6 @@ TEST(PagedAttentionErrors, BadMetadataThrows) {
   Tensor kv = test::random_tensor({1, 8}, 2);
   EXPECT_THROW(ops::kv_cache_write(kv, kv, k_pool, v_pool, test::int_tensor({8}), ctx), Error);
 }
-
 
 // ---- non-causal attention and relative position bias --------------------------------------
 
@@ -240,9 +261,11 @@ std::vector<float> reference(const Params& p, const Batch& b, float scale, bool 
         for (int j = 0; j < nk; ++j) {
           double d = 0;
           const float* kr = k + (b.kv_start[s] + j) * kc + kh * p.head_dim;
-          for (int x = 0; x < p.head_dim; ++x) d += double(q[row * qc + h * p.head_dim + x]) * kr[x];
+          for (int x = 0; x < p.head_dim; ++x)
+            d += double(q[row * qc + h * p.head_dim + x]) * kr[x];
           w[j] = d * scale;
-          if (bias) w[j] += bias[h * (2 * radius + 1) + std::clamp(j - pos, -radius, radius) + radius];
+          if (bias)
+            w[j] += bias[h * (2 * radius + 1) + std::clamp(j - pos, -radius, radius) + radius];
           mx = std::max(mx, w[j]);
         }
         for (double& x : w) sum += (x = std::exp(x - mx));
@@ -266,7 +289,8 @@ void check_variant(const Params& p, const std::vector<Seq>& seqs, bool causal, B
   Batch b = make_batch(p, seqs, causal, seed);
   const int radius = bias_kind == Bias::kSmall ? 3 : 400;
   Tensor bias;
-  if (bias_kind != Bias::kNone) bias = test::random_tensor({p.heads, 2 * radius + 1}, seed + 9, 2.f);
+  if (bias_kind != Bias::kNone)
+    bias = test::random_tensor({p.heads, 2 * radius + 1}, seed + 9, 2.f);
   const float scale = 1.f / std::sqrt(float(p.head_dim));
   Tensor out = Tensor::empty({b.n, p.heads * p.head_dim}, DType::kFloat32);
   ops::paged_attention(b.q, b.k_pool, b.v_pool, b.meta, scale, out, ctx, bias);

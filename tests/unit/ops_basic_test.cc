@@ -87,6 +87,33 @@ TEST(Ops, LayerNormMatchesNaive) {
   EXPECT_LT(rel_error(out.data<float>(), ref.data(), rows * d), 1e-6);
 }
 
+// linear_add_layer_norm is linear into tmp then add_layer_norm (the CPU path composes them):
+// the same residual and normed rows bit for bit; inputs that overlap or do not chain throw.
+TEST(Ops, LinearAddLayerNormEqualsLinearThenAddLayerNorm) {
+  ExecContext ctx;
+  const int n = 3, k = 24, m = 20;
+  Tensor x = random_tensor({n, k}, 11), w = random_tensor({m, k}, 12), b = random_tensor({m}, 13);
+  Tensor lw = random_tensor({m}, 14), lb = random_tensor({m}, 15);
+  for (const bool bias : {true, false}) {
+    Tensor h1 = random_tensor({n, m}, 16, 3.f), h2 = random_tensor({n, m}, 16, 3.f);
+    Tensor tmp = Tensor::empty({n, m}, DType::kFloat32),
+           n1 = Tensor::empty({n, m}, DType::kFloat32), n2 = Tensor::empty({n, m}, DType::kFloat32);
+    const Tensor bb = bias ? b : Tensor();
+    ops::linear(x, w, bb, tmp, ctx);
+    ops::add_layer_norm(h1, tmp, lw, lb, 1e-5f, n1, ctx);
+    ops::linear_add_layer_norm(x, w, bb, h2, lw, lb, 1e-5f, n2, tmp, ctx);
+    for (int i = 0; i < n * m; ++i) {
+      EXPECT_EQ(h1.data<float>()[i], h2.data<float>()[i]) << i;
+      EXPECT_EQ(n1.data<float>()[i], n2.data<float>()[i]) << i;
+    }
+  }
+  Tensor h = random_tensor({n, m}, 17), tmp = Tensor::empty({n, m}, DType::kFloat32);
+  EXPECT_THROW(ops::linear_add_layer_norm(x, w, b, h, lw, lb, 1e-5f, h, tmp, ctx), Error)
+      << "normed is the residual";
+  Tensor wrong = random_tensor({m, k + 1}, 18), out = Tensor::empty({n, m}, DType::kFloat32);
+  EXPECT_THROW(ops::linear_add_layer_norm(x, wrong, b, h, lw, lb, 1e-5f, out, tmp, ctx), Error);
+}
+
 TEST(Ops, ActivationsAtKnownPoints) {
   ExecContext ctx;
   struct Case {

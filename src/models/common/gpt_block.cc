@@ -24,17 +24,21 @@ void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& norm
   blocks[0].ln_1.forward(h, normed, ctx);
   for (size_t i = 0; i < num_layers; ++i) {
     const GptBlock& b = blocks[i];
-    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws, ctx);
+    // h += out(attention(normed)); normed = ln_2(h) — one GEMV at decode sizes.
+    const Tensor heads = b.attn.forward_heads(normed, batch, kv.k[i], kv.v[i], ws, ctx);
+    ops::linear_add_layer_norm(heads, b.attn.out.weight, b.attn.out.bias, h, b.ln_2.weight,
+                               b.ln_2.bias, b.ln_2.eps, normed, tmp, ctx);
     ws.rewind(mark);  // the attention's scratch is dead; the MLP reuses it
-    ops::add_layer_norm(h, tmp, b.ln_2.weight, b.ln_2.bias, b.ln_2.eps, normed, ctx);
-    b.mlp.forward(normed, tmp, ws, ctx);
-    ws.rewind(mark);
-    if (i + 1 < num_layers) {
+    const Tensor inner = b.mlp.hidden(normed, ws, ctx);
+    if (i + 1 < num_layers) {  // h += fc2(inner); normed = the next block's ln_1(h)
       const layers::LayerNorm& next = blocks[i + 1].ln_1;
-      ops::add_layer_norm(h, tmp, next.weight, next.bias, next.eps, normed, ctx);
+      ops::linear_add_layer_norm(inner, b.mlp.fc2.weight, b.mlp.fc2.bias, h, next.weight, next.bias,
+                                 next.eps, normed, tmp, ctx);
     } else {
+      b.mlp.fc2.forward(inner, tmp, ctx);
       ops::add(h, tmp, h, ctx);
     }
+    ws.rewind(mark);
   }
 }
 

@@ -26,9 +26,10 @@ struct GptBlock {
 // the family sets the attention's head counts, head_dim and scale.
 GptBlock gpt_block(const GptLayerWeights& w, float eps, ops::ActivationKind act);
 
-// Per block: h += attn(ln_1(h)); h += mlp(ln_2(h)). Each residual add is fused with the LayerNorm
-// that follows it (ops::add_layer_norm, the next block's ln_1 after the MLP); the last block ends
-// with a plain add, so h leaves un-normalised (the final norm runs on the logit rows only).
+// Per block: h += attn(ln_1(h)); h += mlp(ln_2(h)). Each output projection, its residual add and
+// the LayerNorm that follows are one op (ops::linear_add_layer_norm: one GEMV at decode sizes;
+// the next block's ln_1 after the MLP); the last block ends with a plain add, so h leaves
+// un-normalised (the final norm runs on the logit rows only).
 // h, normed, tmp: [n, hidden] (residual stream, normed input, sublayer output). The sublayers'
 // scratch is taken from ws after ws.used() at entry and rewound there. Block i uses kv.k[i]/v[i].
 void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,

@@ -40,10 +40,20 @@ constexpr int kMinSplitCtas = 256;  // split the kv range until the decode grid 
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// The decode-row kernel (attention_decode_row.cuh) for decode-only MHA batches; KILN_ATTN_ROW=0
-// routes them to the general decode kernel instead (A/B measurements).
+// Run-time switches for A/B measurements: KILN_ATTN_ROW=0 routes decode-only MHA batches to the
+// general decode kernel instead of the decode-row one; KILN_ATTN_COMBINE=0 combines split
+// decode-row launches with the reduce kernel instead of their last CTA; KILN_ATTN_APPEND=0 writes
+// the step's K/V with kv_cache_write before a decode-row launch instead of inside it.
 bool row_kernel_enabled() {
   static const bool on = !switched_off("KILN_ATTN_ROW");
+  return on;
+}
+bool row_combine_enabled() {
+  static const bool on = !switched_off("KILN_ATTN_COMBINE");
+  return on;
+}
+bool row_append_enabled() {
+  static const bool on = !switched_off("KILN_ATTN_APPEND");
   return on;
 }
 
@@ -137,6 +147,14 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   const int D = static_cast<int>(a.head_dim);
   const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 && aligned16(q) &&
                     aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
+  const bool use_row = fast && a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
+  // Appending this step's K/V: inside the decode-row kernel where it runs, else a write first.
+  const bool fused_append = a.slots && use_row && row_append_enabled() && aligned16(a.k_new) &&
+                            aligned16(a.v_new) && a.kv_stride % VEC == 0;
+  if (a.slots && !fused_append)
+    kv_cache_write<T>(const_cast<T*>(k_pool), const_cast<T*>(v_pool),
+                      static_cast<const T*>(a.k_new), static_cast<const T*>(a.v_new), a.kv_stride,
+                      a.slots, a.num_tokens, a.kv_heads, a.block_size, a.head_dim, stream);
   if (!fast) {
     KILN_CHECK(D <= attn::kFallbackMaxDim, "{}: head_dim {} > {} is not supported", kOp, D,
                attn::kFallbackMaxDim);
@@ -197,7 +215,6 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
     }
   }
 
-  const bool use_row = a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
   attn::DecodeParams dp{};
   dp.num_seqs = static_cast<int>(a.num_seqs);
   dp.heads = static_cast<int>(a.heads);
@@ -219,16 +236,29 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   dp.causal = causal;
   dp.bias = a.position_bias;
   dp.bias_radius = radius;
+  // Split decode-row launches combine in their last CTA when the context has counters for them.
+  const bool row_combine = use_row && pl.nsplit > 1 && pl.nsplit <= attn::kRowThreads &&
+                           row_combine_enabled() && a.counters &&
+                           a.num_counters >= a.num_seqs * a.heads;
+  if (row_combine) dp.counters = a.counters;
+  if (fused_append) {
+    dp.k_new = a.k_new;
+    dp.v_new = a.v_new;
+    dp.kv_stride = a.kv_stride;
+    dp.slots = a.slots;
+  }
   float* ws_ml = pl.nsplit > 1 ? static_cast<float*>(workspace) : nullptr;
   float* ws_acc = pl.nsplit > 1 ? ws_ml + pl.ml_floats : nullptr;
 
   if (use_row) {
-    auto kernel = attn::paged_attention_decode_row_kernel<T>;
+    auto kernel = fused_append ? attn::paged_attention_decode_row_kernel<T, true>
+                               : attn::paged_attention_decode_row_kernel<T, false>;
     const int bytes = attn::decode_row_smem_bytes<T>(D);
     set_smem(kernel, bytes);
     const dim3 grid(static_cast<unsigned>(a.num_seqs * a.heads), static_cast<unsigned>(pl.nsplit));
-    cuda::launch(kernel, grid, dim3(attn::kRowThreads), bytes, stream, out, q, q_stride, k_pool,
-                 v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
+    cuda::launch(kernel, grid, dim3(attn::kRowThreads), bytes, stream, out, q, q_stride,
+                 const_cast<T*>(k_pool), const_cast<T*>(v_pool), block_tables, cu_seqlens,
+                 seq_kv_len, ws_ml, ws_acc, dp);
   } else {
     auto kernel = attn::paged_attention_decode_kernel<T>;
     const int bytes = attn::decode_smem<T>(D, pl.hs * pl.qmax).total;
@@ -239,7 +269,7 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
                  v_pool, block_tables, cu_seqlens, seq_kv_len, ws_ml, ws_acc, dp);
   }
   KILN_CUDA_LAUNCH_CHECK(kOp);
-  if (pl.nsplit > 1) {
+  if (pl.nsplit > 1 && !row_combine) {
     const int64_t rows = a.num_seqs * pl.qrows_ws * a.heads;
     const int rbytes = 4 * pl.nsplit * static_cast<int>(sizeof(float));
     auto reduce = attn::paged_attention_reduce_kernel<T>;

@@ -8,6 +8,7 @@ namespace kiln::ops::cuda {
 namespace {
 constexpr size_t kAlign = 256;
 constexpr size_t kBlasWorkspace = 128ull << 20;  // cuBLASLt, split-K attention, sampling
+constexpr size_t kCounters = 1 << 16;            // ExecContext::counters
 }  // namespace
 
 BudgetAllocator::BudgetAllocator(int device, size_t budget_bytes)
@@ -44,9 +45,10 @@ void* BudgetAllocator::allocate(size_t bytes) {
   }
   size_t largest = 0;
   for (const auto& [o, s] : free_) largest = std::max(largest, s);
-  KILN_FAIL("GPU memory budget exhausted: need {:.1f} MiB, {:.1f} of {:.1f} MiB used, largest free "
-            "piece {:.1f} MiB (raise --max_gpu_memory / --gpu_memory_fraction or lower the batch)",
-            need / 1048576.0, used_ / 1048576.0, budget_ / 1048576.0, largest / 1048576.0);
+  KILN_FAIL(
+      "GPU memory budget exhausted: need {:.1f} MiB, {:.1f} of {:.1f} MiB used, largest free "
+      "piece {:.1f} MiB (raise --max_gpu_memory / --gpu_memory_fraction or lower the batch)",
+      need / 1048576.0, used_ / 1048576.0, budget_ / 1048576.0, largest / 1048576.0);
 }
 
 void BudgetAllocator::deallocate(void* p, size_t) {
@@ -126,11 +128,15 @@ CudaContext::CudaContext(int device, size_t budget_bytes, double memory_fraction
   exec_.blas_handle = handle;
   exec_.workspace = alloc_->allocate(kBlasWorkspace);
   exec_.workspace_bytes = kBlasWorkspace;
+  exec_.counters = static_cast<unsigned*>(alloc_->allocate(kCounters * sizeof(unsigned)));
+  exec_.num_counters = kCounters;
+  KILN_CUDA_CHECK(cudaMemset(exec_.counters, 0, kCounters * sizeof(unsigned)), "cuda context");
 }
 
 CudaContext::~CudaContext() {
   if (exec_.stream) cudaStreamSynchronize(static_cast<cudaStream_t>(exec_.stream));
   if (exec_.workspace) alloc_->deallocate(exec_.workspace, kBlasWorkspace);
+  if (exec_.counters) alloc_->deallocate(exec_.counters, kCounters * sizeof(unsigned));
   if (exec_.blas_handle) cublasLtDestroy(static_cast<cublasLtHandle_t>(exec_.blas_handle));
   if (exec_.stream) cudaStreamDestroy(static_cast<cudaStream_t>(exec_.stream));
 }

@@ -65,6 +65,32 @@ int one_wave_warps(int64_t tiles, int64_t steps) {
   return 0;
 }
 
+// Applicability (as documented in gemv.h), then the launch. epilogue: detail::gemv_kernel's.
+template <class T, class OutT>
+bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+                 int epilogue, const detail::GemvNorm<T>& norm, cudaStream_t stream) {
+  if (n < 1 || n > detail::kGemvMaxN || m < 1 || m > INT_MAX - detail::kGemvRows) return false;
+  if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
+  if (!detail::is_aligned(x, 16) || !detail::is_aligned(w, 16)) return false;
+  const int wave = one_wave_warps<T, OutT>(detail::ceil_div(m, detail::kGemvRows),
+                                           detail::ceil_div(k, detail::kGemvStep));
+  const int warps = wave > 0 ? wave : warps_for(m, k);
+  if (epilogue == detail::kGemvAddNorm) {  // gemv_norm_tail: the row in the last CTA's registers
+    const int64_t packs = m / 8;
+    if (m % 8 != 0 || packs > int64_t{detail::kGemvNormPacks} * warps * 32) return false;
+    for (const void* p :
+         {static_cast<const void*>(norm.residual), static_cast<const void*>(norm.normed),
+          static_cast<const void*>(norm.ln_w), static_cast<const void*>(norm.ln_b)})
+      if (!detail::is_aligned(p, 16)) return false;
+  }
+  const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
+  KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
+                         dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),
+                         static_cast<int>(m), static_cast<int>(k), epilogue, norm),
+                  "gemv");
+  return true;
+}
+
 }  // namespace
 
 template <class T, class OutT>
@@ -74,19 +100,28 @@ bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m
     return false;
   } else {
     static_assert(std::is_same_v<OutT, T> || std::is_same_v<OutT, float>);
-    if (n < 1 || n > detail::kGemvMaxN || m < 1 || m > INT_MAX - detail::kGemvRows) return false;
-    if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
-    if (!detail::is_aligned(x, 16) || !detail::is_aligned(w, 16)) return false;
     if (!bias) epilogue = Epilogue::kNone;
-    const int wave = one_wave_warps<T, OutT>(detail::ceil_div(m, detail::kGemvRows),
-                                             detail::ceil_div(k, detail::kGemvStep));
-    const int warps = wave > 0 ? wave : warps_for(m, k);
-    const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
-    KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
-                           dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),
-                           static_cast<int>(m), static_cast<int>(k), static_cast<int>(epilogue)),
-                    "gemv");
-    return true;
+    return launch_gemv<T, OutT>(out, x, w, bias, n, m, k, static_cast<int>(epilogue), {}, stream);
+  }
+}
+
+template <class T>
+bool gemv_add_layer_norm(T* residual, T* normed, const T* x, const T* w, const T* bias,
+                         const T* ln_w, const T* ln_b, float eps, int64_t n, int64_t m, int64_t k,
+                         unsigned* counter, cudaStream_t stream) {
+  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+    return false;
+  } else {
+    static const bool off = switched_off("KILN_GEMV_ADDNORM");  // linear + add_layer_norm (A/B)
+    if (off || !counter || !residual || !normed || !ln_w) return false;
+    detail::GemvNorm<T> norm;
+    norm.residual = residual;
+    norm.ln_w = ln_w;
+    norm.ln_b = ln_b;
+    norm.eps = eps;
+    norm.normed = normed;
+    norm.counter = counter;
+    return launch_gemv<T, T>(nullptr, x, w, bias, n, m, k, detail::kGemvAddNorm, norm, stream);
   }
 }
 
@@ -98,6 +133,13 @@ KILN_INSTANTIATE(__half, __half)
 KILN_INSTANTIATE(__nv_bfloat16, __nv_bfloat16)
 KILN_INSTANTIATE(__half, float)
 KILN_INSTANTIATE(__nv_bfloat16, float)
+#undef KILN_INSTANTIATE
+#define KILN_INSTANTIATE(T)                                                                      \
+  template bool gemv_add_layer_norm<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, \
+                                       float, int64_t, int64_t, int64_t, unsigned*, cudaStream_t);
+KILN_INSTANTIATE(float)
+KILN_INSTANTIATE(__half)
+KILN_INSTANTIATE(__nv_bfloat16)
 #undef KILN_INSTANTIATE
 
 }  // namespace kiln::ops::cuda

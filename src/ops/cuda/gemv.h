@@ -18,4 +18,14 @@ template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
           Epilogue epilogue, cudaStream_t stream);
 
+// residual [n, m] += round(x · wᵀ + bias) (bias may be null), then normed [n, m] =
+// LayerNorm(residual) · ln_w + ln_b (ln_b may be null), in one GEMV launch: the grid's last CTA
+// normalises (counter: a zeroed arrival counter, ExecContext::counters, left zero). Same
+// applicability as gemv, T 16-bit, a counter, m % 8 == 0, m <= 32 per CTA thread, 16-byte aligned
+// residual, normed, ln_w, ln_b; false without launching otherwise.
+template <class T>
+bool gemv_add_layer_norm(T* residual, T* normed, const T* x, const T* w, const T* bias,
+                         const T* ln_w, const T* ln_b, float eps, int64_t n, int64_t m, int64_t k,
+                         unsigned* counter, cudaStream_t stream);
+
 }  // namespace kiln::ops::cuda

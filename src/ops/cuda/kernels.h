@@ -114,6 +114,19 @@ struct PagedAttentionArgs {
   // for the query at position i and key j (i as in the causal case, also when not causal).
   const float* position_bias = nullptr;
   int64_t bias_radius = 0;
+  // Optional: this step's K/V rows, appended to the pools before attending (what kv_cache_write
+  // stores): k_new / v_new [num_tokens, kv_stride] of T, slots [num_tokens] (< 0: not stored).
+  // The decode-row kernel stores them itself and reads the new key from them; every other
+  // launch runs kv_cache_write first. The pools are written: they must not be const data.
+  const void* k_new = nullptr;
+  const void* v_new = nullptr;
+  int64_t kv_stride = 0;
+  const int32_t* slots = nullptr;
+  // Optional arrival counters (ExecContext::counters, zero on entry, left zero): with at least
+  // num_seqs * heads of them, split decode-row launches combine their partials in the last CTA
+  // of each (sequence, head) instead of a separate reduce kernel.
+  unsigned* counters = nullptr;
+  int64_t num_counters = 0;
 };
 size_t paged_attention_workspace_bytes(const PagedAttentionArgs& a);
 template <class T>
@@ -125,13 +138,13 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
 // ---- sampling (only token ids leave the device) --------------------------------------------
 // Per-row parameters live on the device, [rows] each.
 struct SamplingRowParams {
-  const float* temperature;        // <= 0 or do_sample == 0: greedy
-  const int32_t* top_k;            // 0: off
-  const float* top_p;              // 1: off
-  const float* repetition_penalty; // 1: off
-  const uint64_t* seed;            // per row
-  const int32_t* step;             // per row: generated-token index (RNG counter)
-  const uint8_t* do_sample;        // 0 greedy (argmax, first maximum as torch.argmax), 1 sample
+  const float* temperature;         // <= 0 or do_sample == 0: greedy
+  const int32_t* top_k;             // 0: off
+  const float* top_p;               // 1: off
+  const float* repetition_penalty;  // 1: off
+  const uint64_t* seed;             // per row
+  const int32_t* step;              // per row: generated-token index (RNG counter)
+  const uint8_t* do_sample;         // 0 greedy (argmax, first maximum as torch.argmax), 1 sample
 };
 // logits [rows, vocab] fp32, modified in place (penalties, masking). history: token ids seen by
 // each row (prompt + generated) as CSR: history_ids[history_offsets[r] .. history_offsets[r+1]).

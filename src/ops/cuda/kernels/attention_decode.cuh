@@ -35,6 +35,12 @@ struct DecodeParams {
   int causal;         // 0: no causal mask
   const float* bias;  // [heads, 2 * bias_radius + 1] fp32, or null
   int bias_radius;
+  // Decode-row kernel only: this step's K/V rows to append (PagedAttentionArgs::slots), or null.
+  const void* k_new;  // [tokens, kv_stride] T
+  const void* v_new;  // [tokens, kv_stride] T
+  int64_t kv_stride;
+  const int32_t* slots;  // [tokens]
+  unsigned* counters;    // decode-row kernel: [seqs, heads] arrival counters, or null
 };
 
 template <class T>

@@ -15,6 +15,15 @@
 // A single-chunk split (<= 128 keys: the whole sequence at short contexts) costs one pass of
 // global loads, K and V in flight together. Same (m, l) log2-domain convention as the general
 // kernel, so the reduce kernel combines either.
+//
+// Split launches with DecodeParams::counters combine their partials in the last CTA of each
+// (sequence, head) to finish (no reduce kernel launch); without counters the reduce kernel does.
+//
+// APPEND: the step's new K/V row (DecodeParams::k_new / v_new / slots) is stored into the pools
+// by the CTA of the last split (the one holding key kv_len - 1, the new token), which reads that
+// key from the new row instead of the pool: no separate kv_cache_write launch, and no read of
+// what the kernel itself writes. A negative slot stores nothing and reads the pool, as
+// kv_cache_write + attention would.
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
@@ -34,13 +43,13 @@ __host__ __device__ inline int decode_row_smem_bytes(int head_dim) {
          kRowThreads * vec * 4;
 }
 
-template <class T>
+template <class T, bool APPEND>
 __global__ void __launch_bounds__(kRowThreads)
     paged_attention_decode_row_kernel(T* __restrict__ out,      // [n, heads * d]
                                       const T* __restrict__ q,  // [n, q_stride] rows
                                       int64_t q_stride,
-                                      const T* __restrict__ k_pool,  // [blocks, heads, bs, d]
-                                      const T* __restrict__ v_pool,  // [blocks, heads, bs, d]
+                                      T* __restrict__ k_pool,  // [blocks, heads, bs, d]
+                                      T* __restrict__ v_pool,  // [blocks, heads, bs, d]
                                       const int32_t* __restrict__ block_tables,  // [seqs, max_b]
                                       const int32_t* __restrict__ cu_seqlens,    // [seqs + 1]
                                       const int32_t* __restrict__ seq_kv_len,    // [seqs]
@@ -75,6 +84,29 @@ __global__ void __launch_bounds__(kRowThreads)
       p.bias ? p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) + p.bias_radius
              : nullptr;
 
+  // The new token (key kv_len - 1) of an APPEND launch: stored here, read from its row below.
+  const T* k_new = nullptr;
+  const T* v_new = nullptr;
+  if constexpr (APPEND) {
+    const int32_t slot = sp == seq_splits - 1 ? p.slots[q0] : -1;
+    if (slot >= 0) {
+      const int64_t src = static_cast<int64_t>(q0) * p.kv_stride + static_cast<int64_t>(head) * D;
+      k_new = static_cast<const T*>(p.k_new) + src;
+      v_new = static_cast<const T*>(p.v_new) + src;
+      const int64_t dst =
+          ((static_cast<int64_t>(slot / p.block_size) * p.heads + head) * p.block_size +
+           slot % p.block_size) *
+          D;
+      for (int c = tid; c < NCH; c += NT) {
+        *reinterpret_cast<uint4*>(k_pool + dst + c * VEC) =
+            *reinterpret_cast<const uint4*>(k_new + c * VEC);
+        *reinterpret_cast<uint4*>(v_pool + dst + c * VEC) =
+            *reinterpret_cast<const uint4*>(v_new + c * VEC);
+      }
+    }
+  }
+  const int new_key = k_new ? kv_len - 1 : -1;  // -1: every key comes from the pools
+
   const T* qrow = q + static_cast<int64_t>(q0) * q_stride + static_cast<int64_t>(head) * D;
   for (int c = tid; c < NCH; c += NT) {
     float f[VEC];
@@ -93,8 +125,11 @@ __global__ void __launch_bounds__(kRowThreads)
     const int nk = min(NT, kend - cb);
     for (int i = tid; i < nk * NCH; i += NT) {
       const int j = i / NCH, c = i - j * NCH;
-      const int64_t off = pool_row(table, cb + j, head, p.heads, p.block_size, D) + c * VEC;
-      cp_async16(sV + j * D + c * VEC, v_pool + off, true);
+      const T* src =
+          cb + j == new_key
+              ? v_new + c * VEC
+              : v_pool + pool_row(table, cb + j, head, p.heads, p.block_size, D) + c * VEC;
+      cp_async16(sV + j * D + c * VEC, src, true);
     }
     cp_async_commit();
     __syncthreads();  // sQ written (first chunk); the previous chunk's sP reads are done
@@ -102,7 +137,8 @@ __global__ void __launch_bounds__(kRowThreads)
     float sc = kNegInf;
     if (tid < nk) {
       const int key = cb + tid;
-      const T* kr = k_pool + pool_row(table, key, head, p.heads, p.block_size, D);
+      const T* kr =
+          key == new_key ? k_new : k_pool + pool_row(table, key, head, p.heads, p.block_size, D);
       float a = 0.f;
       for (int c0 = 0; c0 < NCH; c0 += 8) {
         uint4 kv[8];
@@ -171,6 +207,46 @@ __global__ void __launch_bounds__(kRowThreads)
     }
   }
   if (to_ws && tid == 0) *reinterpret_cast<float2*>(ws_ml + 2 * pidx) = make_float2(m_run, l_run);
+  if (!to_ws || !p.counters) return;  // no split, or the reduce kernel combines
+
+  // Split-K combine in the last CTA of this (sequence, head) to arrive (threadFenceReduction
+  // pattern): partials published device-wide, one arrival each, the last one reads them all (from
+  // L2) and resets the counter for the next launch, which comes after this grid completes.
+  __shared__ bool last;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    unsigned* ctr = p.counters + static_cast<int64_t>(s) * p.heads + head;
+    last = atomicAdd(ctr, 1u) == static_cast<unsigned>(seq_splits - 1);
+    if (last) *ctr = 0u;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  // As paged_attention_reduce_kernel: one warp loads the splits' (m, l) in parallel, weights
+  // exp2(m_z - max m) go to sP (free: the key loop is done), 1 / (sum of weighted l) to sQ[0].
+  const int64_t base = pidx - sp;  // split 0
+  if (tid < 32) {
+    float mx = kNegInf;
+    for (int z = tid; z < seq_splits; z += 32) mx = fmaxf(mx, __ldcg(ws_ml + 2 * (base + z)));
+    for (int off = 16; off > 0; off /= 2) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
+    float den = 0.f;
+    for (int z = tid; z < seq_splits; z += 32) {
+      const float m = __ldcg(ws_ml + 2 * (base + z));
+      const float wt = m == kNegInf ? 0.f : exp2f(m - mx);
+      sP[z] = wt;
+      den += wt * __ldcg(ws_ml + 2 * (base + z) + 1);
+    }
+    for (int off = 16; off > 0; off /= 2) den += __shfl_xor_sync(0xffffffffu, den, off);
+    if (tid == 0) sQ[0] = den > 0.f ? 1.f / den : 0.f;
+  }
+  __syncthreads();
+  const float inv = sQ[0];
+  for (int d = tid; d < D; d += NT) {
+    float a = 0.f;
+    for (int z = 0; z < seq_splits; ++z) a = fmaf(sP[z], __ldcg(ws_acc + (base + z) * D + d), a);
+    out[(static_cast<int64_t>(q0) * p.heads + head) * D + d] = from_float<T>(a * inv);
+  }
 }
 
 }  // namespace kiln::ops::cuda::attn

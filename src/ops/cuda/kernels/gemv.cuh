@@ -85,11 +85,97 @@ __device__ __forceinline__ float gemv_gelu_tanh(float v) {
   return 0.5f * v * (1.f + tanhf(0.7978845608028654f * (v + 0.044715f * v * v * v)));
 }
 
-// grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU.
+// Epilogue kGemvAddNorm: residual += round(x·Wᵀ + bias) (two roundings, as linear then add),
+// then normed = LayerNorm(residual) computed by the grid's last CTA to finish (an arrival
+// counter, zero on entry and left zero: threadFenceReduction's pattern), which reads the n
+// residual rows back from L2 — the LayerNorm costs no launch of its own.
+constexpr int kGemvAddNorm = 3;
+template <class T>
+struct GemvNorm {
+  T* residual = nullptr;    // [n, m]
+  const T* ln_w = nullptr;  // [m]
+  const T* ln_b = nullptr;  // [m] or null
+  float eps = 0.f;
+  T* normed = nullptr;  // [n, m]
+  unsigned* counter = nullptr;
+};
+
+// The last CTA's LayerNorm of the n residual rows, the whole CTA on each row with the row held in
+// registers (16-byte packs, up to kGemvNormPacks per thread): one round of L2 loads per row, then
+// fp32 two-pass statistics over the stored (rounded) values, as layer_norm.cu's add_layer_norm.
+// Requires m % 8 == 0, m / 8 <= kGemvNormPacks · blockDim.x and 16-byte aligned residual, normed,
+// ln_w, ln_b (the launcher checks). Every thread calls it.
+constexpr int kGemvNormPacks = 4;
+template <class T>
+__device__ void gemv_norm_tail(const GemvNorm<T>& p, int n, int m) {
+  __shared__ bool last;
+  __threadfence();  // this CTA's residual rows are visible device-wide
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    last = atomicAdd(p.counter, 1u) == gridDim.x - 1;
+    if (last) *p.counter = 0u;  // every other CTA has arrived: ready for the next launch
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  constexpr int V = 8;  // 16-bit elements per pack
+  const int packs = m / V;
+  const int nt = static_cast<int>(blockDim.x);
+  for (int c = 0; c < n; ++c) {
+    const uint4* h = reinterpret_cast<const uint4*>(p.residual + static_cast<int64_t>(c) * m);
+    float v[kGemvNormPacks][V];
+    float s = 0.f;
+#pragma unroll
+    for (int i = 0; i < kGemvNormPacks; ++i) {
+      const int pk = static_cast<int>(threadIdx.x) + i * nt;
+      if (pk < packs) {
+        const uint4 u = __ldcg(h + pk);  // from L2: other CTAs wrote it during this grid
+        const T* e = reinterpret_cast<const T*>(&u);
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          v[i][j] = to_float(e[j]);
+          s += v[i][j];
+        }
+      }
+    }
+    const float mean = block_sum(s) / static_cast<float>(m);
+    float sq = 0.f;
+#pragma unroll
+    for (int i = 0; i < kGemvNormPacks; ++i) {
+      if (static_cast<int>(threadIdx.x) + i * nt < packs) {
+#pragma unroll
+        for (int j = 0; j < V; ++j) {
+          const float d = v[i][j] - mean;
+          sq += d * d;
+        }
+      }
+    }
+    const float inv = 1.f / sqrtf(block_sum(sq) / static_cast<float>(m) + p.eps);
+    T* o = p.normed + static_cast<int64_t>(c) * m;
+#pragma unroll
+    for (int i = 0; i < kGemvNormPacks; ++i) {
+      const int pk = static_cast<int>(threadIdx.x) + i * nt;
+      if (pk < packs) {
+        const Pack<T, V> wp = load_pack<T, V>(p.ln_w + pk * V);
+        Pack<T, V> bp;
+        if (p.ln_b) bp = load_pack<T, V>(p.ln_b + pk * V);
+        Pack<T, V> r;
+#pragma unroll
+        for (int j = 0; j < V; ++j)
+          r.v[j] = from_float<T>((v[i][j] - mean) * inv * to_float(wp.v[j]) +
+                                 (p.ln_b ? to_float(bp.v[j]) : 0.f));
+        store_pack<T, V>(o + pk * V, r);
+      }
+    }
+  }
+}
+
+// grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU,
+// kGemvAddNorm (OutT == T, out unused, bias optional).
 template <class T, class OutT>
 __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     gemv_kernel(OutT* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
-                const T* __restrict__ bias, int n, int m, int k, int epilogue) {
+                const T* __restrict__ bias, int n, int m, int k, int epilogue, GemvNorm<T> norm) {
   __shared__ float partial[kGemvMaxWarps][kGemvRows][kGemvMaxN];
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -161,11 +247,19 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     if (row < m && c < n) {
       float v = 0.f;
       for (int i = 0; i < nw; ++i) v += partial[i][r][c];
-      if (epilogue != 0) v += to_float(bias[row]);
+      if (epilogue != 0 && bias) v += to_float(bias[row]);
       if (epilogue == 2) v = gemv_gelu_tanh(v);
+      if (epilogue == kGemvAddNorm) {
+        if constexpr (std::is_same_v<OutT, T>) {
+          T* r = norm.residual + static_cast<int64_t>(c) * m + row;
+          *r = from_float<T>(to_float(*r) + to_float(from_float<T>(v)));
+        }
+        continue;
+      }
       out[static_cast<int64_t>(c) * m + row] = from_float<OutT>(v);
     }
   }
+  if (epilogue == kGemvAddNorm) gemv_norm_tail<T>(norm, n, m);
 }
 
 }  // namespace kiln::ops::cuda::detail
