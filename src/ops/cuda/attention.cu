@@ -19,6 +19,9 @@
 #include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
 
 #include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -55,6 +58,30 @@ bool row_combine_enabled() {
 bool row_append_enabled() {
   static const bool on = !switched_off("KILN_ATTN_APPEND");
   return on;
+}
+
+// The fused decode-row variants (this step's K/V appended in the kernel: 94 registers against
+// 72, 5 CTAs per SM against 7 on sm_90; split-K combined in the last CTA: a fence and an atomic
+// per CTA) remove launches, which pays while the grid is a single wave (a launch-latency-bound
+// step: batch 1 is 25-50 CTAs) and costs bandwidth beyond it (H200, gpt2-xl batch 64 at 2048
+// context: 14.95 ms per decode step unfused, 17.0 fused). True when `ctas` CTAs of the APPEND
+// kernel are resident at once.
+template <class T>
+bool row_fusions_pay(int64_t ctas, int head_dim) {
+  static std::array<std::atomic<int>, 257> blocks{};  // per SM, by head_dim; 0 unknown
+  const int d = std::clamp(head_dim, 0, 256);
+  int b = blocks[d].load(std::memory_order_relaxed);
+  if (b == 0) {
+    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+            &b, attn::paged_attention_decode_row_kernel<T, true>, attn::kRowThreads,
+            attn::decode_row_smem_bytes<T>(d)) != cudaSuccess) {
+      cudaGetLastError();
+      b = 0;
+    }
+    b = std::max(b, 1);
+    blocks[d].store(b, std::memory_order_relaxed);
+  }
+  return ctas <= static_cast<int64_t>(b) * sm_count();
 }
 
 struct Plan {
@@ -98,7 +125,11 @@ void launch_context(T* out, const T* q, int64_t q_stride, const T* k_pool, const
   auto kernel = attn::paged_attention_context_kernel<T, DP, BIAS>;
   constexpr int bytes = attn::context_smem_bytes<DP>();
   set_smem(kernel, bytes);
-  const dim3 grid(static_cast<unsigned>(num_seqs * cp.qtiles), static_cast<unsigned>(cp.heads));
+  KILN_CHECK(num_seqs <= 65535 && cp.qtiles <= 65535,
+             "{}: {} sequences of up to {} query tiles exceed the context kernel's grid", kOp,
+             num_seqs, cp.qtiles);
+  const dim3 grid(static_cast<unsigned>(cp.heads), static_cast<unsigned>(num_seqs),
+                  static_cast<unsigned>(cp.qtiles));
   cuda::launch(kernel, dim3(grid), dim3(attn::kCtxThreads), bytes, stream, out, q, q_stride, k_pool,
                v_pool, block_tables, cu_seqlens, seq_kv_len, cp);
   KILN_CUDA_LAUNCH_CHECK(kOp);
@@ -148,8 +179,10 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 && aligned16(q) &&
                     aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
   const bool use_row = fast && a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
-  // Appending this step's K/V: inside the decode-row kernel where it runs, else a write first.
-  const bool fused_append = a.slots && use_row && row_append_enabled() && aligned16(a.k_new) &&
+  const Plan pl = make_plan(a);
+  const bool fusions_pay = use_row && row_fusions_pay<T>(a.num_seqs * a.heads * pl.nsplit, D);
+  // Appending this step's K/V: inside the decode-row kernel where that pays, else a write first.
+  const bool fused_append = a.slots && fusions_pay && row_append_enabled() && aligned16(a.k_new) &&
                             aligned16(a.v_new) && a.kv_stride % VEC == 0;
   if (a.slots && !fused_append)
     kv_cache_write<T>(const_cast<T*>(k_pool), const_cast<T*>(v_pool),
@@ -179,7 +212,6 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
     return;
   }
 
-  const Plan pl = make_plan(a);
   const bool use_ctx = sizeof(T) == 2 && a.max_q_len > pl.qmax;
   if constexpr (sizeof(T) == 2) {
     if (use_ctx) {
@@ -190,6 +222,9 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
                              static_cast<int>(a.block_size),
                              static_cast<int>(a.max_blocks),
                              static_cast<int>((a.max_q_len + attn::kCtxBQ - 1) / attn::kCtxBQ),
+                             a.block_size > 0 && (a.block_size & (a.block_size - 1)) == 0
+                                 ? std::countr_zero(static_cast<uint64_t>(a.block_size))
+                                 : -1,
                              pl.qmax,
                              scale_log2,
                              causal,
@@ -237,7 +272,7 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   dp.bias = a.position_bias;
   dp.bias_radius = radius;
   // Split decode-row launches combine in their last CTA when the context has counters for them.
-  const bool row_combine = use_row && pl.nsplit > 1 && pl.nsplit <= attn::kRowThreads &&
+  const bool row_combine = fusions_pay && pl.nsplit > 1 && pl.nsplit <= attn::kRowThreads &&
                            row_combine_enabled() && a.counters &&
                            a.num_counters >= a.num_seqs * a.heads;
   if (row_combine) dp.counters = a.counters;

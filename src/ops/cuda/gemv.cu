@@ -17,14 +17,6 @@
 namespace kiln::ops::cuda {
 namespace {
 
-int sm_count() {
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-    return 132;
-  return sms;
-}
-
 // Warps per CTA (k split). One CTA per 16 rows, so small m gives few CTAs: then a long k is
 // spread over 16 warps (512 threads) for more loads in flight per SM; otherwise 8 warps, fewer
 // when k has fewer 64-element steps than that.

@@ -12,6 +12,14 @@ bool switched_off(const char* name) {
   return e && std::strcmp(e, "0") == 0;
 }
 
+int sm_count() {
+  int dev = 0, sms = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess ||
+      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+    return 132;
+  return sms;
+}
+
 bool pdl_enabled() {
   // Per device: 0 unknown, 1 off, 2 on. Read once per device (a device attribute query).
   constexpr int kMaxDevices = 64;

@@ -22,6 +22,9 @@ bool pdl_enabled();  // for the current device
 // whether the environment variable `name` is "0". Read once per name by each caller's static.
 bool switched_off(const char* name);
 
+// Streaming multiprocessors of the current device (132 if the query fails).
+int sm_count();
+
 template <class... KArgs, class... Args>
 cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem_bytes,
                    cudaStream_t stream, Args... args) {

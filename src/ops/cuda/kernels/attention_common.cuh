@@ -132,6 +132,14 @@ __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], 
 }
 
 // Offset of row `pos` of kv head `kvh` in a pool [num_blocks, kv_heads, block_size, head_dim].
+// 2^x by the SFU alone (ex2.approx.ftz: denormal results flush to zero; exp2f adds range
+// handling around it). -inf gives +0.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 __device__ __forceinline__ int64_t pool_row(const int32_t* table, int pos, int kvh, int kv_heads,
                                             int bs, int d) {
   const int blk = table[pos / bs];

@@ -9,6 +9,9 @@
 // sees all seq_kv_len keys (only the last, partial key tile is masked). BIAS: the relative
 // position bias (T5) is added to the scores in registers, read through the read-only cache.
 // DP (64/128/256) is the head_dim bucket: dims in [head_dim, DP) are zero-filled and skipped.
+// Address work is kept off the per-chunk path (the kernel was issue-bound on it: one integer
+// division and block-table load per 16-byte chunk): each key's pool offset is computed once per
+// tile into shared memory and serves both its K and V loads.
 #pragma once
 
 #include "ops/cuda/kernels/attention_common.cuh"
@@ -20,7 +23,8 @@ constexpr int kCtxThreads = 128, kCtxBQ = 64, kCtxBK = 64;
 
 struct ContextParams {
   int heads, kv_heads, group, head_dim, block_size, max_blocks;
-  int qtiles;     // 64-row query tiles per sequence (grid.x = num_seqs * qtiles)
+  int qtiles;     // 64-row query tiles per sequence (grid = heads × num_seqs × qtiles)
+  int bs_shift;   // log2(block_size) when it is a power of two, else -1
   int skip_q_le;  // sequences with q_len <= skip_q_le are left to the decode kernel
   float scale_log2;
   int causal;         // 0: no causal mask
@@ -51,9 +55,11 @@ __global__ void __launch_bounds__(kCtxThreads)
   T* sK = sQ + BQ * DS;                // [BK][DS]
   T* sV = sK + BK * DS;                // [BK][DS]
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
-  const int head = blockIdx.y;
-  const int s = blockIdx.x / p.qtiles;
-  const int qt = p.qtiles - 1 - static_cast<int>(blockIdx.x % p.qtiles);  // long tiles first
+  // Launch order (x fastest): every head and sequence of the longest query tiles first, so the
+  // short causal tiles fill the last wave.
+  const int head = blockIdx.x;
+  const int s = blockIdx.y;
+  const int qt = p.qtiles - 1 - static_cast<int>(blockIdx.z);
   const int q0 = cu_seqlens[s], q_len = cu_seqlens[s + 1] - q0;
   if (q_len <= p.skip_q_le || qt * BQ >= q_len) return;
   const int kv_len = seq_kv_len[s], first_pos = kv_len - q_len;
@@ -73,16 +79,33 @@ __global__ void __launch_bounds__(kCtxThreads)
                          : q;
     cp_async16(sQ + r * DS + c * 8, src, valid);
   }
-  auto load_tile = [&](T* dst, const T* pool, int kt) {
-    for (int i = tid; i < BK * NCHP; i += kCtxThreads) {
-      const int j = i / NCHP, c = i % NCHP;
-      const int key = kt * BK + j;
-      const bool valid = key < kend && c < nch;
-      int64_t off = 0;
-      if (valid) off = pool_row(table, key, kvh, p.kv_heads, p.block_size, D) + c * 8;
-      cp_async16(dst + j * DS + c * 8, pool + off, valid);
+  // Pool element offsets of a key tile's rows (-1: past kend), computed once per tile by threads
+  // 0..BK-1 (one block-table lookup per key) and shared by the tile's K and V loads; two buffers:
+  // tile kt's are read by V(kt)'s load while tile kt+1's are written.
+  __shared__ int64_t sOff[2][BK];
+  auto tile_offsets = [&](int kt) {
+    if (tid < BK) {
+      const int key = kt * BK + tid;
+      int64_t off = -1;
+      if (key < kend) {
+        const int blk = p.bs_shift >= 0 ? table[key >> p.bs_shift] : table[key / p.block_size];
+        const int in = p.bs_shift >= 0 ? key & (p.block_size - 1) : key % p.block_size;
+        off = ((static_cast<int64_t>(blk) * p.kv_heads + kvh) * p.block_size + in) * D;
+      }
+      sOff[kt & 1][tid] = off;
     }
   };
+  auto load_tile = [&](T* dst, const T* pool, int kt) {
+    const int64_t* offs = sOff[kt & 1];
+    for (int i = tid; i < BK * NCHP; i += kCtxThreads) {
+      const int j = i / NCHP, c = i % NCHP;
+      const int64_t off = offs[j];
+      const bool valid = off >= 0 && c < nch;
+      cp_async16(dst + j * DS + c * 8, pool + (valid ? off + c * 8 : 0), valid);
+    }
+  };
+  if (nk > 0) tile_offsets(0);
+  __syncthreads();  // sOff[0] written
   if (nk > 0) load_tile(sK, k_pool, 0);
   cp_async_commit();
 
@@ -105,6 +128,9 @@ __global__ void __launch_bounds__(kCtxThreads)
     __syncthreads();  // K(kt) (and Q) landed; every warp is done with V(kt-1)
     load_tile(sV, v_pool, kt);
     cp_async_commit();
+    // Tile kt+1's offsets (buffer last read by V(kt-1)'s load, before the barrier above); the
+    // barrier before K(kt+1)'s load publishes them.
+    if (kt + 1 < nk) tile_offsets(kt + 1);
 
     float sc[8][4];
 #pragma unroll
@@ -143,14 +169,14 @@ __global__ void __launch_bounds__(kCtxThreads)
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
       const float m_new = fmaxf(m[hr], mx);
       const float m_use = m_new == kNegInf ? 0.f : m_new;
-      const float alpha = exp2f(m[hr] - m_use);
+      const float alpha = fast_exp2(m[hr] - m_use);
       m[hr] = m_new;
       float rs = 0.f;
 #pragma unroll
       for (int nt = 0; nt < 8; ++nt)
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
-          const float pv = exp2f(sc[nt][2 * hr + e] - m_use);
+          const float pv = fast_exp2(sc[nt][2 * hr + e] - m_use);
           sc[nt][2 * hr + e] = pv;
           rs += pv;
         }
