@@ -367,6 +367,7 @@ std::vector<RequestOutput> Executor::step() {
   if (plan.chunks.empty()) return out;
   runner_->copy_blocks(plan.copies);
   Tensor logits = runner_->forward(plan.chunks, plan.decode_only);  // [rows, vocab] fp32
+  const auto t_launched = std::chrono::steady_clock::now();
 
   // Rows in chunk order; requests in the order of their first row.
   std::vector<Sequence*> row_seq;
@@ -513,6 +514,7 @@ std::vector<RequestOutput> Executor::step() {
     std::vector<const Sequence*> seqs(row_seq.begin(), row_seq.end());
     device_ids = runner_->sample_on_device(logits, seqs);
   }
+  const auto t_sampled = std::chrono::steady_clock::now();
 
   for (size_t i = 0; i < order.size(); ++i) {
     RequestState& r = *order[i];
@@ -540,8 +542,14 @@ std::vector<RequestOutput> Executor::step() {
     if (!o.deltas.empty() || o.finished) out.push_back(std::move(o));
     if (done) requests_.erase(r.id);
   }
-  const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto t_end = std::chrono::steady_clock::now();
+  const double dt = std::chrono::duration<double>(t_end - t0).count();
   (any_prefill ? stats_.prefill_seconds : stats_.decode_seconds) += dt;
+  if (!any_prefill && any_device && !any_host && !any_gpu_beam) {
+    stats_.decode_host_seconds += std::chrono::duration<double>(t_launched - t0).count() +
+                                  std::chrono::duration<double>(t_end - t_sampled).count();
+    ++stats_.decode_host_steps;
+  }
   const auto [graph_s, graph_n] = runner_->take_graph_time();  // the step has synchronised
   stats_.decode_graph_seconds += graph_s;
   stats_.decode_graph_steps += graph_n;

@@ -38,7 +38,7 @@ struct RequestOutput {
   std::vector<SequenceDelta> deltas;  // sequences with news this step
   bool finished = false;              // the request's last output
   int64_t prompt_tokens = 0;
-  int64_t generated_tokens = 0;       // all of the request's sequences so far
+  int64_t generated_tokens = 0;  // all of the request's sequences so far
 };
 
 struct ExecutorStats {
@@ -51,13 +51,18 @@ struct ExecutorStats {
   // uploads or sampling), and their number.
   double decode_graph_seconds = 0;
   int64_t decode_graph_steps = 0;
-  int64_t sampled_rows = 0;  // logits rows sampled (greedy/sampling tokens and beam rows alike)
+  // Host time on the critical path of the decode steps sampled wholly on the device (no host
+  // rows, no beams): from the step's start until its forward is launched, plus from the sampled
+  // ids' arrival to the step's end — the GPU is idle in both. Their number.
+  double decode_host_seconds = 0;
+  int64_t decode_host_steps = 0;
+  int64_t sampled_rows = 0;      // logits rows sampled (greedy/sampling tokens and beam rows alike)
   int64_t prompt_tokens = 0;     // of finished requests
   int64_t generated_tokens = 0;  // of finished requests
   int64_t preemptions = 0;
   int64_t finished = 0;
   int64_t cancelled = 0;
-  int64_t beam_device_steps = 0;  // beam steps from on-device candidates (ops::beam_candidates)
+  int64_t beam_device_steps = 0;     // beam steps from on-device candidates (ops::beam_candidates)
   int64_t beam_dense_fallbacks = 0;  // of those, redone from the dense rows (see step_sparse)
 };
 

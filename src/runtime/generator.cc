@@ -102,6 +102,8 @@ std::vector<GenerationResult> Generator::generate(const std::vector<GenerationRe
   st.decode_seconds = after.decode_seconds - before.decode_seconds;
   st.decode_graph_seconds = after.decode_graph_seconds - before.decode_graph_seconds;
   st.decode_graph_steps = after.decode_graph_steps - before.decode_graph_steps;
+  st.decode_host_seconds = after.decode_host_seconds - before.decode_host_seconds;
+  st.decode_host_steps = after.decode_host_steps - before.decode_host_steps;
   if (stats) *stats = st;
   return results;
 }

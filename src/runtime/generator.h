@@ -36,7 +36,7 @@ struct GenerationResult {
   // finish_reason above are the first one.
   std::vector<std::vector<int32_t>> sequences;
   std::vector<std::string> finish_reasons;
-  std::vector<double> scores;       // beam search scores (HF sequences_scores)
+  std::vector<double> scores;  // beam search scores (HF sequences_scores)
 };
 
 struct GenerationStats {
@@ -45,10 +45,12 @@ struct GenerationStats {
   int64_t generated_tokens = 0;
   int64_t prefill_steps = 0;
   int64_t decode_steps = 0;
-  double prefill_seconds = 0;  // steps that ran any prompt tokens
-  double decode_seconds = 0;   // steps that ran only decode tokens
+  double prefill_seconds = 0;       // steps that ran any prompt tokens
+  double decode_seconds = 0;        // steps that ran only decode tokens
   double decode_graph_seconds = 0;  // device time of the decode steps replayed as CUDA graphs
   int64_t decode_graph_steps = 0;
+  double decode_host_seconds = 0;  // ExecutorStats::decode_host_seconds (GPU idle, host busy)
+  int64_t decode_host_steps = 0;
   // From generate() to the end of the first step that sampled a token (beam search included,
   // whose tokens only come out when a request finishes).
   double first_token_seconds = 0;

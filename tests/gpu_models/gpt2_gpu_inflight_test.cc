@@ -128,5 +128,23 @@ TEST(Gpt2GpuExecutor, MinNewTokensBansStopIdsLikeTheHost) {
   }
 }
 
+// Greedy decode on the GPU: every decode step is sampled on the device, so each counts its host
+// time on the critical path (ExecutorStats::decode_host_seconds), a part of the step's wall time.
+TEST(Gpt2GpuExecutor, DecodeHostTimeIsPartOfTheStep) {
+  if (!gpu().ctx) GTEST_SKIP() << "no CUDA device";
+  const std::string dir = std::string(KILN_SOURCE_DIR) + "/tests/fixtures/gpt2/eos_list";
+  auto gpu_model = load_fp32(dir);
+  runtime::SamplingParams p = runtime::load_generation_defaults(dir);
+  p.max_new_tokens = 12;
+  p.min_new_tokens = 12;
+  runtime::GenerationStats st;
+  runtime::Generator(*gpu_model, {}, gpu().ctx->exec())
+      .generate({{{3, 17, 5, 11}, p}, {{7, 2}, p}}, &st);
+  EXPECT_GE(st.decode_steps, 11);
+  EXPECT_EQ(st.decode_host_steps, st.decode_steps);
+  EXPECT_GT(st.decode_host_seconds, 0.0);
+  EXPECT_LT(st.decode_host_seconds, st.decode_seconds);
+}
+
 }  // namespace
 }  // namespace kiln

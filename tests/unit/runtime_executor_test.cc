@@ -225,6 +225,7 @@ TEST(GeneratorStats, FirstTokenIsTheFirstSamplingStepForGreedyAndBeams) {
     EXPECT_LE(st.first_token_seconds, wall) << "beams " << beams;
     EXPECT_GE(st.decode_steps, 23) << "beams " << beams;
     EXPECT_EQ(st.decode_graph_steps, 0) << "no CUDA graphs on the CPU";
+    EXPECT_EQ(st.decode_host_steps, 0) << "no device sampling on the CPU";
   }
 }
 

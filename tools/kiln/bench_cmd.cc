@@ -81,15 +81,17 @@ void bench(const BenchArgs& a) {
   if (!a.csv.empty()) {
     csv.open(a.csv);
     KILN_CHECK(csv.good(), "cannot write --csv '{}'", a.csv);
-    csv << "device,dtype,num_beams,batch,input_len,output_len,first_token_ms,decode_step_ms,output_tok_s,"
+    csv << "device,dtype,num_beams,batch,input_len,output_len,first_token_ms,decode_step_ms,output_"
+           "tok_s,"
            "peak_gpu_mib,step_bytes_mib,roofline_step_ms,pct_roofline,prefill_tflops,"
-           "pct_gemm,decode_gpu_ms,pct_roofline_gpu\n";
+           "pct_gemm,decode_gpu_ms,pct_roofline_gpu,decode_host_ms\n";
   }
   // step_ms: wall time per decode step (host work included); gpu_ms: device time of the step's
-  // forward alone (its CUDA graph replay), the figure kernel work moves.
-  std::printf("%6s %6s %6s | %10s %10s %11s %9s | %9s %9s %7s | %8s %7s | %9s %6s\n", "batch",
+  // forward alone (its CUDA graph replay), the figure kernel work moves; host_ms: host work per
+  // step while the GPU idles (before the forward's launch, after the sampled ids are back).
+  std::printf("%6s %6s %6s | %10s %10s %11s %9s | %9s %9s %7s | %8s %7s %8s | %9s %6s\n", "batch",
               "in", "out", "first_ms", "step_ms", "out_tok/s", "peak_MiB", "step_MiB", "roof_ms",
-              "%roof", "gpu_ms", "%rgpu", "pf_TFLOPs", "%gemm");
+              "%roof", "gpu_ms", "%rgpu", "host_ms", "pf_TFLOPs", "%gemm");
   const int64_t kv_bytes_per_token =
       2ll * spec.num_layers * spec.num_kv_heads * spec.head_dim * dtype_size(spec.dtype);
   // Matmul FLOPs per token: 2 x (weights read per token, excluding the embedding tables' rows).
@@ -130,15 +132,19 @@ void bench(const BenchArgs& a) {
       runtime::Generator gen(*model, opts, ctx);
       // Warm-up (kernel selection, graph capture) on a short run of the same shapes.
       std::vector<runtime::GenerationRequest> warm = reqs;
-      for (auto& r : warm) r.params.max_new_tokens = r.params.min_new_tokens = std::min<int64_t>(out, 4);
+      for (auto& r : warm)
+        r.params.max_new_tokens = r.params.min_new_tokens = std::min<int64_t>(out, 4);
       gen.generate(warm);
       runtime::GenerationStats st;
       const auto t0 = std::chrono::steady_clock::now();
       gen.generate(reqs, &st);
-      const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double total =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double step = st.decode_steps ? st.decode_seconds / st.decode_steps : 0;
       const double gpu_step =
           st.decode_graph_steps ? st.decode_graph_seconds / st.decode_graph_steps : 0;
+      const double host_step =
+          st.decode_host_steps ? st.decode_host_seconds / st.decode_host_steps : 0;
       const double tok_s = static_cast<double>(b * out) / total;
       // Bytes one decode step must read: every (decoder) weight once + each sequence's KV at the
       // mean context length over the decode; enc-dec: self-attention KV at the mean decoder
@@ -151,26 +157,25 @@ void bench(const BenchArgs& a) {
       const double attn_flops =
           encdec ? 4.0 * spec.encoder_layers * spec.encoder_heads * spec.encoder_head_dim * in * in
                  : 4.0 * spec.num_layers * spec.num_heads * spec.head_dim * (in * (in + 1) / 2.0);
-      const double pf_flops = (prompt_flops_per_token * in + attn_flops) * b /
-                              std::max(st.first_token_seconds, 1e-9);
+      const double pf_flops =
+          (prompt_flops_per_token * in + attn_flops) * b / std::max(st.first_token_seconds, 1e-9);
       const double peak = session.peak_bytes() / 1048576.0;
       std::printf(
-          "%6ld %6ld %6ld | %10.2f %10.3f %11.1f %9.0f | %9.1f %9.3f %6.1f%% | %8.3f %6.1f%% | "
-          "%9.3f %5.1f%%\n",
+          "%6ld %6ld %6ld | %10.2f %10.3f %11.1f %9.0f | %9.1f %9.3f %6.1f%% | %8.3f %6.1f%% "
+          "%8.3f | %9.3f %5.1f%%\n",
           static_cast<long>(b), static_cast<long>(in), static_cast<long>(out),
           st.first_token_seconds * 1e3, step * 1e3, tok_s, peak, step_bytes / 1048576.0, roof * 1e3,
           step > 0 ? 100.0 * roof / step : 0.0, gpu_step * 1e3,
-          gpu_step > 0 ? 100.0 * roof / gpu_step : 0.0, pf_flops / 1e12,
+          gpu_step > 0 ? 100.0 * roof / gpu_step : 0.0, host_step * 1e3, pf_flops / 1e12,
           gemm > 0 ? 100.0 * pf_flops / gemm : 0.0);
       std::fflush(stdout);
       if (csv.is_open())
-        csv << '"' << session.device_name() << "\"," << dtype_name(spec.dtype) << ',' << beams << ','
-            << b << ','
-            << in << ',' << out << ',' << st.first_token_seconds * 1e3 << ',' << step * 1e3 << ','
-            << tok_s << ',' << peak << ',' << step_bytes / 1048576.0 << ',' << roof * 1e3 << ','
-            << (step > 0 ? 100.0 * roof / step : 0.0) << ',' << pf_flops / 1e12 << ','
-            << (gemm > 0 ? 100.0 * pf_flops / gemm : 0.0) << ',' << gpu_step * 1e3 << ','
-            << (gpu_step > 0 ? 100.0 * roof / gpu_step : 0.0) << '\n';
+        csv << '"' << session.device_name() << "\"," << dtype_name(spec.dtype) << ',' << beams
+            << ',' << b << ',' << in << ',' << out << ',' << st.first_token_seconds * 1e3 << ','
+            << step * 1e3 << ',' << tok_s << ',' << peak << ',' << step_bytes / 1048576.0 << ','
+            << roof * 1e3 << ',' << (step > 0 ? 100.0 * roof / step : 0.0) << ',' << pf_flops / 1e12
+            << ',' << (gemm > 0 ? 100.0 * pf_flops / gemm : 0.0) << ',' << gpu_step * 1e3 << ','
+            << (gpu_step > 0 ? 100.0 * roof / gpu_step : 0.0) << ',' << host_step * 1e3 << '\n';
     }
   }
 }
@@ -182,7 +187,8 @@ void add_bench_command(CLI::App& app) {
   auto* sub = app.add_subcommand("bench", "Latency/throughput benchmark with the roofline");
   a->source.add_options(sub, /*allow_dirs=*/true);
   add_device_options(sub, a->device);
-  sub->add_option("--batch_size", a->batch_sizes, "Batch sizes, ';'-separated")->capture_default_str();
+  sub->add_option("--batch_size", a->batch_sizes, "Batch sizes, ';'-separated")
+      ->capture_default_str();
   sub->add_option("--input_output_len", a->io_lens, "IN,OUT pairs, ';'-separated")
       ->capture_default_str();
   sub->add_option("--csv", a->csv, "Also write the results as CSV");
