@@ -70,18 +70,9 @@ template <class T>
 bool row_fusions_pay(int64_t ctas, int head_dim) {
   static std::array<std::atomic<int>, 257> blocks{};  // per SM, by head_dim; 0 unknown
   const int d = std::clamp(head_dim, 0, 256);
-  int b = blocks[d].load(std::memory_order_relaxed);
-  if (b == 0) {
-    if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(
-            &b, attn::paged_attention_decode_row_kernel<T, true>, attn::kRowThreads,
-            attn::decode_row_smem_bytes<T>(d)) != cudaSuccess) {
-      cudaGetLastError();
-      b = 0;
-    }
-    b = std::max(b, 1);
-    blocks[d].store(b, std::memory_order_relaxed);
-  }
-  return ctas <= static_cast<int64_t>(b) * sm_count();
+  const int b = blocks_per_sm(blocks[d], attn::paged_attention_decode_row_kernel<T, true>,
+                              attn::kRowThreads, attn::decode_row_smem_bytes<T>(d));
+  return ctas <= static_cast<int64_t>(std::max(b, 1)) * sm_count();
 }
 
 struct Plan {

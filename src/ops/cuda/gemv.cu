@@ -42,16 +42,8 @@ int one_wave_warps(int64_t tiles, int64_t steps) {
   static std::array<std::atomic<int>, detail::kGemvMaxWarps + 1> blocks{};  // per SM; 0 unknown
   const int64_t sms = sm_count();
   for (int w = static_cast<int>(std::min<int64_t>(detail::kGemvMaxWarps, steps)); w >= 1; --w) {
-    int b = blocks[w].load(std::memory_order_relaxed);
-    if (b == 0) {
-      if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, detail::gemv_kernel<T, OutT>, w * 32,
-                                                        0) != cudaSuccess) {
-        cudaGetLastError();
-        return 0;
-      }
-      b = std::max(b, 1);  // never 0 once known (a 0 would be re-queried every call)
-      blocks[w].store(b, std::memory_order_relaxed);
-    }
+    const int b = blocks_per_sm(blocks[w], detail::gemv_kernel<T, OutT>, w * 32, 0);
+    if (b == 0) return 0;
     if (b * sms >= tiles) return w;
   }
   return 0;

@@ -12,31 +12,39 @@ bool switched_off(const char* name) {
   return e && std::strcmp(e, "0") == 0;
 }
 
+namespace {
+
+constexpr int kMaxDevices = 64;
+using AttributeCache =
+    std::array<std::atomic<int>, kMaxDevices>;  // value + 1 per device; 0 unknown
+
+// `attr` of the current device, queried once per device (launchers call this on every launch);
+// `fallback` when there is no current device or the query fails.
+int cached_attribute(AttributeCache& cache, cudaDeviceAttr attr, int fallback) {
+  int dev = 0;
+  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return fallback;
+  int v = cache[dev].load(std::memory_order_relaxed);
+  if (v == 0) {
+    int a = 0;
+    if (cudaDeviceGetAttribute(&a, attr, dev) != cudaSuccess) a = fallback;
+    v = a + 1;
+    cache[dev].store(v, std::memory_order_relaxed);
+  }
+  return v - 1;
+}
+
+}  // namespace
+
 int sm_count() {
-  int dev = 0, sms = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess ||
-      cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-    return 132;
-  return sms;
+  static AttributeCache cache{};
+  return cached_attribute(cache, cudaDevAttrMultiProcessorCount, 132);
 }
 
 bool pdl_enabled() {
-  // Per device: 0 unknown, 1 off, 2 on. Read once per device (a device attribute query).
-  constexpr int kMaxDevices = 64;
-  static std::array<std::atomic<int>, kMaxDevices> state{};
   static const bool env_off = switched_off("KILN_PDL");
   if (env_off) return false;
-  int dev = 0;
-  if (cudaGetDevice(&dev) != cudaSuccess || dev < 0 || dev >= kMaxDevices) return false;
-  int s = state[dev].load(std::memory_order_relaxed);
-  if (s == 0) {
-    int major = 0;
-    if (cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-      major = 0;
-    s = major >= 9 ? 2 : 1;
-    state[dev].store(s, std::memory_order_relaxed);
-  }
-  return s == 2;
+  static AttributeCache cache{};
+  return cached_attribute(cache, cudaDevAttrComputeCapabilityMajor, 0) >= 9;
 }
 
 }  // namespace kiln::ops::cuda

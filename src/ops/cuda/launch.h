@@ -14,6 +14,8 @@
 
 #include <cuda_runtime.h>
 
+#include <atomic>
+
 namespace kiln::ops::cuda {
 
 bool pdl_enabled();  // for the current device
@@ -22,8 +24,25 @@ bool pdl_enabled();  // for the current device
 // whether the environment variable `name` is "0". Read once per name by each caller's static.
 bool switched_off(const char* name);
 
-// Streaming multiprocessors of the current device (132 if the query fails).
+// Streaming multiprocessors of the current device (132 if the query fails); cached per device.
 int sm_count();
+
+// CTAs of `kernel` resident per SM at `threads` threads and `smem_bytes` of dynamic shared
+// memory (the runtime's occupancy), cached in `slot` (0: unknown) after the first query; 0 when
+// the query fails (not cached). For launch-shape choices that depend on one wave.
+template <class K>
+int blocks_per_sm(std::atomic<int>& slot, K kernel, int threads, size_t smem_bytes) {
+  int b = slot.load(std::memory_order_relaxed);
+  if (b > 0) return b;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&b, kernel, threads, smem_bytes) !=
+      cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  b = b > 0 ? b : 1;  // never 0 once known (a 0 would be re-queried every call)
+  slot.store(b, std::memory_order_relaxed);
+  return b;
+}
 
 template <class... KArgs, class... Args>
 cudaError_t launch(void (*kernel)(KArgs...), dim3 grid, dim3 block, size_t smem_bytes,
