@@ -47,6 +47,9 @@ if [[ $STAGES == *gtest* ]]; then
     echo "$t: exit $? $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]' "$OUT/$t.log" | head -3 | tr '\n' ' ')"
     grep -E '^\[  FAILED  \]' "$OUT/$t.log" | head -20
   done
+  # cuBLASLt plans chosen by timing (KILN_GEMM_TUNE=1, off by default) must give the same results
+  KILN_GEMM_TUNE=1 "$BUILD/kiln_gpu_tests" --gtest_filter='GemmGpu.*' > "$OUT/gemm_tuned.log" 2>&1
+  echo "GemmGpu with KILN_GEMM_TUNE=1: exit $? $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]' "$OUT/gemm_tuned.log" | head -3 | tr '\n' ' ')"
 elif [[ $STAGES == *test* ]]; then
   log "GPU tests"
   (cd build-gpu && ctest -L gpu --output-on-failure -j 4 ${CTEST_ARGS:-}) > "$OUT/gpu_tests.log" 2>&1

@@ -458,7 +458,10 @@ std::vector<RequestOutput> Executor::step() {
   std::vector<BeamSearch::Step> beam_steps(order.size());
   std::vector<uint8_t> dense_again(order.size(), 0);  // GPU beams whose candidates did not suffice
   std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic, 1)
+  // A team only when two or more requests have host work: a decode step sampled on the GPU has
+  // none, and waking the OpenMP pool (16 threads on the GPU host) would sit on its critical path.
+  const bool host_work = order.size() > 1 && (any_host || any_gpu_beam);
+#pragma omp parallel for schedule(dynamic, 1) if (host_work)
   for (size_t i = 0; i < order.size(); ++i) {
     RequestState& r = *order[i];
     try {

@@ -44,7 +44,8 @@ std::vector<float> reference(const std::vector<float>& x, const std::vector<floa
   std::vector<float> out(n * m);
   cpu::linear(out.data(), x.data(), w.data(), epi != Epilogue::kNone ? b->data() : nullptr, n, m,
               k);
-  if (epi == Epilogue::kBiasGelu) cpu::activation(out.data(), n * m, ops::ActivationKind::kGeluTanh);
+  if (epi == Epilogue::kBiasGelu)
+    cpu::activation(out.data(), n * m, ops::ActivationKind::kGeluTanh);
   return out;
 }
 
@@ -76,7 +77,7 @@ void check_linear(const LtHandle& lt, int64_t n, int64_t m, int64_t k, Epilogue 
 struct Shape {
   int64_t n, m, k;
 };
-const Shape kShapes[] = {{1, 1, 1},     {1, 7, 64},     {3, 64, 7},     {37, 1600, 64},
+const Shape kShapes[] = {{1, 1, 1},        {1, 7, 64},     {3, 64, 7},      {37, 1600, 64},
                          {300, 129, 1600}, {64, 4097, 33}, {1, 4800, 1600}, {2, 1000, 4097}};
 
 template <class T, class O>
@@ -91,11 +92,16 @@ class GemmGpu : public ::testing::Test {
   void SetUp() override { KILN_SKIP_WITHOUT_GPU(); }
 };
 
-TEST_F(GemmGpu, F32) { LtHandle lt; check_all<float, float>(lt); }
-TEST_F(GemmGpu, F16) { LtHandle lt; check_all<__half, __half>(lt); }
-TEST_F(GemmGpu, BF16) { LtHandle lt; check_all<__nv_bfloat16, __nv_bfloat16>(lt); }
-TEST_F(GemmGpu, F16ToF32) { LtHandle lt; check_all<__half, float>(lt); }
-TEST_F(GemmGpu, BF16ToF32) { LtHandle lt; check_all<__nv_bfloat16, float>(lt); }
+template <class T, class O>
+void check_with_handle() {
+  LtHandle lt;
+  check_all<T, O>(lt);
+}
+TEST_F(GemmGpu, F32) { check_with_handle<float, float>(); }
+TEST_F(GemmGpu, F16) { check_with_handle<__half, __half>(); }
+TEST_F(GemmGpu, BF16) { check_with_handle<__nv_bfloat16, __nv_bfloat16>(); }
+TEST_F(GemmGpu, F16ToF32) { check_with_handle<__half, float>(); }
+TEST_F(GemmGpu, BF16ToF32) { check_with_handle<__nv_bfloat16, float>(); }
 
 // Pointers only element-aligned (2 bytes for 16-bit types): the plan must not assume 256.
 TEST_F(GemmGpu, MisalignedPointers) {
@@ -165,21 +171,10 @@ void time_linear(const LtHandle& lt, int64_t n, int64_t m, int64_t k, cudaStream
     cu::linear<T, O>(dout.get(), dx.get(), dw.get() + static_cast<size_t>(i % copies) * m * k,
                      nullptr, n, m, k, Epilogue::kNone, lt.get(), dws.get(), wsb, s);
   };
-  for (int i = 0; i < 5; ++i) call(i);
-  const int iters = 50;
-  cudaEvent_t e0, e1;
-  cudaEventCreate(&e0), cudaEventCreate(&e1);
-  cudaEventRecord(e0, s);
-  for (int i = 0; i < iters; ++i) call(i);
-  cudaEventRecord(e1, s);
-  cuda_ok(cudaEventSynchronize(e1), "timing");
-  float ms = 0;
-  cudaEventElapsedTime(&ms, e0, e1);
-  const double us = ms * 1e3 / iters;
+  const double us = time_us(s, 50, call, 5);
   std::printf("  linear %-4s->%-4s n=%-3lld m=%-6lld k=%-5lld %8.1f us  %7.1f GB/s (weights)\n",
-              type_name<T>(), type_name<O>(), static_cast<long long>(n),
-              static_cast<long long>(m), static_cast<long long>(k), us, wbytes / (us * 1e3));
-  cudaEventDestroy(e0), cudaEventDestroy(e1);
+              type_name<T>(), type_name<O>(), static_cast<long long>(n), static_cast<long long>(m),
+              static_cast<long long>(k), us, wbytes / (us * 1e3));
 }
 
 TEST_F(GemmGpu, TimingGpt2XlDecode) {
@@ -191,18 +186,10 @@ TEST_F(GemmGpu, TimingGpt2XlDecode) {
   {
     const size_t bytes = size_t{1} << 30;
     DeviceBuffer<char> a(bytes), b(bytes);
-    cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s);
-    cudaEvent_t e0, e1;
-    cudaEventCreate(&e0), cudaEventCreate(&e1);
-    cudaEventRecord(e0, s);
-    for (int i = 0; i < 5; ++i) cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s);
-    cudaEventRecord(e1, s);
-    cuda_ok(cudaEventSynchronize(e1), "copy timing");
-    float ms = 0;
-    cudaEventElapsedTime(&ms, e0, e1);
+    const double us = time_us(
+        s, 5, [&](int) { cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s); });
     std::printf("%s: D2D copy %.1f GB/s (read + write bytes)\n", prop.name,
-                2.0 * 5 * bytes / (ms * 1e6));
-    cudaEventDestroy(e0), cudaEventDestroy(e1);
+                2.0 * bytes / (us * 1e3));
   }
   const Shape layers[] = {{0, 4800, 1600}, {0, 1600, 1600}, {0, 6400, 1600}, {0, 1600, 6400}};
   for (int64_t n : {1, 64}) {

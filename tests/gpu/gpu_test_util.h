@@ -25,10 +25,30 @@ inline bool has_gpu() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
-#define KILN_SKIP_WITHOUT_GPU() \
-  do {                          \
+#define KILN_SKIP_WITHOUT_GPU()                                     \
+  do {                                                              \
     if (!::kiln::test::has_gpu()) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
+
+inline void cuda_ok(cudaError_t e, const char* what);
+
+// Mean device µs per call of fn(i) (i = 0, 1, ...) over `iters` calls enqueued on stream s, by
+// events around them, after `warmup` untimed calls. For the printed timing tests.
+template <class F>
+double time_us(cudaStream_t s, int iters, F&& fn, int warmup = 1) {
+  for (int i = 0; i < warmup; ++i) fn(i);
+  cudaEvent_t e0, e1;
+  cuda_ok(cudaEventCreate(&e0), "event");
+  cuda_ok(cudaEventCreate(&e1), "event");
+  cuda_ok(cudaEventRecord(e0, s), "event");
+  for (int i = 0; i < iters; ++i) fn(i);
+  cuda_ok(cudaEventRecord(e1, s), "event");
+  cuda_ok(cudaEventSynchronize(e1), "timing");
+  float ms = 0;
+  cuda_ok(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
+  cudaEventDestroy(e0), cudaEventDestroy(e1);
+  return ms * 1e3 / iters;
+}
 
 inline void cuda_ok(cudaError_t e, const char* what) {
   if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
@@ -57,9 +77,9 @@ class DeviceBuffer {
   T* get() const { return p_; }
   size_t size() const { return n_; }
   void upload(const std::vector<T>& host) {
-    cuda_ok(cudaMemcpy(p_, host.data(), std::min(n_, host.size()) * sizeof(T),
-                       cudaMemcpyHostToDevice),
-            "upload");
+    cuda_ok(
+        cudaMemcpy(p_, host.data(), std::min(n_, host.size()) * sizeof(T), cudaMemcpyHostToDevice),
+        "upload");
   }
   std::vector<T> download() const {
     std::vector<T> h(n_);
@@ -117,8 +137,7 @@ std::vector<float> round_to(const std::vector<float>& v) {
 }
 
 // Seeded normal values, never exactly zero.
-inline std::vector<float> random_vec(size_t n, uint64_t seed, float scale = 1.f,
-                                     float mean = 0.f) {
+inline std::vector<float> random_vec(size_t n, uint64_t seed, float scale = 1.f, float mean = 0.f) {
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> nd(mean, scale);
   std::vector<float> v(n);

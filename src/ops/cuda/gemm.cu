@@ -17,6 +17,7 @@
 #include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <type_traits>
@@ -67,10 +68,15 @@ struct PlanKeyHash {
   }
 };
 
+constexpr int kTuneAlgos = 8;  // heuristic candidates timed per shape under KILN_GEMM_TUNE=1
+
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
   cublasLtMatmulAlgo_t algo{};
+  cublasLtMatmulAlgo_t candidates[kTuneAlgos]{};  // the heuristic's top ones (tuning), best first
+  int num_candidates = 0;
+  bool tuned = false;
   bool fused_bias = false;  // bias (+gelu for 16-bit types) in the cuBLASLt epilogue
   bool post_bias = false;   // bias added by bias_act_kernel after the GEMM
   bool post_gelu = false;   // GELU applied by bias_act_kernel after the GEMM
@@ -90,6 +96,49 @@ void destroy(Plan& p) {
   if (p.b) cublasLtMatrixLayoutDestroy(p.b);
   if (p.d) cublasLtMatrixLayoutDestroy(p.d);
   p = Plan{};
+}
+
+// KILN_GEMM_TUNE=1: each shape's first call outside graph capture times the heuristic's top
+// kTuneAlgos algorithms on the call's own operands and keeps the fastest (as TensorRT-LLM's
+// build-time tactic selection); off by default (the choice may differ run to run).
+bool gemm_tuning() {
+  static const bool on = [] {
+    const char* e = std::getenv("KILN_GEMM_TUNE");
+    return e && std::strcmp(e, "1") == 0;
+  }();
+  return on;
+}
+
+// Times p's candidate algorithms on the call's operands (2 runs each after one warm-up, events
+// on the stream) and keeps the fastest in p.algo. Skipped while the stream is being captured.
+void tune(Plan& p, cublasLtHandle_t handle, const void* w, const void* x, void* out,
+          void* workspace, size_t workspace_bytes, cudaStream_t stream) {
+  p.tuned = true;
+  cudaStreamCaptureStatus cs = cudaStreamCaptureStatusNone;
+  if (p.num_candidates < 2 || cudaStreamIsCapturing(stream, &cs) != cudaSuccess ||
+      cs != cudaStreamCaptureStatusNone)
+    return;
+  cudaEvent_t e0, e1;
+  KILN_CUDA_CHECK(cudaEventCreate(&e0), "linear tuning");
+  KILN_CUDA_CHECK(cudaEventCreate(&e1), "linear tuning");
+  const float alpha = 1.f, beta = 0.f;
+  float best = 0.f;
+  for (int c = 0; c < p.num_candidates; ++c) {
+    const cublasLtMatmulAlgo_t& algo = p.candidates[c];
+    auto run = [&] {
+      return cublasLtMatmul(handle, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out, p.d,
+                            &algo, workspace, workspace_bytes, stream);
+    };
+    if (run() != CUBLAS_STATUS_SUCCESS) continue;  // a candidate that does not run is skipped
+    KILN_CUDA_CHECK(cudaEventRecord(e0, stream), "linear tuning");
+    bool ok = run() == CUBLAS_STATUS_SUCCESS && run() == CUBLAS_STATUS_SUCCESS;
+    KILN_CUDA_CHECK(cudaEventRecord(e1, stream), "linear tuning");
+    KILN_CUDA_CHECK(cudaEventSynchronize(e1), "linear tuning");
+    float ms = 0.f;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1), "linear tuning");
+    if (ok && (best == 0.f || ms < best)) best = ms, p.algo = algo;
+  }
+  cudaEventDestroy(e0), cudaEventDestroy(e1);
 }
 
 // Builds descriptors for one epilogue choice and asks the heuristic; false if it has no algorithm.
@@ -136,11 +185,13 @@ bool try_plan(const PlanKey& key, cudaDataType_t in_t, cudaDataType_t out_t, cub
   KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
                         pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_d, sizeof(al_d)),
                     "linear");
-  cublasLtMatmulHeuristicResult_t result{};
+  cublasLtMatmulHeuristicResult_t results[kTuneAlgos]{};
   int found = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(key.handle, p.desc, p.a, p.b, p.d, p.d,
-                                                           pref, 1, &result, &found);
+  const cublasStatus_t st =
+      cublasLtMatmulAlgoGetHeuristic(key.handle, p.desc, p.a, p.b, p.d, p.d, pref,
+                                     gemm_tuning() ? kTuneAlgos : 1, results, &found);
   cublasLtMatmulPreferenceDestroy(pref);
+  const cublasLtMatmulHeuristicResult_t& result = results[0];
   if (st != CUBLAS_STATUS_SUCCESS || found == 0 || result.state != CUBLAS_STATUS_SUCCESS) {
     // NOT_SUPPORTED means "no algorithm for this configuration"; anything else is a real error.
     if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED)
@@ -149,6 +200,9 @@ bool try_plan(const PlanKey& key, cudaDataType_t in_t, cudaDataType_t out_t, cub
     return false;
   }
   p.algo = result.algo;
+  for (int i = 0; i < found; ++i)
+    if (results[i].state == CUBLAS_STATUS_SUCCESS)
+      p.candidates[p.num_candidates++] = results[i].algo;
   return true;
 }
 
@@ -233,6 +287,7 @@ void linear(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t
                                                        &bias, sizeof(bias)),
                         "linear");
     }
+    if (gemm_tuning() && !p.tuned) tune(p, handle, w, x, out, workspace, workspace_bytes, stream);
     const float alpha = 1.f, beta = 0.f;
     KILN_CUBLAS_CHECK(cublasLtMatmul(handle, p.desc, &alpha, w, p.a, x, p.b, &beta, out, p.d, out,
                                      p.d, &p.algo, workspace, workspace_bytes, stream),
