@@ -52,7 +52,8 @@ int one_wave_warps(int64_t tiles, int64_t steps) {
 // Applicability (as documented in gemv.h), then the launch. epilogue: detail::gemv_kernel's.
 template <class T, class OutT>
 bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
-                 int epilogue, const detail::GemvNorm<T>& norm, cudaStream_t stream) {
+                 int epilogue, const detail::GemvNorm<T>& norm, cudaStream_t stream,
+                 unsigned long long* trace = nullptr) {
   if (n < 1 || n > detail::kGemvMaxN || m < 1 || m > INT_MAX - detail::kGemvRows) return false;
   if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
   if (!detail::is_aligned(x, 16) || !detail::is_aligned(w, 16)) return false;
@@ -70,7 +71,7 @@ bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
   const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
   KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
                          dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),
-                         static_cast<int>(m), static_cast<int>(k), epilogue, norm),
+                         static_cast<int>(m), static_cast<int>(k), epilogue, norm, trace),
                   "gemv");
   return true;
 }
@@ -86,6 +87,18 @@ bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m
     static_assert(std::is_same_v<OutT, T> || std::is_same_v<OutT, float>);
     if (!bias) epilogue = Epilogue::kNone;
     return launch_gemv<T, OutT>(out, x, w, bias, n, m, k, static_cast<int>(epilogue), {}, stream);
+  }
+}
+
+template <class T, class OutT>
+bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+                 Epilogue epilogue, cudaStream_t stream, unsigned long long* trace) {
+  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+    return false;
+  } else {
+    if (!bias) epilogue = Epilogue::kNone;
+    return launch_gemv<T, OutT>(out, x, w, bias, n, m, k, static_cast<int>(epilogue), {}, stream,
+                                trace);
   }
 }
 
@@ -118,6 +131,9 @@ KILN_INSTANTIATE(__nv_bfloat16, __nv_bfloat16)
 KILN_INSTANTIATE(__half, float)
 KILN_INSTANTIATE(__nv_bfloat16, float)
 #undef KILN_INSTANTIATE
+template bool gemv_traced<__half, __half>(__half*, const __half*, const __half*, const __half*,
+                                          int64_t, int64_t, int64_t, Epilogue, cudaStream_t,
+                                          unsigned long long*);
 #define KILN_INSTANTIATE(T)                                                                      \
   template bool gemv_add_layer_norm<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, \
                                        float, int64_t, int64_t, int64_t, unsigned*, cudaStream_t);

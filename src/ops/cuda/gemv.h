@@ -18,6 +18,12 @@ template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
           Epilogue epilogue, cudaStream_t stream);
 
+// Diagnostics: gemv (fp16) with each CTA's entry, SM, PDL-wait-return and exit times written to
+// trace [4 · ceil(m / 16)] (kernels/gemv.cuh); for timeline tests, not the model path.
+template <class T, class OutT>
+bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+                 Epilogue epilogue, cudaStream_t stream, unsigned long long* trace);
+
 // residual [n, m] += round(x · wᵀ + bias) (bias may be null), then normed [n, m] =
 // LayerNorm(residual) · ln_w + ln_b (ln_b may be null), in one GEMV launch: the grid's last CTA
 // normalises (counter: a zeroed arrival counter, ExecContext::counters, left zero). Same

@@ -170,12 +170,28 @@ __device__ void gemv_norm_tail(const GemvNorm<T>& p, int n, int m) {
   }
 }
 
+// Diagnostics (trace != null): thread 0 of each CTA records [4·cta] entry time, [+1] SM id,
+// [+2] when its PDL wait returned, [+3] exit time (global nanosecond timer, comparable across
+// SMs). Null in production launches.
+__device__ __forceinline__ unsigned long long gemv_globaltimer() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %globaltimer;" : "=l"(t));
+  return t;
+}
+__device__ __forceinline__ void gemv_trace_start(unsigned long long* trace) {
+  unsigned smid;
+  asm volatile("mov.u32 %0, %smid;" : "=r"(smid));
+  trace[blockIdx.x * 4 + 0] = gemv_globaltimer();
+  trace[blockIdx.x * 4 + 1] = smid;
+}
+
 // grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU,
 // kGemvAddNorm (OutT == T, out unused, bias optional).
 template <class T, class OutT>
 __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     gemv_kernel(OutT* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
-                const T* __restrict__ bias, int n, int m, int k, int epilogue, GemvNorm<T> norm) {
+                const T* __restrict__ bias, int n, int m, int k, int epilogue, GemvNorm<T> norm,
+                unsigned long long* trace) {
   __shared__ float partial[kGemvMaxWarps][kGemvRows][kGemvMaxN];
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
@@ -191,6 +207,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
   bool waited = false;
+  if (trace && threadIdx.x == 0) gemv_trace_start(trace);
   for (int s0 = warp; s0 < nsteps; s0 += kGemvUnroll * nw) {
     // Loads past k (a whole step past the end, warp-uniform, or the last step's tail) are
     // skipped and read as zero. ptxas keeps the batch's loads ahead of the mmas only with the
@@ -214,6 +231,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     if (!waited) {
       pdl_enter();
       waited = true;
+      if (trace && threadIdx.x == 0) trace[blockIdx.x * 4 + 2] = gemv_globaltimer();
     }
 #pragma unroll
     for (int u = 0; u < kGemvUnroll; ++u) {
@@ -260,6 +278,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     }
   }
   if (epilogue == kGemvAddNorm) gemv_norm_tail<T>(norm, n, m);
+  if (trace && threadIdx.x == 0) trace[blockIdx.x * 4 + 3] = gemv_globaltimer();
 }
 
 }  // namespace kiln::ops::cuda::detail
