@@ -2,7 +2,7 @@
 # The one command for the GPU host (no package access there): unpacks the carried .debs
 # (scripts/fetch_gpu_host_deps.sh, run beforehand on a Debian machine) into a private prefix,
 # builds kiln with CUDA using every core, runs the GPU tests and the benchmarks, and writes the
-# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench ab load llama peer encdec ncu kprof".
+# results under $OUT (or ./gpu-results). STAGES selects what runs: "build test gtest serve fuzz bench ab load llama peer encdec ncu kprof timeline".
 #   device call: carry [".dev"], command: bash scripts/gpu_host.sh
 # Or build here (scripts/carry_binaries.sh; same CUDA 13.0) and carry the binaries, which saves
 # the device time of a build: carry [".dev/rtdebs", ".dev/shared", "build-carry"], command:
@@ -103,6 +103,22 @@ if [[ $STAGES == *ncu* ]]; then
     > "$OUT/ncu.csv" 2> "$OUT/ncu.err"; echo "ncu exit $? ($(wc -l < "$OUT/ncu.csv") lines)"
   tail -3 "$OUT/ncu.err"
   python3 tools/ncu_summary.py "$OUT/ncu.csv" --skip "${NCU_SUMMARY_SKIP:-600}" | head -30
+fi
+if [[ $STAGES == *timeline* ]]; then
+  # Every kernel of a decode run with device start/end (kiln bench --kernel_timeline, CUPTI loaded
+  # at run time: the host's CUDA extras or the CUPTI wheel PyTorch brings), summarised per kernel.
+  log "kernel timeline (CUPTI)"
+  source bench/gpt2_shapes.sh
+  if [[ -z ${KILN_CUPTI_LIB:-} ]]; then
+    KILN_CUPTI_LIB=$(ls /usr/local/cuda*/extras/CUPTI/lib64/libcupti.so* 2>/dev/null | head -1)
+    [[ -z $KILN_CUPTI_LIB ]] && KILN_CUPTI_LIB=$(python3 -c "import glob, os, nvidia.cuda_cupti as m; print((glob.glob(os.path.join(list(m.__path__)[0], 'lib', 'libcupti.so*')) or [''])[0])" 2>/dev/null)
+    export KILN_CUPTI_LIB
+  fi
+  echo "CUPTI: ${KILN_CUPTI_LIB:-not found}"
+  timeout 240 "$BUILD/kiln" bench ${TIMELINE_MODEL:-$XL} --device cuda --dtype float16 \
+    --batch_size "${TIMELINE_BATCH:-1}" --input_output_len "${TIMELINE_IO:-128,32}" --skip_roofline \
+    --kernel_timeline "$OUT/timeline.csv" 2>&1 | tail -3
+  python3 tools/kernel_timeline.py "$OUT/timeline.csv" --top "${TIMELINE_TOP:-30}"
 fi
 if [[ $STAGES == *kprof* ]]; then
   # Full ncu report (speed of light, occupancy, stall reasons) of one launch of the kernel whose

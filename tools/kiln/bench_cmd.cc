@@ -4,12 +4,14 @@
 // a large GEMM through the same linear op.
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 
 #include "commands.h"
 #include "core/check.h"
 #include "device_options.h"
+#include "kernel_timeline.h"
 #include "model_source.h"
 #include "ops/roofline.h"
 #include "runtime/generator.h"
@@ -23,6 +25,7 @@ struct BenchArgs {
   std::string batch_sizes = "1;8";
   std::string io_lens = "128,128";
   std::string csv;
+  std::string kernel_timeline;  // CSV of every kernel of the measured runs (CUPTI)
   int64_t tokens_per_block = 16;
   int64_t max_num_tokens = 0;  // 0: a whole batch's prompts in one step
   int64_t num_beams = 1;
@@ -76,6 +79,11 @@ void bench(const BenchArgs& a) {
     gemm = ops::measure_gemm_rate(ctx, spec.dtype, spec.device.is_cuda() ? 8192 : 1024);
     std::printf("roofline: copy bandwidth %.1f GB/s (read + write), GEMM %.3f TFLOP/s (%s)\n",
                 bw / 1e9, gemm / 1e12, std::string(dtype_name(spec.dtype)).c_str());
+  }
+  std::unique_ptr<KernelTimeline> timeline;
+  if (!a.kernel_timeline.empty()) {
+    KILN_CHECK(spec.device.is_cuda(), "--kernel_timeline needs a CUDA device (--device cuda)");
+    timeline = std::make_unique<KernelTimeline>(a.kernel_timeline);
   }
   std::ofstream csv;
   if (!a.csv.empty()) {
@@ -136,10 +144,13 @@ void bench(const BenchArgs& a) {
         r.params.max_new_tokens = r.params.min_new_tokens = std::min<int64_t>(out, 4);
       gen.generate(warm);
       runtime::GenerationStats st;
+      if (timeline) timeline->begin();
       const auto t0 = std::chrono::steady_clock::now();
       gen.generate(reqs, &st);
       const double total =
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      if (timeline)
+        timeline->end(std::to_string(b) + ',' + std::to_string(in) + ',' + std::to_string(out));
       const double step = st.decode_steps ? st.decode_seconds / st.decode_steps : 0;
       const double gpu_step =
           st.decode_graph_steps ? st.decode_graph_seconds / st.decode_graph_steps : 0;
@@ -192,6 +203,9 @@ void add_bench_command(CLI::App& app) {
   sub->add_option("--input_output_len", a->io_lens, "IN,OUT pairs, ';'-separated")
       ->capture_default_str();
   sub->add_option("--csv", a->csv, "Also write the results as CSV");
+  sub->add_option("--kernel_timeline", a->kernel_timeline,
+                  "CSV of every GPU kernel of the measured runs with device start/end times "
+                  "(CUPTI, loaded at run time; tools/kernel_timeline.py summarises it)");
   sub->add_option("--tokens_per_block", a->tokens_per_block, "KV cache block size")
       ->check(CLI::Range(1, 1024));
   sub->add_option("--max_num_tokens", a->max_num_tokens, "Tokens per step (0: whole prompts)");
