@@ -114,23 +114,27 @@ KernelTimeline::KernelTimeline(const std::string& path) {
   KILN_CHECK(g_csv.good(), "cannot write --kernel_timeline '{}'", path);
   g_csv << "batch,input_len,output_len,start_ns,end_ns,grid,block,stream,graph,correlation,"
            "name\n";
-}
-
-KernelTimeline::~KernelTimeline() { g_csv.close(); }
-
-void KernelTimeline::begin() {
-  {
-    std::lock_guard<std::mutex> lock(g_mu);
-    g_kernels.clear();
-  }
+  // On from here, before any warm-up captures a CUDA graph, so graph nodes are traced too.
   KILN_CHECK(g_cupti.enable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL) == CUPTI_SUCCESS,
              "--kernel_timeline: cannot enable kernel activity records");
 }
 
-void KernelTimeline::end(const std::string& label) {
+KernelTimeline::~KernelTimeline() {
+  g_cupti.disable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+  g_csv.close();
+}
+
+void KernelTimeline::begin() {  // drop what ran before (loading, warm-up)
   cudaDeviceSynchronize();
   g_cupti.flush_all(1);  // CUPTI_ACTIVITY_FLAG_FLUSH_FORCED
-  g_cupti.disable(CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL);
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_kernels.clear();
+  g_dropped = 0;
+}
+
+void KernelTimeline::end(const std::string& label) {
+  cudaDeviceSynchronize();
+  g_cupti.flush_all(1);
   std::lock_guard<std::mutex> lock(g_mu);
   for (const Kernel& k : g_kernels)
     g_csv << label << ',' << k.start << ',' << k.end << ',' << k.grid << ',' << k.block << ','

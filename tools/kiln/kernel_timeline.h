@@ -12,15 +12,15 @@ namespace kiln::cli {
 
 class KernelTimeline {
  public:
-  // Loads CUPTI and opens `path` (CSV header written); throws with the reason when either fails
-  // or this build has no CUDA.
+  // Loads CUPTI, opens `path` (CSV header written) and starts recording (before any CUDA graph of
+  // the run is captured); throws with the reason when either fails or this build has no CUDA.
   explicit KernelTimeline(const std::string& path);
   ~KernelTimeline();
   KernelTimeline(const KernelTimeline&) = delete;
   KernelTimeline& operator=(const KernelTimeline&) = delete;
 
-  // Records the kernels that run between begin() and end(); end() appends them to the CSV, each
-  // row prefixed with `label` (a case: "batch,in,out").
+  // Keeps the kernels that run between begin() and end() (begin drops everything earlier); end()
+  // appends them to the CSV, each row prefixed with `label` (a case: "batch,in,out").
   void begin();
   void end(const std::string& label);
 };
