@@ -100,6 +100,16 @@ void load_cupti() {
       reinterpret_cast<decltype(g_cupti.next_record)>(sym("cuptiActivityGetNextRecord"));
   g_cupti.dropped = reinterpret_cast<decltype(g_cupti.dropped)>(
       dlsym(g_cupti.lib, "cuptiActivityGetNumDroppedRecords"));
+  // Records are read through this build's CUpti_ActivityKernel10; an older CUPTI writes an older
+  // layout, whose trailing fields (graphId) would be read from the wrong place.
+  if (auto version_of =
+          reinterpret_cast<CUptiResult (*)(uint32_t*)>(dlsym(g_cupti.lib, "cuptiGetVersion"))) {
+    uint32_t v = 0;
+    KILN_CHECK(version_of(&v) == CUPTI_SUCCESS && v >= CUPTI_API_VERSION,
+               "--kernel_timeline: CUPTI API version {} is older than this build's {} (set "
+               "KILN_CUPTI_LIB to a newer libcupti)",
+               v, CUPTI_API_VERSION);
+  }
   KILN_CHECK(g_cupti.register_callbacks(buffer_requested, buffer_completed) == CUPTI_SUCCESS,
              "--kernel_timeline: cuptiActivityRegisterCallbacks failed");
 }
