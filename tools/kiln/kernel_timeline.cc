@@ -61,7 +61,8 @@ void CUPTIAPI buffer_completed(CUcontext ctx, uint32_t stream, uint8_t* buffer, 
     if (rec->kind != CUPTI_ACTIVITY_KIND_CONCURRENT_KERNEL &&
         rec->kind != CUPTI_ACTIVITY_KIND_KERNEL)
       continue;
-    // The fields read here are in the common prefix of every CUpti_ActivityKernel version.
+    // start … name lie in the prefix every CUpti_ActivityKernel version shares; graphId is read at
+    // this build's layout (load_cupti refuses a CUPTI older than the headers).
     const auto* k = reinterpret_cast<const CUpti_ActivityKernel10*>(rec);
     g_kernels.push_back({k->start, k->end, k->gridX * k->gridY * k->gridZ,
                          k->blockX * k->blockY * k->blockZ, k->streamId, k->graphId,

@@ -17,7 +17,6 @@
 #include "ops/cuda/kernels/nvcc_fmt.cuh"  // first: before fmt
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <type_traits>
@@ -102,10 +101,7 @@ void destroy(Plan& p) {
 // kTuneAlgos algorithms on the call's own operands and keeps the fastest (as TensorRT-LLM's
 // build-time tactic selection); off by default (the choice may differ run to run).
 bool gemm_tuning() {
-  static const bool on = [] {
-    const char* e = std::getenv("KILN_GEMM_TUNE");
-    return e && std::strcmp(e, "1") == 0;
-  }();
+  static const bool on = switched_on("KILN_GEMM_TUNE");
   return on;
 }
 

@@ -12,6 +12,11 @@ bool switched_off(const char* name) {
   return e && std::strcmp(e, "0") == 0;
 }
 
+bool switched_on(const char* name) {
+  const char* e = std::getenv(name);
+  return e && std::strcmp(e, "1") == 0;
+}
+
 namespace {
 
 constexpr int kMaxDevices = 64;
