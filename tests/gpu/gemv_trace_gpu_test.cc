@@ -25,7 +25,7 @@ struct Cta {
 };
 
 struct KernelTimes {
-  uint64_t first_entry = ~0ull, last_entry = 0, first_wait = ~0ull, last_exit = 0;
+  uint64_t first_entry = ~0ull, first_wait = ~0ull, last_exit = 0;
   std::vector<uint64_t> exits;
   int max_per_sm = 0, sms = 0;
 };
@@ -35,7 +35,6 @@ KernelTimes summarize(const std::vector<Cta>& ctas) {
   std::map<uint64_t, int> per_sm;
   for (const Cta& c : ctas) {
     k.first_entry = std::min(k.first_entry, c.entry);
-    k.last_entry = std::max(k.last_entry, c.entry);
     k.first_wait = std::min(k.first_wait, c.waited);
     k.last_exit = std::max(k.last_exit, c.exit);
     k.exits.push_back(c.exit);
