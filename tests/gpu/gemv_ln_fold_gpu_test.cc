@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <tuple>
 #include <vector>
 
 #include "gpu_test_util.h"
@@ -117,10 +118,31 @@ TEST(GemvLnFoldGpu, DeclinesWithoutRowSums) {
                                                  1, 64, 64, false, nullptr));
 }
 
+// gemv_add leaves the residual bit for bit as gemv_add_layer_norm does (same epilogue, no tail).
+TEST(GemvLnFoldGpu, AddOnlyMatchesTheResidualOfAddLayerNorm) {
+  KILN_SKIP_WITHOUT_GPU();
+  using T = __half;
+  for (const auto& [n, m, k] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 1600, 1600}, {3, 1600, 6400}, {8, 200, 72}}) {
+    const auto w = random_vec(m * k, 1, 1.f / std::sqrt(float(k)));
+    const auto x = random_vec(n * k, 2), b = random_vec(m, 3, 0.5f), h0 = random_vec(n * m, 4, 3.f);
+    const auto lw = random_vec(m, 5, 0.1f, 1.f);
+    DeviceBuffer<T> dw(to_type<T>(w)), dx(to_type<T>(x)), db(to_type<T>(b)), dlw(to_type<T>(lw));
+    DeviceBuffer<T> ha(to_type<T>(h0)), hb(to_type<T>(h0)), normed(n * m);
+    DeviceBuffer<unsigned> counter(std::vector<unsigned>{0u});
+    ASSERT_TRUE(cu::gemv_add_layer_norm<T>(ha.get(), normed.get(), dx.get(), dw.get(), db.get(),
+                                           dlw.get(), nullptr, 1e-5f, n, m, k, counter.get(),
+                                           nullptr));
+    ASSERT_TRUE(cu::gemv_add<T>(hb.get(), dx.get(), dw.get(), db.get(), n, m, k, nullptr));
+    cuda_ok(cudaDeviceSynchronize(), "gemv_add");
+    EXPECT_EQ(to_float(ha.download()), to_float(hb.download())) << "n=" << n << " m=" << m;
+  }
+}
+
 // 8 gpt2-xl layers, batch 1: (a) main's decode GEMVs — QKV and fc1 on the normed rows, out and
-// fc2 adding into the residual with the last CTA's LayerNorm — against (b) QKV and fc1 folded
-// (statistics of the residual inside the GEMV) after plain out / fc2 GEMVs (standing in for an
-// add-into-residual epilogue without the tail). Timing only: (b) computes with stand-in inputs.
+// fc2 adding into the residual with the last CTA's LayerNorm — against (b) out and fc2 adding
+// into the residual only (gemv_add) and QKV and fc1 folded (statistics of the residual inside
+// the GEMV). Timing only (stand-in row sums).
 TEST(GemvLnFoldGpu, TimingLayerChainFoldedVsTail) {
   KILN_SKIP_WITHOUT_GPU();
   using T = __half;
@@ -142,7 +164,7 @@ TEST(GemvLnFoldGpu, TimingLayerChainFoldedVsTail) {
     r1.emplace_back(random_vec(F, 110 + l, 1.f));
   }
   DeviceBuffer<T> residual(to_type<T>(random_vec(H, 5, 1.f))), normed(to_type<T>(random_vec(H, 6)));
-  DeviceBuffer<T> qkv(3 * H), attn(to_type<T>(random_vec(H, 7))), inner(F), tmp(H);
+  DeviceBuffer<T> qkv(3 * H), attn(to_type<T>(random_vec(H, 7))), inner(F);
   DeviceBuffer<unsigned> counters(std::vector<unsigned>(4, 0u));
   cudaStream_t s;
   cuda_ok(cudaStreamCreate(&s), "stream");
@@ -163,12 +185,10 @@ TEST(GemvLnFoldGpu, TimingLayerChainFoldedVsTail) {
     for (int l = 0; l < kLayers; ++l) {
       cu::gemv_layer_norm_folded<T>(qkv.get(), residual.get(), wq[l].get(), bq[l].get(),
                                     rq[l].get(), 1e-5f, 1, 3 * H, H, false, s);
-      cu::gemv<T, T>(tmp.get(), attn.get(), wo[l].get(), bo[l].get(), 1, H, H, cu::Epilogue::kBias,
-                     s);
+      cu::gemv_add<T>(residual.get(), attn.get(), wo[l].get(), bo[l].get(), 1, H, H, s);
       cu::gemv_layer_norm_folded<T>(inner.get(), residual.get(), w1[l].get(), b1[l].get(),
                                     r1[l].get(), 1e-5f, 1, F, H, true, s);
-      cu::gemv<T, T>(tmp.get(), inner.get(), w2[l].get(), b2[l].get(), 1, H, F, cu::Epilogue::kBias,
-                     s);
+      cu::gemv_add<T>(residual.get(), inner.get(), w2[l].get(), b2[l].get(), 1, H, F, s);
     }
   };
   for (int rep = 0; rep < 2; ++rep) {

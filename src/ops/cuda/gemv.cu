@@ -60,7 +60,7 @@ bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
   const int wave = one_wave_warps<T, OutT, Fold>(detail::ceil_div(m, detail::kGemvRows),
                                                  detail::ceil_div(k, detail::kGemvStep));
   const int warps = wave > 0 ? wave : warps_for(m, k);
-  if (epilogue == detail::kGemvAddNorm) {  // gemv_norm_tail: the row in the last CTA's registers
+  if (epilogue == detail::kGemvAddNorm && norm.ln_w) {  // the tail: the row in registers
     const int64_t packs = m / 8;
     if (m % 8 != 0 || packs > int64_t{detail::kGemvNormPacks} * warps * 32) return false;
     for (const void* p :
@@ -99,6 +99,19 @@ bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
     if (!bias) epilogue = Epilogue::kNone;
     return launch_gemv<T, OutT>(out, x, w, bias, n, m, k, static_cast<int>(epilogue), {}, stream,
                                 trace);
+  }
+}
+
+template <class T>
+bool gemv_add(T* residual, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+              cudaStream_t stream) {
+  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+    return false;
+  } else {
+    if (!residual) return false;
+    detail::GemvNorm<T> norm;
+    norm.residual = residual;
+    return launch_gemv<T, T>(nullptr, x, w, bias, n, m, k, detail::kGemvAddNorm, norm, stream);
   }
 }
 
@@ -159,6 +172,8 @@ KILN_INSTANTIATE(__half)
 KILN_INSTANTIATE(__nv_bfloat16)
 #undef KILN_INSTANTIATE
 #define KILN_INSTANTIATE(T)                                                                      \
+  template bool gemv_add<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
+                            cudaStream_t);                                                       \
   template bool gemv_layer_norm_folded<T>(T*, const T*, const T*, const T*, const float*, float, \
                                           int64_t, int64_t, int64_t, bool, cudaStream_t);
 KILN_INSTANTIATE(float)

@@ -24,6 +24,13 @@ template <class T, class OutT>
 bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
                  Epilogue epilogue, cudaStream_t stream, unsigned long long* trace);
 
+// residual [n, m] += round(x · wᵀ + bias) in one GEMV launch (bias may be null): the
+// residual-add epilogue of gemv_add_layer_norm without its LayerNorm, for a next GEMV that folds
+// the LayerNorm (gemv_layer_norm_folded). Same applicability as gemv.
+template <class T>
+bool gemv_add(T* residual, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+              cudaStream_t stream);
+
 // out [n, m] = LayerNorm(x; γ, β) · Wᵀ + b (then GELU tanh) in one GEMV with no LayerNorm pass:
 // the affine is folded into the weights beforehand (w_folded = W·diag(γ) rounded to T,
 // c = W·β + b, rowsum [m] = Σ_k w_folded in fp32) and each CTA takes the row statistics of x

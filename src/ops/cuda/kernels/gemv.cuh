@@ -88,7 +88,8 @@ __device__ __forceinline__ float gemv_gelu_tanh(float v) {
 // Epilogue kGemvAddNorm: residual += round(x·Wᵀ + bias) (two roundings, as linear then add),
 // then normed = LayerNorm(residual) computed by the grid's last CTA to finish (an arrival
 // counter, zero on entry and left zero: threadFenceReduction's pattern), which reads the n
-// residual rows back from L2 — the LayerNorm costs no launch of its own.
+// residual rows back from L2 — the LayerNorm costs no launch of its own. With ln_w null, the add
+// alone (for a next GEMV that folds the LayerNorm, kGemvLnFold).
 constexpr int kGemvAddNorm = 3;
 // Epilogues kGemvLnFold (+ bias) and kGemvLnFoldGelu (+ bias, then GELU): out = LayerNorm(x)·Wᵀ
 // + b with the LayerNorm's affine folded into the weights (w = W·diag(γ), bias = W·β + b,
@@ -319,7 +320,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
       out[static_cast<int64_t>(c) * m + row] = from_float<OutT>(v);
     }
   }
-  if (epilogue == kGemvAddNorm) gemv_norm_tail<T>(norm, n, m);
+  if (epilogue == kGemvAddNorm && norm.ln_w) gemv_norm_tail<T>(norm, n, m);  // else: add only
   if (trace && threadIdx.x == 0) trace[blockIdx.x * 4 + 3] = gemv_globaltimer();
 }
 
