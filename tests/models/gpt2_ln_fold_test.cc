@@ -1,8 +1,8 @@
 // LayerNorm folding (models/common/ln_fold.h) on the CPU, where the folded forward takes the
-// unfused path of ops::layer_norm_linear / ops::linear_add: a GPT-2 with seeded random weights
-// (LayerNorm γ and β far from the identity) gives the same first-step logits (1e-5 relative, the
-// fold's fp32 rounding) and the same greedy tokens folded and unfolded; the fold helpers' algebra
-// and the saved folded model's round trip.
+// unfused path of ops::layer_norm_linear / ops::linear_add: GPT-2 and GPTBigCode (MQA, ReLU) with
+// seeded random weights (LayerNorm γ, β off the identity by ~0.02) give the same first-step
+// logits (1e-5 relative: the fold's fp32 rounding) and greedy tokens folded and unfolded; the
+// fold helpers' algebra; a saved folded model loads back to the same logits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -16,20 +16,28 @@
 namespace kiln::test {
 namespace {
 
-nlohmann::json arch() {
-  return {{"model_type", "gpt2"},
-          {"n_layer", 3},
-          {"n_embd", 64},
-          {"n_head", 4},
-          {"vocab_size", 97},
-          {"n_positions", 64},
-          {"activation_function", "gelu_new"}};
+// GPT-2, and GPTBigCode with multi-query attention and a ReLU MLP (the activation outside fc1).
+std::vector<nlohmann::json> archs() {
+  return {{{"model_type", "gpt2"},
+           {"n_layer", 3},
+           {"n_embd", 64},
+           {"n_head", 4},
+           {"vocab_size", 97},
+           {"n_positions", 64},
+           {"activation_function", "gelu_new"}},
+          {{"model_type", "gpt_bigcode"},
+           {"n_layer", 2},
+           {"n_embd", 32},
+           {"n_head", 4},
+           {"vocab_size", 64},
+           {"n_positions", 64},
+           {"activation_function", "relu"}}};
 }
 
-std::unique_ptr<models::Model> model(models::LnFold fold) {
+std::unique_ptr<models::Model> model(const nlohmann::json& arch, models::LnFold fold) {
   models::LoadOptions o;
   o.fold_layer_norms = fold;
-  return models::random_model(arch(), 11, o);
+  return models::random_model(arch, 11, o);
 }
 
 double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
@@ -42,21 +50,24 @@ double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 TEST(Gpt2LnFold, SameLogitsAndTokensAsUnfolded) {
-  auto plain = model(models::LnFold::kOff), folded = model(models::LnFold::kOn);
-  for (const std::vector<int32_t>& prompt :
-       {std::vector<int32_t>{5}, std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}}) {
-    const auto a = first_logits(*plain, prompt), b = first_logits(*folded, prompt);
-    EXPECT_LT(rel_diff(b, a), 1e-5);
+  for (const nlohmann::json& arch : archs()) {
+    auto plain = model(arch, models::LnFold::kOff), folded = model(arch, models::LnFold::kOn);
+    for (const std::vector<int32_t>& prompt :
+         {std::vector<int32_t>{5}, std::vector<int32_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}}) {
+      const auto a = first_logits(*plain, prompt), b = first_logits(*folded, prompt);
+      EXPECT_LT(rel_diff(b, a), 1e-5) << arch.dump();
+    }
+    std::vector<runtime::GenerationRequest> reqs(3);
+    for (size_t i = 0; i < reqs.size(); ++i) {
+      reqs[i].prompt = {static_cast<int32_t>(3 + i), static_cast<int32_t>(40 + 7 * i), 9};
+      reqs[i].params.max_new_tokens = 12;
+    }
+    ExecContext ctx;
+    runtime::Generator ga(*plain, {8, 256, 8, 0}, ctx), gb(*folded, {8, 256, 8, 0}, ctx);
+    const auto ra = ga.generate(reqs), rb = gb.generate(reqs);
+    for (size_t i = 0; i < reqs.size(); ++i)
+      EXPECT_EQ(ra[i].output_ids, rb[i].output_ids) << arch.dump() << " request " << i;
   }
-  std::vector<runtime::GenerationRequest> reqs(3);
-  for (size_t i = 0; i < reqs.size(); ++i) {
-    reqs[i].prompt = {static_cast<int32_t>(3 + i), static_cast<int32_t>(40 + 7 * i), 9};
-    reqs[i].params.max_new_tokens = 12;
-  }
-  ExecContext ctx;
-  runtime::Generator ga(*plain, {8, 256, 8, 0}, ctx), gb(*folded, {8, 256, 8, 0}, ctx);
-  const auto ra = ga.generate(reqs), rb = gb.generate(reqs);
-  for (size_t i = 0; i < reqs.size(); ++i) EXPECT_EQ(ra[i].output_ids, rb[i].output_ids) << i;
 }
 
 TEST(Gpt2LnFold, FoldHelpers) {
@@ -96,7 +107,7 @@ TEST(Gpt2LnFold, FoldHelpers) {
 // A folded model saves as an ordinary GPT-2 (identity LayerNorm affine, folded linears) that
 // loads back to the same logits.
 TEST(Gpt2LnFold, SavedFoldedModelRoundTrips) {
-  auto folded = model(models::LnFold::kOn);
+  auto folded = model(archs()[0], models::LnFold::kOn);
   TempDir dir("ln_fold");
   folded->save(dir.path.string(), DType::kFloat32);
   models::LoadOptions o;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/check.h"
+#include "ops/ops.h"
 
 namespace kiln::models {
 
@@ -65,6 +66,28 @@ Tensor row_sums(const Tensor& w, DType dtype) {
     out.data<float>()[r] = static_cast<float>(s);
   }
   return out;
+}
+
+std::vector<Tensor> fold_gpt_layer_norms(GptWeights& w, const Device& device, DType dtype,
+                                         LnFold mode, Allocator* alloc) {
+  std::vector<Tensor> sums;
+  if (!layer_norm_folding(device, dtype, mode)) return sums;
+  ExecContext ctx;
+  ctx.device = device;
+  for (GptLayerWeights& l : w.layers) {
+    fold_layer_norm(l.qkv_w, l.qkv_b, l.ln_1_w, l.ln_1_b);
+    fold_layer_norm(l.fc_w, l.fc_b, l.ln_2_w, l.ln_2_b);
+    sums.push_back(ops::to_device(row_sums(l.qkv_w, dtype), DType::kFloat32, alloc, ctx));
+    sums.push_back(ops::to_device(row_sums(l.fc_w, dtype), DType::kFloat32, alloc, ctx));
+  }
+  return sums;
+}
+
+void attach_row_sums(const std::vector<Tensor>& row_sums, size_t layer, GptBlock& block) {
+  if (row_sums.empty()) return;
+  KILN_CHECK(row_sums.size() > 2 * layer + 1, "attach_row_sums: no row sums for layer {}", layer);
+  block.qkv_rowsum = row_sums[2 * layer];
+  block.fc_rowsum = row_sums[2 * layer + 1];
 }
 
 }  // namespace kiln::models

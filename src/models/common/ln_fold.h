@@ -5,7 +5,12 @@
 // LayerNorm tail (ops::linear_add).
 #pragma once
 
+#include <vector>
+
+#include "core/allocator.h"
 #include "core/tensor.h"
+#include "models/common/gpt_block.h"
+#include "models/common/gpt_weights.h"
 #include "models/registry.h"
 
 namespace kiln::models {
@@ -21,5 +26,13 @@ void fold_layer_norm(Tensor& w, Tensor& b, Tensor& ln_w, Tensor& ln_b);
 // Σ_k w[r, k] of each row with every element rounded to `dtype` first (the values the device will
 // hold), accumulated in double: fp32 [m] CPU tensor.
 Tensor row_sums(const Tensor& w, DType dtype);
+
+// For GPT-2-named pre-LN weights on the fp32 host (before move_weights): when
+// layer_norm_folding(device, dtype, mode) holds, folds every layer's ln_1 into qkv and ln_2 into
+// fc and returns their row sums on alloc's device (per layer: qkv's, then fc's; the caller adds
+// their bytes to the weights'); empty when not folding. attach_row_sums gives them to the blocks.
+std::vector<Tensor> fold_gpt_layer_norms(GptWeights& w, const Device& device, DType dtype,
+                                         LnFold mode, Allocator* alloc);
+void attach_row_sums(const std::vector<Tensor>& row_sums, size_t layer, GptBlock& block);
 
 }  // namespace kiln::models

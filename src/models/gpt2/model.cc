@@ -22,25 +22,12 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
   spec_.device = options.allocator->device();
   spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
-  // LayerNorms folded into qkv / fc1 (on the fp32 host weights, before they move): ln_fold.h.
-  const bool fold = layer_norm_folding(spec_.device, spec_.dtype, options.fold_layer_norms);
-  std::vector<Tensor> row_sum;  // per layer: qkv's, then fc1's (fp32, CPU until moved below)
-  if (fold) {
-    for (GptLayerWeights& l : weights_.layers) {
-      fold_layer_norm(l.qkv_w, l.qkv_b, l.ln_1_w, l.ln_1_b);
-      fold_layer_norm(l.fc_w, l.fc_b, l.ln_2_w, l.ln_2_b);
-      row_sum.push_back(row_sums(l.qkv_w, spec_.dtype));
-      row_sum.push_back(row_sums(l.fc_w, spec_.dtype));
-    }
-  }
+  // LayerNorms folded into qkv / fc1 on the fp32 host weights, before they move (ln_fold.h).
+  const std::vector<Tensor> row_sums = fold_gpt_layer_norms(weights_, spec_.device, spec_.dtype,
+                                                            options.fold_layer_norms, allocator_);
   // Move every weight to the device in the compute dtype (a no-op for fp32 on the CPU).
   spec_.weight_bytes = move_weights(weight_map(config_, weights_, ""), spec_.dtype, allocator_);
-  ExecContext move_ctx;
-  move_ctx.device = spec_.device;
-  for (Tensor& t : row_sum) {
-    t = ops::to_device(t, DType::kFloat32, allocator_, move_ctx);
-    spec_.weight_bytes += static_cast<int64_t>(t.nbytes());
-  }
+  for (const Tensor& t : row_sums) spec_.weight_bytes += static_cast<int64_t>(t.nbytes());
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
   // Each step reads one wpe row per token, not the table.
   spec_.weight_bytes -= static_cast<int64_t>(weights_.wpe.nbytes());
@@ -57,10 +44,7 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
         config_.scale_attn_weights ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim)) : 1.f;
     if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(i + 1);
     b.attn.scale = scale;
-    if (fold) {
-      b.qkv_rowsum = row_sum[2 * i];
-      b.fc_rowsum = row_sum[2 * i + 1];
-    }
+    attach_row_sums(row_sums, static_cast<size_t>(i), b);
     blocks_.push_back(std::move(b));
   }
   ln_f_ = {weights_.ln_f_w, weights_.ln_f_b, eps};
