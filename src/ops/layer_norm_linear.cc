@@ -13,9 +13,7 @@ void layer_norm_linear(const Tensor& x, const Tensor& ln_w, const Tensor& ln_b, 
                        const Tensor& w, const Tensor& bias, const Tensor& rowsum, bool gelu,
                        Tensor& normed, Tensor& out, ExecContext& ctx) {
   constexpr const char* op = "layer_norm_linear";
-  KILN_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
-             "{}: x {} and weight {} do not chain (weight is [out, in])", op, x.shape_str(),
-             w.shape_str());
+  require_chain(op, x, w);
   const int64_t n = x.size(0), m = w.size(0), k = x.size(1);
   require_shape(op, out, {n, m}, "out");
   require_shape(op, normed, {n, k}, "normed");
@@ -41,9 +39,7 @@ void layer_norm_linear(const Tensor& x, const Tensor& ln_w, const Tensor& ln_b, 
 void linear_add(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& residual, Tensor& tmp,
                 ExecContext& ctx) {
   constexpr const char* op = "linear_add";
-  KILN_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
-             "{}: x {} and weight {} do not chain (weight is [out, in])", op, x.shape_str(),
-             w.shape_str());
+  require_chain(op, x, w);
   const int64_t n = x.size(0), m = w.size(0);
   require_shape(op, residual, {n, m}, "residual");
   require_shape(op, tmp, {n, m}, "tmp");
