@@ -86,56 +86,49 @@ TEST(GemvTraceGpu, DecodeChainTimeline) {
         ASSERT_TRUE(ran);
       }
   };
-  for (int share : {1, 2}) {  // the launcher's default, then grids on half of each SM
-    cu::gemv_set_sm_share(share);
-    for (int rep = 0; rep < 3; ++rep) chain(false);
-    const double plain_us = time_us(s, 20, [&](int) { chain(false); }) / kLayers;
-    const double traced_us = time_us(s, 20, [&](int) { chain(true); }) / kLayers;
-    cuda_ok(cudaStreamSynchronize(s), "chain");
-    std::printf(
-        "8-layer chain, SM share 1/%d: %.2f us per layer plain, %.2f traced (timestamps of the "
-        "last run)\n",
-        share, plain_us, traced_us);
+  for (int rep = 0; rep < 3; ++rep) chain(false);
+  const double plain_us = time_us(s, 20, [&](int) { chain(false); }) / kLayers;
+  const double traced_us = time_us(s, 20, [&](int) { chain(true); }) / kLayers;
+  cuda_ok(cudaStreamSynchronize(s), "chain");
+  std::printf("8-layer chain: %.2f us per layer plain, %.2f traced (timestamps of the last run)\n",
+              plain_us, traced_us);
 
-    std::vector<KernelTimes> k;
-    for (int g = 0; g < 4 * kLayers; ++g) {
-      const auto raw = trace[g].download();
-      std::vector<Cta> ctas;
-      for (size_t i = 0; i + 3 < raw.size(); i += 4) {
-        const Cta c{raw[i], raw[i + 1], raw[i + 2], raw[i + 3]};
-        ASSERT_GT(c.entry, 0u) << "kernel " << g << " CTA " << i / 4 << " never ran";
-        ASSERT_LE(c.entry, c.waited);
-        ASSERT_LE(c.waited, c.exit);
-        ctas.push_back(c);
-      }
-      k.push_back(summarize(ctas));
+  std::vector<KernelTimes> k;
+  for (int g = 0; g < 4 * kLayers; ++g) {
+    const auto raw = trace[g].download();
+    std::vector<Cta> ctas;
+    for (size_t i = 0; i + 3 < raw.size(); i += 4) {
+      const Cta c{raw[i], raw[i + 1], raw[i + 2], raw[i + 3]};
+      ASSERT_GT(c.entry, 0u) << "kernel " << g << " CTA " << i / 4 << " never ran";
+      ASSERT_LE(c.entry, c.waited);
+      ASSERT_LE(c.waited, c.exit);
+      ctas.push_back(c);
     }
-    // Per GEMV kind, averaged over layers 1..7 (µs): span = its share of the chain (previous
-    // kernel's last exit → its own last exit), resolve = previous last exit → its first wait
-    // return, early = CTAs resident before the previous kernel ended (their entry is earlier),
-    // work = first wait return → last exit, tail = last exit − median exit.
-    std::printf("  kind  span_us  resolve_us  work_us  tail_us  early_entry_us  max_cta/SM  SMs\n");
-    for (int j = 0; j < 4; ++j) {
-      double span = 0, resolve = 0, work = 0, tail = 0, early = 0, per_sm = 0, sms = 0;
-      int cnt = 0;
-      for (int l = 1; l < kLayers; ++l) {
-        const KernelTimes& c = k[4 * l + j];
-        const KernelTimes& p = k[4 * l + j - 1];
-        span += static_cast<double>(c.last_exit - p.last_exit) * 1e-3;
-        resolve += (static_cast<double>(c.first_wait) - static_cast<double>(p.last_exit)) * 1e-3;
-        work += static_cast<double>(c.last_exit - c.first_wait) * 1e-3;
-        tail += static_cast<double>(c.last_exit - c.exits[c.exits.size() / 2]) * 1e-3;
-        early += (static_cast<double>(p.last_exit) - static_cast<double>(c.first_entry)) * 1e-3;
-        per_sm += c.max_per_sm;
-        sms += c.sms;
-        ++cnt;
-      }
-      std::printf("  %-4s %8.2f %11.2f %8.2f %8.2f %15.2f %11.1f %4.0f\n", shapes[j].name,
-                  span / cnt, resolve / cnt, work / cnt, tail / cnt, early / cnt, per_sm / cnt,
-                  sms / cnt);
-    }
+    k.push_back(summarize(ctas));
   }
-  cu::gemv_set_sm_share(1);
+  // Per GEMV kind, averaged over layers 1..7 (µs): span = its share of the chain (previous
+  // kernel's last exit → its own last exit), resolve = previous last exit → its first wait
+  // return, early = CTAs resident before the previous kernel ended (their entry is earlier),
+  // work = first wait return → last exit, tail = last exit − median exit.
+  std::printf("  kind  span_us  resolve_us  work_us  tail_us  early_entry_us  max_cta/SM  SMs\n");
+  for (int j = 0; j < 4; ++j) {
+    double span = 0, resolve = 0, work = 0, tail = 0, early = 0, per_sm = 0, sms = 0;
+    int cnt = 0;
+    for (int l = 1; l < kLayers; ++l) {
+      const KernelTimes& c = k[4 * l + j];
+      const KernelTimes& p = k[4 * l + j - 1];
+      span += static_cast<double>(c.last_exit - p.last_exit) * 1e-3;
+      resolve += (static_cast<double>(c.first_wait) - static_cast<double>(p.last_exit)) * 1e-3;
+      work += static_cast<double>(c.last_exit - c.first_wait) * 1e-3;
+      tail += static_cast<double>(c.last_exit - c.exits[c.exits.size() / 2]) * 1e-3;
+      early += (static_cast<double>(p.last_exit) - static_cast<double>(c.first_entry)) * 1e-3;
+      per_sm += c.max_per_sm;
+      sms += c.sms;
+      ++cnt;
+    }
+    std::printf("  %-4s %8.2f %11.2f %8.2f %8.2f %15.2f %11.1f %4.0f\n", shapes[j].name, span / cnt,
+                resolve / cnt, work / cnt, tail / cnt, early / cnt, per_sm / cnt, sms / cnt);
+  }
   cudaStreamDestroy(s);
 }
 

@@ -7,7 +7,6 @@
 #include <array>
 #include <atomic>
 #include <climits>
-#include <cstdlib>
 #include <type_traits>
 
 #include "ops/cuda/cuda_check.h"
@@ -36,31 +35,16 @@ int warps_for(int64_t m, int64_t k) {
 // one or two rounds of loads, so a second, partial wave costs a whole CTA latency (e.g. the
 // 300-tile gpt2-xl QKV GEMV at 8 warps: 2 CTAs per SM, 264 resident). 0 when no CTA size fits
 // the grid in one wave (large m: warps_for's rule). KILN_GEMV_WAVE=0 turns it off (A/B).
-// With an SM share of s > 1 (gemv_set_sm_share, KILN_GEMV_SHARE) the wave may use only 1/s of
-// each SM's CTA slots, leaving room for the next kernel's CTAs to become resident (PDL) and
-// request their weights while this grid finishes and its completion propagates (~1.3 µs per
-// dependent kernel, GemvTraceGpu).
-std::atomic<int> g_sm_share{0};  // 0: not read yet
-int sm_share() {
-  int s = g_sm_share.load(std::memory_order_relaxed);
-  if (s > 0) return s;
-  const char* e = std::getenv("KILN_GEMV_SHARE");
-  s = e && *e ? std::max(1, std::atoi(e)) : 1;
-  g_sm_share.store(s, std::memory_order_relaxed);
-  return s;
-}
-
 template <class T, class OutT, bool Fold>
 int one_wave_warps(int64_t tiles, int64_t steps) {
   static const bool off = switched_off("KILN_GEMV_WAVE");
   if (off) return 0;
   static std::array<std::atomic<int>, detail::kGemvMaxWarps + 1> blocks{};  // per SM; 0 unknown
   const int64_t sms = sm_count();
-  const int share = sm_share();
   for (int w = static_cast<int>(std::min<int64_t>(detail::kGemvMaxWarps, steps)); w >= 1; --w) {
     const int b = blocks_per_sm(blocks[w], detail::gemv_kernel<T, OutT, Fold>, w * 32, 0);
     if (b == 0) return 0;
-    if (b / share >= 1 && (b / share) * sms >= tiles) return w;
+    if (b * sms >= tiles) return w;
   }
   return 0;
 }
@@ -93,10 +77,6 @@ bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
 }
 
 }  // namespace
-
-void gemv_set_sm_share(int share) {
-  g_sm_share.store(std::max(1, share), std::memory_order_relaxed);
-}
 
 template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,

@@ -14,10 +14,6 @@
 
 namespace kiln::ops::cuda {
 
-// A/B of the one-wave CTA sizing (gemv.cu): each grid may use 1/share of every SM's CTA slots
-// (1: all of them, the default; KILN_GEMV_SHARE sets the default).
-void gemv_set_sm_share(int share);
-
 template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
           Epilogue epilogue, cudaStream_t stream);
