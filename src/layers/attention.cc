@@ -24,6 +24,11 @@ Tensor SelfAttention::forward_heads(const Tensor& x, const ForwardBatch& batch, 
   const int64_t q_cols = int64_t{num_heads} * head_dim, kv_cols = int64_t{num_kv_heads} * head_dim;
   Tensor qkv_out = ws.take({n, q_cols + 2 * kv_cols}, x.dtype());  // [n, q | k | v]
   qkv.forward(x, qkv_out, ctx);
+  return attend_qkv(qkv_out, batch, k_pool, v_pool, ws, ctx);
+}
+
+Tensor SelfAttention::attend_qkv(Tensor& qkv_out, const ForwardBatch& batch, Tensor& k_pool,
+                                 Tensor& v_pool, Workspace& ws, ExecContext& ctx) const {
   if (rotary) rotary->apply(qkv_out, num_heads + num_kv_heads, head_dim, batch, ws, ctx);
   return attend(qkv_out, batch.slots, batch.attn, k_pool, v_pool, ws, ctx);
 }

@@ -32,6 +32,10 @@ struct SelfAttention {
   // caller that fuses `out` with what follows it.
   Tensor forward_heads(const Tensor& x, const ForwardBatch& batch, Tensor& k_pool, Tensor& v_pool,
                        Workspace& ws, ExecContext& ctx) const;
+  // forward_heads from a qkv projection the caller computed: qkv_out [n, q | k | v] (rotary
+  // applied here, in place).
+  Tensor attend_qkv(Tensor& qkv_out, const ForwardBatch& batch, Tensor& k_pool, Tensor& v_pool,
+                    Workspace& ws, ExecContext& ctx) const;
   // Encoder self-attention (no rotary): K/V go to the scratch pools through batch.scratch_slots;
   // attention follows batch.attn (bidirectional). x [n, hidden] -> y [n, hidden].
   void forward_encoder(const Tensor& x, const EncoderBatch& batch, Tensor& k_scratch,

@@ -11,12 +11,17 @@
 
 namespace kiln::models {
 
+// LayerNorm folding into the next linear (models/common/ln_fold.h): kAuto folds on 16-bit CUDA
+// unless KILN_LN_FOLD=0; kOn folds on any device and dtype (tests); kOff never.
+enum class LnFold { kAuto, kOn, kOff };
+
 struct LoadOptions {
   Device device = Device::cpu();
   // Weight and activation dtype on the GPU (float16, bfloat16 or float32); the CPU computes in
   // float32 whatever the checkpoint stores.
   DType dtype = DType::kFloat16;
-  Allocator* allocator = cpu_allocator();  // where weights, workspace and logits live
+  Allocator* allocator = cpu_allocator();   // where weights, workspace and logits live
+  LnFold fold_layer_norms = LnFold::kAuto;  // the families that support it (GPT-2)
 };
 
 // dir: a Hugging Face model folder or a kiln checkpoint written by Model::save.

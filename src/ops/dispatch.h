@@ -31,6 +31,13 @@ inline void require_shape(const char* op, const Tensor& t, const Shape& s, const
              shape_to_string(s));
 }
 
+// x [n, in] and a weight [out, in] (HF layout) of a linear.
+inline void require_chain(const char* op, const Tensor& x, const Tensor& w) {
+  KILN_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
+             "{}: x {} and weight {} do not chain (weight is [out, in])", op, x.shape_str(),
+             w.shape_str());
+}
+
 inline void require_same(const char* op, const Tensor& ref, const Tensor& t, const char* name) {
   KILN_CHECK(t.device() == ref.device() && t.dtype() == ref.dtype(),
              "{}: '{}' is {}/{}, expected {}/{}", op, name, t.device().str(),

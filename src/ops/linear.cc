@@ -7,9 +7,7 @@ namespace kiln::ops {
 void linear(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& out, ExecContext& ctx,
             bool gelu) {
   constexpr const char* op = "linear";
-  KILN_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
-             "{}: x {} and weight {} do not chain (weight is [out, in])", op, x.shape_str(),
-             w.shape_str());
+  require_chain(op, x, w);
   if (bias.defined()) {
     require_shape(op, bias, {w.size(0)}, "bias");
     require_same(op, w, bias, "bias");

@@ -12,9 +12,7 @@ void linear_add_layer_norm(const Tensor& x, const Tensor& w, const Tensor& bias,
                            const Tensor& ln_w, const Tensor& ln_b, float eps, Tensor& normed,
                            Tensor& tmp, ExecContext& ctx) {
   constexpr const char* op = "linear_add_layer_norm";
-  KILN_CHECK(x.dim() == 2 && w.dim() == 2 && x.size(1) == w.size(1),
-             "{}: x {} and weight {} do not chain (weight is [out, in])", op, x.shape_str(),
-             w.shape_str());
+  require_chain(op, x, w);
   const int64_t n = x.size(0), m = w.size(0);
   require_shape(op, residual, {n, m}, "residual");
   require_shape(op, normed, {n, m}, "normed");

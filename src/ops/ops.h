@@ -29,6 +29,19 @@ void linear_add_layer_norm(const Tensor& x, const Tensor& w, const Tensor& bias,
                            const Tensor& ln_w, const Tensor& ln_b, float eps, Tensor& normed,
                            Tensor& tmp, ExecContext& ctx);
 
+// out = linear(LayerNorm(x) * ln_w + ln_b, w, bias) (then GELU(tanh) if gelu); normed [n, in]
+// is the scratch of the unfused path. With rowsum [out] (fp32, Σ_k w) defined, the caller
+// guarantees ln_w/ln_b are the identity affine (γ and β folded into w and bias,
+// models/common/ln_fold.h), and at CUDA decode sizes one GEMV takes the row statistics itself.
+void layer_norm_linear(const Tensor& x, const Tensor& ln_w, const Tensor& ln_b, float eps,
+                       const Tensor& w, const Tensor& bias, const Tensor& rowsum, bool gelu,
+                       Tensor& normed, Tensor& out, ExecContext& ctx);
+
+// residual += linear(x, w, bias) (tmp [n, out]: the unfused path's scratch); one GEMV at CUDA
+// decode sizes.
+void linear_add(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& residual, Tensor& tmp,
+                ExecContext& ctx);
+
 // out = x / sqrt(mean(x²) + eps) * w, statistics in fp32 (LLaMA's RMSNorm, T5's LayerNorm).
 // x/out [n, d], w [d].
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out, ExecContext& ctx);

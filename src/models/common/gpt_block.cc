@@ -16,9 +16,43 @@ GptBlock gpt_block(const GptLayerWeights& w, float eps, ops::ActivationKind act)
   return b;
 }
 
+namespace {
+
+// pre_ln_forward for blocks whose LayerNorms are folded into qkv and fc1.
+void folded_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
+                    const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
+                    ExecContext& ctx) {
+  const size_t mark = ws.used();
+  const int64_t n = h.size(0);
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const GptBlock& b = blocks[i];
+    KILN_CHECK(b.qkv_rowsum.defined() && b.fc_rowsum.defined(),
+               "pre_ln_forward: block {} is not folded like block 0", i);
+    Tensor qkv_out = ws.take({n, b.attn.qkv.out_features()}, h.dtype());  // [n, q | k | v]
+    ops::layer_norm_linear(h, b.ln_1.weight, b.ln_1.bias, b.ln_1.eps, b.attn.qkv.weight,
+                           b.attn.qkv.bias, b.qkv_rowsum, /*gelu=*/false, normed, qkv_out, ctx);
+    const Tensor heads = b.attn.attend_qkv(qkv_out, batch, kv.k[i], kv.v[i], ws, ctx);
+    ops::linear_add(heads, b.attn.out.weight, b.attn.out.bias, h, tmp, ctx);
+    ws.rewind(mark);
+    Tensor inner = ws.take({n, b.mlp.fc1.out_features()}, h.dtype());  // [n, inner]
+    const bool fused_gelu = b.mlp.act == ops::ActivationKind::kGeluTanh;
+    ops::layer_norm_linear(h, b.ln_2.weight, b.ln_2.bias, b.ln_2.eps, b.mlp.fc1.weight,
+                           b.mlp.fc1.bias, b.fc_rowsum, fused_gelu, normed, inner, ctx);
+    if (!fused_gelu) ops::activation(inner, b.mlp.act, ctx);
+    ops::linear_add(inner, b.mlp.fc2.weight, b.mlp.fc2.bias, h, tmp, ctx);
+    ws.rewind(mark);
+  }
+}
+
+}  // namespace
+
 void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
                     ExecContext& ctx) {
+  if (!blocks.empty() && blocks[0].qkv_rowsum.defined()) {
+    folded_forward(blocks, h, normed, tmp, batch, kv, ws, ctx);
+    return;
+  }
   const size_t mark = ws.used();
   const size_t num_layers = blocks.size();
   blocks[0].ln_1.forward(h, normed, ctx);

@@ -20,6 +20,9 @@ struct GptBlock {
   layers::SelfAttention attn;
   layers::LayerNorm ln_2;  // before the MLP (OPT: the layer's final_layer_norm)
   layers::Mlp mlp;
+  // LayerNorms folded into qkv / fc1 (models/common/ln_fold.h; ln_1 and ln_2 then hold the
+  // identity affine): fp32 [out] row sums of those weights; undefined when not folded.
+  Tensor qkv_rowsum, fc_rowsum;
 };
 
 // The norms, projections and MLP of a block from GPT-2-named weights (eps for both LayerNorms);
@@ -32,6 +35,8 @@ GptBlock gpt_block(const GptLayerWeights& w, float eps, ops::ActivationKind act)
 // un-normalised (the final norm runs on the logit rows only).
 // h, normed, tmp: [n, hidden] (residual stream, normed input, sublayer output). The sublayers'
 // scratch is taken from ws after ws.used() at entry and rewound there. Block i uses kv.k[i]/v[i].
+// Folded blocks (qkv_rowsum defined) run h += out(attn(qkv(ln_1(h)))) with the LayerNorm inside
+// the qkv / fc1 op (ops::layer_norm_linear) and plain residual adds (ops::linear_add).
 void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
                     ExecContext& ctx);

@@ -4,6 +4,7 @@
 
 #include "io/checkpoint.h"
 #include "models/common/device_weights.h"
+#include "models/common/ln_fold.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
 #include "ops/ops.h"
@@ -21,8 +22,12 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
   spec_.device = options.allocator->device();
   spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
+  // LayerNorms folded into qkv / fc1 on the fp32 host weights, before they move (ln_fold.h).
+  const std::vector<Tensor> row_sums = fold_gpt_layer_norms(weights_, spec_.device, spec_.dtype,
+                                                            options.fold_layer_norms, allocator_);
   // Move every weight to the device in the compute dtype (a no-op for fp32 on the CPU).
   spec_.weight_bytes = move_weights(weight_map(config_, weights_, ""), spec_.dtype, allocator_);
+  for (const Tensor& t : row_sums) spec_.weight_bytes += static_cast<int64_t>(t.nbytes());
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
   // Each step reads one wpe row per token, not the table.
   spec_.weight_bytes -= static_cast<int64_t>(weights_.wpe.nbytes());
@@ -35,10 +40,11 @@ Gpt2Model::Gpt2Model(const Gpt2Config& config, Gpt2Weights weights, const LoadOp
     b.attn.head_dim = spec_.head_dim;
     // HF: scores / sqrt(head_dim) if scale_attn_weights, and / (layer_idx + 1) if
     // scale_attn_by_inverse_layer_idx.
-    float scale = config_.scale_attn_weights ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim))
-                                             : 1.f;
+    float scale =
+        config_.scale_attn_weights ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim)) : 1.f;
     if (config_.scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(i + 1);
     b.attn.scale = scale;
+    attach_row_sums(row_sums, static_cast<size_t>(i), b);
     blocks_.push_back(std::move(b));
   }
   ln_f_ = {weights_.ln_f_w, weights_.ln_f_b, eps};

@@ -4,6 +4,7 @@
 
 #include "io/checkpoint.h"
 #include "models/common/device_weights.h"
+#include "models/common/ln_fold.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
 #include "ops/ops.h"
@@ -23,20 +24,24 @@ GptBigCodeModel::GptBigCodeModel(const GptBigCodeConfig& config, GptBigCodeWeigh
   spec_.device = options.allocator->device();
   spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
+  // LayerNorms folded into qkv / fc1 on the fp32 host weights, before they move (ln_fold.h).
+  const std::vector<Tensor> row_sums = fold_gpt_layer_norms(weights_, spec_.device, spec_.dtype,
+                                                            options.fold_layer_norms, allocator_);
   spec_.weight_bytes = move_weights(weight_map(config_, weights_, ""), spec_.dtype, allocator_);
+  for (const Tensor& t : row_sums) spec_.weight_bytes += static_cast<int64_t>(t.nbytes());
   if (config_.tie_word_embeddings) weights_.lm_head = weights_.wte;
   spec_.weight_bytes -= static_cast<int64_t>(weights_.wpe.nbytes());  // one row per token
 
   const float eps = static_cast<float>(config_.layer_norm_epsilon);
   const ops::ActivationKind act = ops::activation_from_name(config_.activation_function);
-  for (const GptBigCodeLayerWeights& w : weights_.layers) {
-    GptBlock b = gpt_block(w, eps, act);
+  for (size_t i = 0; i < weights_.layers.size(); ++i) {
+    GptBlock b = gpt_block(weights_.layers[i], eps, act);
     b.attn.num_heads = spec_.num_heads;
     b.attn.num_kv_heads = spec_.num_kv_heads;  // 1 with multi_query: K/V shared by every head
     b.attn.head_dim = spec_.head_dim;
-    b.attn.scale = config_.scale_attn_weights
-                       ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim))
-                       : 1.f;
+    b.attn.scale =
+        config_.scale_attn_weights ? 1.f / std::sqrt(static_cast<float>(spec_.head_dim)) : 1.f;
+    attach_row_sums(row_sums, i, b);
     blocks_.push_back(std::move(b));
   }
   ln_f_ = {weights_.ln_f_w, weights_.ln_f_b, eps};

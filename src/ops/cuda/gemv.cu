@@ -35,14 +35,14 @@ int warps_for(int64_t m, int64_t k) {
 // one or two rounds of loads, so a second, partial wave costs a whole CTA latency (e.g. the
 // 300-tile gpt2-xl QKV GEMV at 8 warps: 2 CTAs per SM, 264 resident). 0 when no CTA size fits
 // the grid in one wave (large m: warps_for's rule). KILN_GEMV_WAVE=0 turns it off (A/B).
-template <class T, class OutT>
+template <class T, class OutT, bool Fold>
 int one_wave_warps(int64_t tiles, int64_t steps) {
   static const bool off = switched_off("KILN_GEMV_WAVE");
   if (off) return 0;
   static std::array<std::atomic<int>, detail::kGemvMaxWarps + 1> blocks{};  // per SM; 0 unknown
   const int64_t sms = sm_count();
   for (int w = static_cast<int>(std::min<int64_t>(detail::kGemvMaxWarps, steps)); w >= 1; --w) {
-    const int b = blocks_per_sm(blocks[w], detail::gemv_kernel<T, OutT>, w * 32, 0);
+    const int b = blocks_per_sm(blocks[w], detail::gemv_kernel<T, OutT, Fold>, w * 32, 0);
     if (b == 0) return 0;
     if (b * sms >= tiles) return w;
   }
@@ -50,17 +50,17 @@ int one_wave_warps(int64_t tiles, int64_t steps) {
 }
 
 // Applicability (as documented in gemv.h), then the launch. epilogue: detail::gemv_kernel's.
-template <class T, class OutT>
+template <class T, class OutT, bool Fold = false>
 bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
                  int epilogue, const detail::GemvNorm<T>& norm, cudaStream_t stream,
                  unsigned long long* trace = nullptr) {
   if (n < 1 || n > detail::kGemvMaxN || m < 1 || m > INT_MAX - detail::kGemvRows) return false;
   if (k < 8 || k % 8 != 0 || k > INT_MAX - 2 * detail::kGemvStep) return false;
   if (!detail::is_aligned(x, 16) || !detail::is_aligned(w, 16)) return false;
-  const int wave = one_wave_warps<T, OutT>(detail::ceil_div(m, detail::kGemvRows),
-                                           detail::ceil_div(k, detail::kGemvStep));
+  const int wave = one_wave_warps<T, OutT, Fold>(detail::ceil_div(m, detail::kGemvRows),
+                                                 detail::ceil_div(k, detail::kGemvStep));
   const int warps = wave > 0 ? wave : warps_for(m, k);
-  if (epilogue == detail::kGemvAddNorm) {  // gemv_norm_tail: the row in the last CTA's registers
+  if (epilogue == detail::kGemvAddNorm && norm.ln_w) {  // the tail: the row in registers
     const int64_t packs = m / 8;
     if (m % 8 != 0 || packs > int64_t{detail::kGemvNormPacks} * warps * 32) return false;
     for (const void* p :
@@ -69,7 +69,7 @@ bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
       if (!detail::is_aligned(p, 16)) return false;
   }
   const int64_t grid = detail::ceil_div(m, detail::kGemvRows);
-  KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT>, dim3(static_cast<unsigned>(grid)),
+  KILN_CUDA_CHECK(launch(detail::gemv_kernel<T, OutT, Fold>, dim3(static_cast<unsigned>(grid)),
                          dim3(warps * 32), 0, stream, out, x, w, bias, static_cast<int>(n),
                          static_cast<int>(m), static_cast<int>(k), epilogue, norm, trace),
                   "gemv");
@@ -99,6 +99,36 @@ bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
     if (!bias) epilogue = Epilogue::kNone;
     return launch_gemv<T, OutT>(out, x, w, bias, n, m, k, static_cast<int>(epilogue), {}, stream,
                                 trace);
+  }
+}
+
+template <class T>
+bool gemv_add(T* residual, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+              cudaStream_t stream) {
+  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+    return false;
+  } else {
+    if (!residual) return false;
+    detail::GemvNorm<T> norm;
+    norm.residual = residual;
+    return launch_gemv<T, T>(nullptr, x, w, bias, n, m, k, detail::kGemvAddNorm, norm, stream);
+  }
+}
+
+template <class T>
+bool gemv_layer_norm_folded(T* out, const T* x, const T* w_folded, const T* c, const float* rowsum,
+                            float eps, int64_t n, int64_t m, int64_t k, bool gelu,
+                            cudaStream_t stream) {
+  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+    return false;
+  } else {
+    if (!rowsum) return false;
+    detail::GemvNorm<T> norm;
+    norm.eps = eps;
+    norm.rowsum = rowsum;
+    return launch_gemv<T, T, true>(out, x, w_folded, c, n, m, k,
+                                   gelu ? detail::kGemvLnFoldGelu : detail::kGemvLnFold, norm,
+                                   stream);
   }
 }
 
@@ -137,6 +167,15 @@ template bool gemv_traced<__half, __half>(__half*, const __half*, const __half*,
 #define KILN_INSTANTIATE(T)                                                                      \
   template bool gemv_add_layer_norm<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, \
                                        float, int64_t, int64_t, int64_t, unsigned*, cudaStream_t);
+KILN_INSTANTIATE(float)
+KILN_INSTANTIATE(__half)
+KILN_INSTANTIATE(__nv_bfloat16)
+#undef KILN_INSTANTIATE
+#define KILN_INSTANTIATE(T)                                                                      \
+  template bool gemv_add<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
+                            cudaStream_t);                                                       \
+  template bool gemv_layer_norm_folded<T>(T*, const T*, const T*, const T*, const float*, float, \
+                                          int64_t, int64_t, int64_t, bool, cudaStream_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(__half)
 KILN_INSTANTIATE(__nv_bfloat16)

@@ -24,6 +24,23 @@ template <class T, class OutT>
 bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
                  Epilogue epilogue, cudaStream_t stream, unsigned long long* trace);
 
+// residual [n, m] += round(x · wᵀ + bias) in one GEMV launch (bias may be null): the
+// residual-add epilogue of gemv_add_layer_norm without its LayerNorm, for a next GEMV that folds
+// the LayerNorm (gemv_layer_norm_folded). Same applicability as gemv.
+template <class T>
+bool gemv_add(T* residual, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
+              cudaStream_t stream);
+
+// out [n, m] = LayerNorm(x; γ, β) · Wᵀ + b (then GELU tanh) in one GEMV with no LayerNorm pass:
+// the affine is folded into the weights beforehand (w_folded = W·diag(γ) rounded to T,
+// c = W·β + b, rowsum [m] = Σ_k w_folded in fp32) and each CTA takes the row statistics of x
+// from the values it streams (kernels/gemv.cuh, kGemvLnFold). Same applicability as gemv
+// (c may be null when there is no bias); false without launching otherwise.
+template <class T>
+bool gemv_layer_norm_folded(T* out, const T* x, const T* w_folded, const T* c, const float* rowsum,
+                            float eps, int64_t n, int64_t m, int64_t k, bool gelu,
+                            cudaStream_t stream);
+
 // residual [n, m] += round(x · wᵀ + bias) (bias may be null), then normed [n, m] =
 // LayerNorm(residual) · ln_w + ln_b (ln_b may be null), in one GEMV launch: the grid's last CTA
 // normalises (counter: a zeroed arrival counter, ExecContext::counters, left zero). Same

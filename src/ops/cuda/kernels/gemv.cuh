@@ -88,8 +88,16 @@ __device__ __forceinline__ float gemv_gelu_tanh(float v) {
 // Epilogue kGemvAddNorm: residual += round(x·Wᵀ + bias) (two roundings, as linear then add),
 // then normed = LayerNorm(residual) computed by the grid's last CTA to finish (an arrival
 // counter, zero on entry and left zero: threadFenceReduction's pattern), which reads the n
-// residual rows back from L2 — the LayerNorm costs no launch of its own.
+// residual rows back from L2 — the LayerNorm costs no launch of its own. With ln_w null, the add
+// alone (for a next GEMV that folds the LayerNorm, kGemvLnFold).
 constexpr int kGemvAddNorm = 3;
+// Epilogues kGemvLnFold (+ bias) and kGemvLnFoldGelu (+ bias, then GELU): out = LayerNorm(x)·Wᵀ
+// + b with the LayerNorm's affine folded into the weights (w = W·diag(γ), bias = W·β + b,
+// rowsum[r] = Σ_k w[r][k] in fp32): out = inv·(x·wᵀ) − inv·mean·rowsum + bias, where mean and
+// inv = 1/sqrt(var + eps) of each x row come from the x values the CTA loads anyway (lanes
+// g < n sum them and their squares; var = E[x²] − mean², fp32) — no LayerNorm pass before.
+constexpr int kGemvLnFold = 4;
+constexpr int kGemvLnFoldGelu = 5;
 template <class T>
 struct GemvNorm {
   T* residual = nullptr;    // [n, m]
@@ -98,6 +106,7 @@ struct GemvNorm {
   float eps = 0.f;
   T* normed = nullptr;  // [n, m]
   unsigned* counter = nullptr;
+  const float* rowsum = nullptr;  // [m], kGemvLnFold*
 };
 
 // The last CTA's LayerNorm of the n residual rows, the whole CTA on each row with the row held in
@@ -186,13 +195,16 @@ __device__ __forceinline__ void gemv_trace_start(unsigned long long* trace) {
 }
 
 // grid.x = ceil(m / 16), blockDim.x = 32 · nw (nw <= 16). epilogue: 0 none, 1 bias, 2 bias+GELU,
-// kGemvAddNorm (OutT == T, out unused, bias optional).
-template <class T, class OutT>
+// kGemvAddNorm (OutT == T, out unused, bias optional), kGemvLnFold / kGemvLnFoldGelu (norm.eps,
+// norm.rowsum; bias optional).
+// Fold: the kGemvLnFold* instantiation (row statistics gathered in the main loop).
+template <class T, class OutT, bool Fold = false>
 __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     gemv_kernel(OutT* __restrict__ out, const T* __restrict__ x, const T* __restrict__ w,
                 const T* __restrict__ bias, int n, int m, int k, int epilogue, GemvNorm<T> norm,
                 unsigned long long* trace) {
   __shared__ float partial[kGemvMaxWarps][kGemvRows][kGemvMaxN];
+  __shared__ float stat[kGemvMaxWarps][kGemvMaxN][2];  // kGemvLnFold*: per warp Σx, Σx² per row
 
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int nw = static_cast<int>(blockDim.x >> 5);
@@ -206,6 +218,8 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
   const int nsteps = (k + kGemvStep - 1) / kGemvStep;
 
   float acc[4] = {0.f, 0.f, 0.f, 0.f};
+  constexpr bool fold = Fold;
+  float sx = 0.f, sxx = 0.f;  // fold: this lane's share of Σx and Σx² of x row g
   bool waited = false;
   if (trace && threadIdx.x == 0) gemv_trace_start(trace);
   for (int s0 = warp; s0 < nsteps; s0 += kGemvUnroll * nw) {
@@ -241,6 +255,20 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
         vx[u][j] = o < k ? gemv_ld_x(xr + o) : make_uint4(0u, 0u, 0u, 0u);
       }
     }
+    if (fold && g < n) {  // each x element of row g is loaded by exactly one of these lanes
+#pragma unroll
+      for (int u = 0; u < kGemvUnroll; ++u)
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const T* e = reinterpret_cast<const T*>(&vx[u][j]);
+#pragma unroll
+          for (int i = 0; i < 8; ++i) {
+            const float f = to_float(e[i]);
+            sx += f;
+            sxx += f * f;
+          }
+        }
+    }
 #pragma unroll
     for (int u = 0; u < kGemvUnroll; ++u) {
 #pragma unroll
@@ -258,6 +286,13 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
   partial[warp][g][2 * q + 1] = acc[1];
   partial[warp][g + 8][2 * q] = acc[2];
   partial[warp][g + 8][2 * q + 1] = acc[3];
+  if constexpr (fold) {  // the four q lanes of a row group hold disjoint parts of row g's sums
+    sx += __shfl_xor_sync(0xffffffffu, sx, 1);
+    sx += __shfl_xor_sync(0xffffffffu, sx, 2);
+    sxx += __shfl_xor_sync(0xffffffffu, sxx, 1);
+    sxx += __shfl_xor_sync(0xffffffffu, sxx, 2);
+    if (q == 0) stat[warp][g][0] = sx, stat[warp][g][1] = sxx;
+  }
   __syncthreads();
   for (int t = threadIdx.x; t < kGemvRows * kGemvMaxN; t += blockDim.x) {
     const int r = t & (kGemvRows - 1), c = t >> 4;  // consecutive threads: consecutive rows
@@ -265,8 +300,16 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
     if (row < m && c < n) {
       float v = 0.f;
       for (int i = 0; i < nw; ++i) v += partial[i][r][c];
+      if constexpr (fold) {
+        float s1 = 0.f, s2 = 0.f;
+        for (int i = 0; i < nw; ++i) s1 += stat[i][c][0], s2 += stat[i][c][1];
+        const float mean = s1 / static_cast<float>(k);
+        const float var = fmaxf(s2 / static_cast<float>(k) - mean * mean, 0.f);
+        const float inv = rsqrtf(var + norm.eps);
+        v = inv * v - inv * mean * norm.rowsum[row];
+      }
       if (epilogue != 0 && bias) v += to_float(bias[row]);
-      if (epilogue == 2) v = gemv_gelu_tanh(v);
+      if (epilogue == 2 || epilogue == kGemvLnFoldGelu) v = gemv_gelu_tanh(v);
       if (epilogue == kGemvAddNorm) {
         if constexpr (std::is_same_v<OutT, T>) {
           T* r = norm.residual + static_cast<int64_t>(c) * m + row;
@@ -277,7 +320,7 @@ __global__ void __launch_bounds__(kGemvMaxWarps * 32, 1)
       out[static_cast<int64_t>(c) * m + row] = from_float<OutT>(v);
     }
   }
-  if (epilogue == kGemvAddNorm) gemv_norm_tail<T>(norm, n, m);
+  if (epilogue == kGemvAddNorm && norm.ln_w) gemv_norm_tail<T>(norm, n, m);  // else: add only
   if (trace && threadIdx.x == 0) trace[blockIdx.x * 4 + 3] = gemv_globaltimer();
 }
 
