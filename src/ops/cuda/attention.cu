@@ -46,13 +46,18 @@ bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 // Run-time switches for A/B measurements: KILN_ATTN_ROW=0 routes decode-only MHA batches to the
 // general decode kernel instead of the decode-row one; KILN_ATTN_COMBINE=0 combines split
 // decode-row launches with the reduce kernel instead of their last CTA; KILN_ATTN_APPEND=0 writes
-// the step's K/V with kv_cache_write before a decode-row launch instead of inside it.
+// the step's K/V with kv_cache_write before a decode-row launch instead of inside it;
+// KILN_ATTN_PREFETCH=0 makes the decode-row kernel request its K/V only after the PDL wait.
 bool row_kernel_enabled() {
   static const bool on = !switched_off("KILN_ATTN_ROW");
   return on;
 }
 bool row_combine_enabled() {
   static const bool on = !switched_off("KILN_ATTN_COMBINE");
+  return on;
+}
+bool row_prefetch_enabled() {
+  static const bool on = !switched_off("KILN_ATTN_PREFETCH");
   return on;
 }
 bool row_append_enabled() {
@@ -267,6 +272,7 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
                            row_combine_enabled() && a.counters &&
                            a.num_counters >= a.num_seqs * a.heads;
   if (row_combine) dp.counters = a.counters;
+  dp.prefetch = row_prefetch_enabled();
   if (fused_append) {
     dp.k_new = a.k_new;
     dp.v_new = a.v_new;

@@ -41,6 +41,7 @@ struct DecodeParams {
   int64_t kv_stride;
   const int32_t* slots;  // [tokens]
   unsigned* counters;    // decode-row kernel: [seqs, heads] arrival counters, or null
+  bool prefetch;         // decode-row kernel: first chunk's earlier rows requested before the wait
 };
 
 template <class T>

@@ -19,6 +19,15 @@
 // Split launches with DecodeParams::counters combine their partials in the last CTA of each
 // (sequence, head) to finish (no reduce kernel launch); without counters the reduce kernel does.
 //
+// Prefetch (DecodeParams::prefetch): the first chunk's V rows (cp.async) and the first 8 16-byte
+// pieces of each thread's K row (registers) are requested before the PDL wait, for every key
+// before the newest (kv_len - 1). Those rows were written by earlier steps; in this step only
+// the newest row is written (by this kernel when APPEND, else by the kv_cache_write launched just
+// before), and q, k_new, v_new come from the previous kernel — all read after the wait. So the
+// K/V loads overlap the QKV projection's tail and the dependency resolution instead of following
+// them (launch.h: when a kernel starts, every kernel but its predecessor has completed). The
+// metadata (block tables, lengths) is copied in before the step's first kernel.
+//
 // APPEND: the step's new K/V row (DecodeParams::k_new / v_new / slots) is stored into the pools
 // by the CTA of the last split (the one holding key kv_len - 1, the new token), which reads that
 // key from the new row instead of the pool: no separate kv_cache_write launch, and no read of
@@ -43,6 +52,28 @@ __host__ __device__ inline int decode_row_smem_bytes(int head_dim) {
          kRowThreads * vec * 4;
 }
 
+// a + Σ over the first n (<= N) 16-byte pieces of K of piece · q (fp32 q, VEC floats per piece).
+template <class T, int N>
+__device__ __forceinline__ float row_dot(const uint4 (&kv)[N], int n, const float* qv, float a) {
+  constexpr int VEC = 16 / sizeof(T);
+#pragma unroll
+  for (int u = 0; u < N; ++u) {
+    if (u < n) {
+      float kf[VEC];
+      load16(reinterpret_cast<const T*>(&kv[u]), kf);
+#pragma unroll
+      for (int e = 0; e < VEC; e += 4) {
+        const float4 q4 = *reinterpret_cast<const float4*>(qv + u * VEC + e);
+        a = fmaf(q4.x, kf[e], a);
+        a = fmaf(q4.y, kf[e + 1], a);
+        a = fmaf(q4.z, kf[e + 2], a);
+        a = fmaf(q4.w, kf[e + 3], a);
+      }
+    }
+  }
+  return a;
+}
+
 template <class T, bool APPEND>
 __global__ void __launch_bounds__(kRowThreads)
     paged_attention_decode_row_kernel(T* __restrict__ out,      // [n, heads * d]
@@ -56,7 +87,7 @@ __global__ void __launch_bounds__(kRowThreads)
                                       float* __restrict__ ws_ml,   // [seqs, 1, heads, nsplit, 2]
                                       float* __restrict__ ws_acc,  // [seqs, 1, heads, nsplit, d]
                                       DecodeParams p) {
-  detail::pdl_enter();
+  if (!p.prefetch) detail::pdl_enter();
   constexpr int NT = kRowThreads, VEC = 16 / sizeof(T);
   extern __shared__ __align__(16) unsigned char smem[];
   const int D = p.head_dim, NCH = D / VEC, NS = NT / NCH;
@@ -83,6 +114,28 @@ __global__ void __launch_bounds__(kRowThreads)
   const float* bias_row =
       p.bias ? p.bias + static_cast<int64_t>(head) * (2 * p.bias_radius + 1) + p.bias_radius
              : nullptr;
+
+  // The first chunk's rows of earlier steps, before the wait (see Prefetch above).
+  constexpr int kPre = 8;  // 16-byte pieces of K prefetched per thread
+  uint4 kpre[kPre];
+  const int pre_keys =
+      p.prefetch ? min(NT, min(kend, rowpos) - kbeg) : 0;  // keys kbeg + [0, pre_keys)
+  if (pre_keys > 0) {
+    for (int i = tid; i < pre_keys * NCH; i += NT) {
+      const int j = i / NCH, c = i - j * NCH;
+      cp_async16(sV + j * D + c * VEC,
+                 v_pool + pool_row(table, kbeg + j, head, p.heads, p.block_size, D) + c * VEC,
+                 true);
+    }
+    cp_async_commit();
+    if (tid < pre_keys) {
+      const T* kr = k_pool + pool_row(table, kbeg + tid, head, p.heads, p.block_size, D);
+#pragma unroll
+      for (int u = 0; u < kPre; ++u)
+        if (u < NCH) kpre[u] = __ldg(reinterpret_cast<const uint4*>(kr + u * VEC));
+    }
+  }
+  if (p.prefetch) detail::pdl_enter();
 
   // The new token (key kv_len - 1) of an APPEND launch: stored here, read from its row below.
   const T* k_new = nullptr;
@@ -115,6 +168,14 @@ __global__ void __launch_bounds__(kRowThreads)
     for (int e = 0; e < VEC; ++e) sQ[c * VEC + e] = f[e] * p.scale_log2;
   }
 
+  // The prefetched pieces' share of the first chunk's scores, so that kpre is dead before the
+  // key loop (registers: the loop's own K pieces would otherwise be live beside it).
+  float a_pre = 0.f;
+  if (pre_keys > 0) {
+    __syncthreads();  // sQ written
+    if (tid < pre_keys) a_pre = row_dot<T, kPre>(kpre, min(kPre, NCH), sQ, 0.f);
+  }
+
   const int c_own = tid % NCH, z_own = tid / NCH;  // P·V role (z_own < NS for every thread)
   float acc[VEC];
 #pragma unroll
@@ -123,7 +184,8 @@ __global__ void __launch_bounds__(kRowThreads)
 
   for (int cb = kbeg; cb < kend; cb += NT) {
     const int nk = min(NT, kend - cb);
-    for (int i = tid; i < nk * NCH; i += NT) {
+    const int done = cb == kbeg ? max(pre_keys, 0) : 0;  // rows prefetched before the wait
+    for (int i = tid + done * NCH; i < nk * NCH; i += NT) {
       const int j = i / NCH, c = i - j * NCH;
       const T* src =
           cb + j == new_key
@@ -139,28 +201,14 @@ __global__ void __launch_bounds__(kRowThreads)
       const int key = cb + tid;
       const T* kr =
           key == new_key ? k_new : k_pool + pool_row(table, key, head, p.heads, p.block_size, D);
-      float a = 0.f;
-      for (int c0 = 0; c0 < NCH; c0 += 8) {
-        uint4 kv[8];
+      const bool pre = tid < done;  // pieces [0, kPre) prefetched and already in a_pre
+      float a = pre ? a_pre : 0.f;
+      for (int c0 = pre ? kPre : 0; c0 < NCH; c0 += kPre) {
+        uint4 kv[kPre];
 #pragma unroll
-        for (int u = 0; u < 8; ++u)
+        for (int u = 0; u < kPre; ++u)
           if (c0 + u < NCH) kv[u] = __ldg(reinterpret_cast<const uint4*>(kr + (c0 + u) * VEC));
-#pragma unroll
-        for (int u = 0; u < 8; ++u) {
-          if (c0 + u < NCH) {
-            float kf[VEC];
-            load16(reinterpret_cast<const T*>(&kv[u]), kf);
-            const float* qv = sQ + (c0 + u) * VEC;
-#pragma unroll
-            for (int e = 0; e < VEC; e += 4) {
-              const float4 q4 = *reinterpret_cast<const float4*>(qv + e);
-              a = fmaf(q4.x, kf[e], a);
-              a = fmaf(q4.y, kf[e + 1], a);
-              a = fmaf(q4.z, kf[e + 2], a);
-              a = fmaf(q4.w, kf[e + 3], a);
-            }
-          }
-        }
+        a = row_dot<T, kPre>(kv, min(kPre, NCH - c0), sQ + c0 * VEC, a);
       }
       if (bias_row) a += rel_bias_log2(bias_row, p.bias_radius, key, rowpos);
       sc = a;
