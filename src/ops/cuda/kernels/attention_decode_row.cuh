@@ -140,40 +140,61 @@ __global__ void __launch_bounds__(kRowThreads)
   // The new token (key kv_len - 1) of an APPEND launch: stored here, read from its row below.
   const T* k_new = nullptr;
   const T* v_new = nullptr;
+  int64_t dst = -1;  // its pool row (element offset) when stored here
   if constexpr (APPEND) {
     const int32_t slot = sp == seq_splits - 1 ? p.slots[q0] : -1;
     if (slot >= 0) {
       const int64_t src = static_cast<int64_t>(q0) * p.kv_stride + static_cast<int64_t>(head) * D;
       k_new = static_cast<const T*>(p.k_new) + src;
       v_new = static_cast<const T*>(p.v_new) + src;
-      const int64_t dst =
-          ((static_cast<int64_t>(slot / p.block_size) * p.heads + head) * p.block_size +
-           slot % p.block_size) *
-          D;
-      for (int c = tid; c < NCH; c += NT) {
-        *reinterpret_cast<uint4*>(k_pool + dst + c * VEC) =
-            *reinterpret_cast<const uint4*>(k_new + c * VEC);
-        *reinterpret_cast<uint4*>(v_pool + dst + c * VEC) =
-            *reinterpret_cast<const uint4*>(v_new + c * VEC);
-      }
+      dst = ((static_cast<int64_t>(slot / p.block_size) * p.heads + head) * p.block_size +
+             slot % p.block_size) *
+            D;
     }
   }
   const int new_key = k_new ? kv_len - 1 : -1;  // -1: every key comes from the pools
 
-  const T* qrow = q + static_cast<int64_t>(q0) * q_stride + static_cast<int64_t>(head) * D;
-  for (int c = tid; c < NCH; c += NT) {
-    float f[VEC];
-    load16(qrow + c * VEC, f);
+  // After the wait, all the first chunk still needs is requested at once (one round trip to L2
+  // instead of one per use): the newest key's K (into its thread's kpre) and V rows when that key
+  // is in the first chunk, the new rows to append, q. NCH <= NT (D <= 256): one piece per thread.
+  int pre_k = pre_keys, pre_v = pre_keys;  // first-chunk rows whose K / V are requested
+  if (p.prefetch && rowpos < kend && rowpos - kbeg < NT) {
+    const int j = rowpos - kbeg;  // == pre_keys
+    const int64_t row = new_key >= 0 ? 0 : pool_row(table, rowpos, head, p.heads, p.block_size, D);
+    const T* kr = new_key >= 0 ? k_new : k_pool + row;
+    const T* vr = new_key >= 0 ? v_new : v_pool + row;
+    if (tid < NCH) cp_async16(sV + j * D + tid * VEC, vr + tid * VEC, true);
+    cp_async_commit();
+    if (tid == j) {
 #pragma unroll
-    for (int e = 0; e < VEC; ++e) sQ[c * VEC + e] = f[e] * p.scale_log2;
+      for (int u = 0; u < kPre; ++u)
+        if (u < NCH) kpre[u] = __ldg(reinterpret_cast<const uint4*>(kr + u * VEC));
+    }
+    pre_k = pre_v = j + 1;
+  }
+  uint4 kn = make_uint4(0u, 0u, 0u, 0u), vn = kn;  // APPEND: piece tid of the new rows
+  if (dst >= 0 && tid < NCH) {
+    kn = *reinterpret_cast<const uint4*>(k_new + tid * VEC);
+    vn = *reinterpret_cast<const uint4*>(v_new + tid * VEC);
+  }
+  const T* qrow = q + static_cast<int64_t>(q0) * q_stride + static_cast<int64_t>(head) * D;
+  if (tid < NCH) {
+    float f[VEC];
+    load16(qrow + tid * VEC, f);
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) sQ[tid * VEC + e] = f[e] * p.scale_log2;
+  }
+  if (dst >= 0 && tid < NCH) {
+    *reinterpret_cast<uint4*>(k_pool + dst + tid * VEC) = kn;
+    *reinterpret_cast<uint4*>(v_pool + dst + tid * VEC) = vn;
   }
 
-  // The prefetched pieces' share of the first chunk's scores, so that kpre is dead before the
+  // The requested pieces' share of the first chunk's scores, so that kpre is dead before the
   // key loop (registers: the loop's own K pieces would otherwise be live beside it).
   float a_pre = 0.f;
-  if (pre_keys > 0) {
+  if (pre_k > 0) {
     __syncthreads();  // sQ written
-    if (tid < pre_keys) a_pre = row_dot<T, kPre>(kpre, min(kPre, NCH), sQ, 0.f);
+    if (tid < pre_k) a_pre = row_dot<T, kPre>(kpre, min(kPre, NCH), sQ, 0.f);
   }
 
   const int c_own = tid % NCH, z_own = tid / NCH;  // P·V role (z_own < NS for every thread)
@@ -184,7 +205,7 @@ __global__ void __launch_bounds__(kRowThreads)
 
   for (int cb = kbeg; cb < kend; cb += NT) {
     const int nk = min(NT, kend - cb);
-    const int done = cb == kbeg ? max(pre_keys, 0) : 0;  // rows prefetched before the wait
+    const int done = cb == kbeg ? pre_v : 0;  // V rows already requested
     for (int i = tid + done * NCH; i < nk * NCH; i += NT) {
       const int j = i / NCH, c = i - j * NCH;
       const T* src =
@@ -201,7 +222,7 @@ __global__ void __launch_bounds__(kRowThreads)
       const int key = cb + tid;
       const T* kr =
           key == new_key ? k_new : k_pool + pool_row(table, key, head, p.heads, p.block_size, D);
-      const bool pre = tid < done;  // pieces [0, kPre) prefetched and already in a_pre
+      const bool pre = cb == kbeg && tid < pre_k;  // pieces [0, kPre) already in a_pre
       float a = pre ? a_pre : 0.f;
       for (int c0 = pre ? kPre : 0; c0 < NCH; c0 += kPre) {
         uint4 kv[kPre];
