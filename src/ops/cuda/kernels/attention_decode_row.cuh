@@ -19,11 +19,11 @@
 // Split launches with DecodeParams::counters combine their partials in the last CTA of each
 // (sequence, head) to finish (no reduce kernel launch); without counters the reduce kernel does.
 //
-// Prefetch (DecodeParams::prefetch): the first chunk's V rows (cp.async) and the first 8 16-byte
-// pieces of each thread's K row (registers) are requested before the PDL wait, for every key
-// before the newest (kv_len - 1). Those rows were written by earlier steps; in this step only
-// the newest row is written (by this kernel when APPEND, else by the kv_cache_write launched just
-// before), and q, k_new, v_new come from the previous kernel — all read after the wait. So the
+// Prefetch (DecodeParams::prefetch, APPEND launches): the first chunk's V rows (cp.async) and the
+// first 8 16-byte pieces of each thread's K row (registers) are requested before the PDL wait, for
+// every key before the newest (kv_len - 1). Those rows were written by earlier steps; in this step
+// only the newest row is written (by this kernel when APPEND, else by the kv_cache_write launched
+// just before), and q, k_new, v_new come from the previous kernel — all read after the wait. So the
 // K/V loads overlap the QKV projection's tail and the dependency resolution instead of following
 // them (launch.h: when a kernel starts, every kernel but its predecessor has completed). The
 // metadata (block tables, lengths) is copied in before the step's first kernel.
@@ -87,7 +87,10 @@ __global__ void __launch_bounds__(kRowThreads)
                                       float* __restrict__ ws_ml,   // [seqs, 1, heads, nsplit, 2]
                                       float* __restrict__ ws_acc,  // [seqs, 1, heads, nsplit, d]
                                       DecodeParams p) {
-  if (!p.prefetch) detail::pdl_enter();
+  // Prefetch in APPEND launches only: those are one wave (row_fusions_pay), where it shortens
+  // the chain; a multi-wave grid keeps the registers (occupancy) instead.
+  const bool prefetch = APPEND && p.prefetch;
+  if (!prefetch) detail::pdl_enter();
   constexpr int NT = kRowThreads, VEC = 16 / sizeof(T);
   extern __shared__ __align__(16) unsigned char smem[];
   const int D = p.head_dim, NCH = D / VEC, NS = NT / NCH;
@@ -119,7 +122,7 @@ __global__ void __launch_bounds__(kRowThreads)
   constexpr int kPre = 8;  // 16-byte pieces of K prefetched per thread
   uint4 kpre[kPre];
   const int pre_keys =
-      p.prefetch ? min(NT, min(kend, rowpos) - kbeg) : 0;  // keys kbeg + [0, pre_keys)
+      prefetch ? min(NT, min(kend, rowpos) - kbeg) : 0;  // keys kbeg + [0, pre_keys)
   if (pre_keys > 0) {
     for (int i = tid; i < pre_keys * NCH; i += NT) {
       const int j = i / NCH, c = i - j * NCH;
@@ -135,7 +138,7 @@ __global__ void __launch_bounds__(kRowThreads)
         if (u < NCH) kpre[u] = __ldg(reinterpret_cast<const uint4*>(kr + u * VEC));
     }
   }
-  if (p.prefetch) detail::pdl_enter();
+  if (prefetch) detail::pdl_enter();
 
   // The new token (key kv_len - 1) of an APPEND launch: stored here, read from its row below.
   const T* k_new = nullptr;
@@ -158,7 +161,7 @@ __global__ void __launch_bounds__(kRowThreads)
   // instead of one per use): the newest key's K (into its thread's kpre) and V rows when that key
   // is in the first chunk, the new rows to append, q. NCH <= NT (D <= 256): one piece per thread.
   int pre_k = pre_keys, pre_v = pre_keys;  // first-chunk rows whose K / V are requested
-  if (p.prefetch && rowpos < kend && rowpos - kbeg < NT) {
+  if (prefetch && rowpos < kend && rowpos - kbeg < NT) {
     const int j = rowpos - kbeg;  // == pre_keys
     const int64_t row = new_key >= 0 ? 0 : pool_row(table, rowpos, head, p.heads, p.block_size, D);
     const T* kr = new_key >= 0 ? k_new : k_pool + row;
