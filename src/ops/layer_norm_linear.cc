@@ -9,6 +9,10 @@
 
 namespace kiln::ops {
 
+#ifdef KILN_WITH_CUDA
+static_assert(kFoldedGemvMaxRows == cuda::kGemvMaxRows, "ops.h's cap is the GEMV's");
+#endif
+
 void layer_norm_linear(const Tensor& x, const Tensor& ln_w, const Tensor& ln_b, float eps,
                        const Tensor& w, const Tensor& bias, const Tensor& rowsum, bool gelu,
                        Tensor& normed, Tensor& out, ExecContext& ctx) {

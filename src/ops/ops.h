@@ -42,6 +42,12 @@ void layer_norm_linear(const Tensor& x, const Tensor& ln_w, const Tensor& ln_b, 
 void linear_add(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& residual, Tensor& tmp,
                 ExecContext& ctx);
 
+// The most rows for which layer_norm_linear and linear_add can be one GEMV (cuda::gemv's n cap).
+// Beyond it they run unfused, a separate add and LayerNorm per sublayer, so a folded model (ln_w /
+// ln_b the identity affine) is better run through linear_add_layer_norm then linear: one fused
+// add + LayerNorm kernel, as an unfolded model.
+constexpr int64_t kFoldedGemvMaxRows = 8;
+
 // out = x / sqrt(mean(x²) + eps) * w, statistics in fp32 (LLaMA's RMSNorm, T5's LayerNorm).
 // x/out [n, d], w [d].
 void rms_norm(const Tensor& x, const Tensor& w, float eps, Tensor& out, ExecContext& ctx);

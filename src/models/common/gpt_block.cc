@@ -49,7 +49,9 @@ void folded_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& norm
 void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
                     ExecContext& ctx) {
-  if (!blocks.empty() && blocks[0].qkv_rowsum.defined()) {
+  // Folded blocks beyond the GEMV's rows take the ordinary path: their ln_1 / ln_2 are the
+  // identity affine, so it computes the same (ops::kFoldedGemvMaxRows).
+  if (!blocks.empty() && blocks[0].qkv_rowsum.defined() && h.size(0) <= ops::kFoldedGemvMaxRows) {
     folded_forward(blocks, h, normed, tmp, batch, kv, ws, ctx);
     return;
   }

@@ -15,6 +15,7 @@
 #include "ops/cuda/launch.h"
 
 namespace kiln::ops::cuda {
+static_assert(kGemvMaxRows == detail::kGemvMaxN);
 namespace {
 
 // Warps per CTA (k split). One CTA per 16 rows, so small m gives few CTAs: then a long k is

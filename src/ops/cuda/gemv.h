@@ -14,6 +14,8 @@
 
 namespace kiln::ops::cuda {
 
+constexpr int64_t kGemvMaxRows = 8;  // n cap of every GEMV here (kernels/gemv.cuh's kGemvMaxN)
+
 template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
           Epilogue epilogue, cudaStream_t stream);
