@@ -8,12 +8,13 @@ namespace kiln::ops {
 
 void sample(Tensor& logits, const SamplingTensors& p, Tensor& out_ids, ExecContext& ctx) {
   constexpr const char* op = "sample";
-  KILN_CHECK(logits.dim() == 2 && logits.dtype() == DType::kFloat32, "{}: logits must be fp32 [rows, vocab]",
-             op);
-  const int64_t rows = logits.size(0), vocab = logits.size(1);
+  KILN_CHECK(logits.dim() == 2 && logits.dtype() == DType::kFloat32,
+             "{}: logits must be fp32 [rows, vocab]", op);
+  const int64_t rows = logits.size(0);
+  [[maybe_unused]] const int64_t vocab = logits.size(1);  // CUDA builds
   require_shape(op, out_ids, {rows}, "out_ids");
-  for (const Tensor* t : {&p.temperature, &p.top_p, &p.repetition_penalty, &p.top_k, &p.step,
-                          &p.seed, &p.do_sample})
+  for (const Tensor* t :
+       {&p.temperature, &p.top_p, &p.repetition_penalty, &p.top_k, &p.step, &p.seed, &p.do_sample})
     KILN_CHECK(t->defined() && t->dim() == 1 && t->size(0) == rows,
                "{}: per-row parameters must be [{}]", op, rows);
   require_shape(op, p.history_offsets, {rows + 1}, "history_offsets");

@@ -54,3 +54,4 @@ def test_bench_flag_needs_cuda(tmp_path):
                   "--kernel_timeline", str(tmp_path / "t.csv")])
     assert r.returncode != 0, describe(r)
     assert "--kernel_timeline needs a CUDA device" in r.stderr, describe(r)
+    assert "kiln bench:" not in r.stdout, describe(r)  # refused before the model loads

@@ -65,6 +65,9 @@ void bench(const BenchArgs& a) {
   }
   KILN_CHECK(!ios.empty(), "--input_output_len: empty list");
 
+  // Before the model loads (and the banner prints): the flag's error costs nothing.
+  KILN_CHECK(a.kernel_timeline.empty() || a.device.device.rfind("cuda", 0) == 0,
+             "--kernel_timeline needs a CUDA device (--device cuda)");
   DeviceSession session(a.device);
   ExecContext& ctx = session.ctx();
   auto model = a.source.load(session.load_options());
@@ -82,7 +85,6 @@ void bench(const BenchArgs& a) {
   }
   std::unique_ptr<KernelTimeline> timeline;
   if (!a.kernel_timeline.empty()) {
-    KILN_CHECK(spec.device.is_cuda(), "--kernel_timeline needs a CUDA device (--device cuda)");
     timeline = std::make_unique<KernelTimeline>(a.kernel_timeline);
   }
   std::ofstream csv;

@@ -7,6 +7,10 @@
 // as a plainly ordered launch; only reads of memory that no kernel of the step writes (weights,
 // biases) may come before. pdl_wait() returns once the previous grid has completed and its writes
 // are visible, which by induction orders it after every earlier kernel too.
+// Every kernel here lets its dependents launch only after its own pdl_wait() (pdl_enter()), so
+// when a kernel starts, every kernel but its predecessor has completed: a kernel that knows what
+// its predecessor writes may also read, before its wait, memory written earlier than that (the
+// decode-row attention's K/V rows of earlier steps, attention_decode_row.cuh).
 //
 // PDL is on for devices of compute capability >= 9.0 unless KILN_PDL=0 (for A/B measurements);
 // elsewhere launch() is a plain launch and pdl_wait() a no-op.
