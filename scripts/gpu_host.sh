@@ -118,7 +118,7 @@ if [[ $STAGES == *timeline* ]]; then
   timeout 240 "$BUILD/kiln" bench ${TIMELINE_MODEL:-$XL} --device cuda --dtype float16 \
     --batch_size "${TIMELINE_BATCH:-1}" --input_output_len "${TIMELINE_IO:-128,32}" --skip_roofline \
     --kernel_timeline "$OUT/timeline.csv" 2>&1 | tail -3
-  python3 tools/kernel_timeline.py "$OUT/timeline.csv" --top "${TIMELINE_TOP:-30}"
+  python3 tools/kernel_timeline.py "$OUT/timeline.csv" --top "${TIMELINE_TOP:-30}" --by_predecessor
 fi
 if [[ $STAGES == *kprof* ]]; then
   # Full ncu report (speed of light, occupancy, stall reasons) of one launch of the kernel whose

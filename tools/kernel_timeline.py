@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """Summary of a `kiln bench --kernel_timeline` CSV (device start/end of every kernel, CUPTI): for
 one case, the kernels that ran inside CUDA graphs (the decode steps) grouped by (name, grid,
-block), with count, median duration, and the median *lead* — start minus the latest end of every
+block), with count, median duration, the median *lead* — start minus the latest end of every
 kernel started before it: negative when it overlapped its predecessor (PDL), positive for an idle
-gap — plus per-step totals (device span of a step's graph vs the sum of its kernels' durations).
-Usage: tools/kernel_timeline.py timeline.csv [--case BATCH,IN,OUT] [--all] [--top N]."""
+gap — and the median *increment* — end minus that latest end: what the kernel adds to the step's
+span, the figure to compare with its roofline when PDL overlaps durations — with its per-step
+sum; plus per-step totals (device span of a step's graph vs the sum of its kernels' durations).
+--by_predecessor splits each group by the kernel that started before it (e.g. the two GEMVs of
+the same shape after attention and after fc1).
+Usage: tools/kernel_timeline.py timeline.csv [--case BATCH,IN,OUT] [--all] [--top N]
+[--by_predecessor]."""
 import argparse
 import collections
 import csv
@@ -42,6 +47,8 @@ def main():
     ap.add_argument("--step_gap_us", type=float, default=20.0,
                     help="an idle gap at least this long starts a new step")
     ap.add_argument("--top", type=int, default=30)
+    ap.add_argument("--by_predecessor", action="store_true",
+                    help="group by (kernel, grid, block, the kernel started before it)")
     a = ap.parse_args()
     with open(a.csv, newline="") as f:
         rows = list(csv.DictReader(f))
@@ -58,31 +65,38 @@ def main():
     ks.sort(key=lambda r: r["start"])
     names = short_names(r["name"] for r in ks)
 
-    groups = collections.defaultdict(lambda: ([], []))
-    steps, latest = [[]], None
+    groups = collections.defaultdict(lambda: ([], [], []))  # durations, leads, increments
+    steps, latest, prev = [[]], None, "(step start)"
     for r in ks:
         lead = None if latest is None else (r["start"] - latest) / 1e3
         if lead is not None and lead >= a.step_gap_us:
             steps.append([])
             lead = None  # the first kernel of a step: its lead is host time, not a dependency
+        if lead is None:
+            prev = "(step start)"
         steps[-1].append(r)
-        key = (names[r["name"]][:60], r["grid"], r["block"])
+        me = (names[r["name"]][:60], r["grid"], r["block"])
+        key = me + ((f"<- {prev}",) if a.by_predecessor else ())
         groups[key][0].append((r["end"] - r["start"]) / 1e3)
         if lead is not None:
             groups[key][1].append(lead)
+            groups[key][2].append((r["end"] - latest) / 1e3)
         latest = r["end"] if latest is None else max(latest, r["end"])
+        prev = f"{me[0]}/{me[1]}"
 
     spans = [(s[-1]["end"] - s[0]["start"]) / 1e3 for s in steps if s]
     busy = [sum(r["end"] - r["start"] for r in s) / 1e3 for s in steps if s]
     print(f"case {case}: {len(ks)} kernels in {len(steps)} steps; per step median "
           f"{statistics.median(spans):.1f} us device span, {statistics.median(busy):.1f} us of "
           f"kernel durations, {statistics.median([len(s) for s in steps]):.0f} kernels")
-    print(f"{'count':>6} {'med us':>8} {'total us':>10} {'med lead':>9}  kernel grid block")
-    for (name, grid, block), (durs, leads) in sorted(groups.items(),
-                                                     key=lambda kv: -sum(kv[1][0]))[: a.top]:
+    print(f"{'count':>6} {'med us':>8} {'total us':>10} {'med lead':>9} {'med inc':>8} "
+          f"{'inc/step':>9}  kernel grid block{' predecessor' if a.by_predecessor else ''}")
+    for key, (durs, leads, incs) in sorted(groups.items(), key=lambda kv: -sum(kv[1][0]))[: a.top]:
         lead = f"{statistics.median(leads):9.2f}" if leads else f"{'':>9}"
-        print(f"{len(durs):6d} {statistics.median(durs):8.2f} {sum(durs):10.1f} {lead}  "
-              f"{name} {grid} {block}")
+        inc = f"{statistics.median(incs):8.2f} {sum(incs) / len(steps):9.1f}" if incs else \
+            f"{'':>8} {'':>9}"
+        print(f"{len(durs):6d} {statistics.median(durs):8.2f} {sum(durs):10.1f} {lead} {inc}  "
+              + " ".join(key))
 
 
 if __name__ == "__main__":

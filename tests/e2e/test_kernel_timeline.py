@@ -42,6 +42,17 @@ def test_groups_graph_kernels_per_case(tmp_path):
     gemv, attn = body["gemv"], body["attn"]
     assert gemv[:3] == ["3", "5.00", "15.0"] and gemv[3] == "2.00"  # one lead: 110 - 108 us
     assert attn[:3] == ["2", "3.25", "6.5"] and attn[3] == "-0.75"  # leads -0.5 and -1.0 us
+    # increments (end - the latest end before): gemv 114 - 108 = 6 (step 2's first has none);
+    # attn 108 - 105 = 3 and 222 - 220 = 2; per step: summed over the 2 steps / 2
+    assert gemv[4:6] == ["6.00", "3.0"] and attn[4:6] == ["2.50", "2.5"]
+    by_pred = {}
+    for l in run(path, "--by_predecessor")[2:]:
+        fields, pred = l.split(" <- ")
+        by_pred[(fields.split()[-3], pred)] = fields.split()
+    assert set(by_pred) == {("gemv", "(step start)"), ("gemv", "attn/25"), ("attn", "gemv/300")}
+    assert by_pred[("gemv", "(step start)")][:2] == ["2", "5.50"]  # 5 and 6 us, no increments
+    assert by_pred[("gemv", "attn/25")][4] == "6.00"
+    assert by_pred[("attn", "gemv/300")][4] == "2.50"
     assert not any("prefill" in l or "other_case" in l for l in out)
     assert "1 kernels" in run(path, "--case", "8,128,128")[0]
     assert "6 kernels" in run(path, "--all")[0]
