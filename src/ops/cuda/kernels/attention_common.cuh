@@ -84,6 +84,24 @@ __device__ __forceinline__ void store16(T* p, const float (&f)[16 / sizeof(T)]) 
   *reinterpret_cast<uint4*>(p) = u;
 }
 
+// a + q · (16 bytes of T at p), q fp32 (16 / sizeof(T) floats), in element order: the score
+// dot product of the decode kernels, piece by piece.
+template <class T>
+__device__ __forceinline__ float dot16(const T* p, const float* q, float a) {
+  constexpr int VEC = 16 / sizeof(T);
+  float kf[VEC];
+  load16(p, kf);
+#pragma unroll
+  for (int e = 0; e < VEC; e += 4) {
+    const float4 q4 = *reinterpret_cast<const float4*>(q + e);
+    a = fmaf(q4.x, kf[e], a);
+    a = fmaf(q4.y, kf[e + 1], a);
+    a = fmaf(q4.z, kf[e + 2], a);
+    a = fmaf(q4.w, kf[e + 3], a);
+  }
+  return a;
+}
+
 // cp.async of 16 bytes; when !valid nothing is read and the destination is zero-filled.
 __device__ __forceinline__ void cp_async16(void* smem, const void* gmem, bool valid) {
   const unsigned s = static_cast<unsigned>(__cvta_generic_to_shared(smem));

@@ -200,18 +200,7 @@ __global__ void __launch_bounds__(kDecodeThreads)
         const int c0 = part * NCH / tpd, c1 = (part + 1) * NCH / tpd;
         const T* kr = cK + j * DS;
         const float* qr = sQ + r * D;
-        for (int c = c0; c < c1; ++c) {
-          float kf[VEC];
-          load16(kr + c * VEC, kf);
-#pragma unroll
-          for (int e = 0; e < VEC; e += 4) {
-            const float4 q4 = *reinterpret_cast<const float4*>(qr + c * VEC + e);
-            a = fmaf(q4.x, kf[e], a);
-            a = fmaf(q4.y, kf[e + 1], a);
-            a = fmaf(q4.z, kf[e + 2], a);
-            a = fmaf(q4.w, kf[e + 3], a);
-          }
-        }
+        for (int c = c0; c < c1; ++c) a = dot16<T>(kr + c * VEC, qr + c * VEC, a);
       }
       for (int off = tpd / 2; off > 0; off /= 2) a += __shfl_xor_sync(0xffffffffu, a, off);
       if (valid && part == 0) {

@@ -57,20 +57,8 @@ template <class T, int N>
 __device__ __forceinline__ float row_dot(const uint4 (&kv)[N], int n, const float* qv, float a) {
   constexpr int VEC = 16 / sizeof(T);
 #pragma unroll
-  for (int u = 0; u < N; ++u) {
-    if (u < n) {
-      float kf[VEC];
-      load16(reinterpret_cast<const T*>(&kv[u]), kf);
-#pragma unroll
-      for (int e = 0; e < VEC; e += 4) {
-        const float4 q4 = *reinterpret_cast<const float4*>(qv + u * VEC + e);
-        a = fmaf(q4.x, kf[e], a);
-        a = fmaf(q4.y, kf[e + 1], a);
-        a = fmaf(q4.z, kf[e + 2], a);
-        a = fmaf(q4.w, kf[e + 3], a);
-      }
-    }
-  }
+  for (int u = 0; u < N; ++u)
+    if (u < n) a = dot16<T>(reinterpret_cast<const T*>(&kv[u]), qv + u * VEC, a);
   return a;
 }
 
