@@ -1,20 +1,17 @@
 #include "models/common/ln_fold.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
 #include "core/check.h"
+#include "core/env.h"
 #include "ops/ops.h"
 
 namespace kiln::models {
 
 bool layer_norm_folding(const Device& device, DType dtype, LnFold mode) {
   if (mode != LnFold::kAuto) return mode == LnFold::kOn;
-  static const bool off = [] {
-    const char* e = std::getenv("KILN_LN_FOLD");
-    return e && std::strcmp(e, "0") == 0;
-  }();
+  static const bool off = switched_off("KILN_LN_FOLD");
   return !off && device.is_cuda() && (dtype == DType::kFloat16 || dtype == DType::kBFloat16);
 }
 

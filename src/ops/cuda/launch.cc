@@ -2,20 +2,8 @@
 
 #include <array>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 
 namespace kiln::ops::cuda {
-
-bool switched_off(const char* name) {
-  const char* e = std::getenv(name);
-  return e && std::strcmp(e, "0") == 0;
-}
-
-bool switched_on(const char* name) {
-  const char* e = std::getenv(name);
-  return e && std::strcmp(e, "1") == 0;
-}
 
 namespace {
 

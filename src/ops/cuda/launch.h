@@ -20,15 +20,11 @@
 
 #include <atomic>
 
+#include "core/env.h"  // switched_off / switched_on: the kernels' A/B switches
+
 namespace kiln::ops::cuda {
 
 bool pdl_enabled();  // for the current device
-
-// Run-time kernel switches for A/B measurements (KILN_PDL, KILN_ATTN_ROW, KILN_GEMV_WAVE):
-// whether the environment variable `name` is "0". Read once per name by each caller's static.
-bool switched_off(const char* name);
-// Opt-in switches (KILN_GEMM_TUNE): whether the environment variable `name` is "1".
-bool switched_on(const char* name);
 
 // Streaming multiprocessors of the current device (132 if the query fails); cached per device.
 int sm_count();
