@@ -30,7 +30,9 @@ inline bool has_gpu() {
     if (!::kiln::test::has_gpu()) GTEST_SKIP() << "no CUDA device"; \
   } while (0)
 
-inline void cuda_ok(cudaError_t e, const char* what);
+inline void cuda_ok(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
+}
 
 // Mean device µs per call of fn(i) (i = 0, 1, ...) over `iters` calls enqueued on stream s, by
 // events around them, after `warmup` untimed calls. For the printed timing tests.
@@ -48,10 +50,6 @@ double time_us(cudaStream_t s, int iters, F&& fn, int warmup = 1) {
   cuda_ok(cudaEventElapsedTime(&ms, e0, e1), "elapsed");
   cudaEventDestroy(e0), cudaEventDestroy(e1);
   return ms * 1e3 / iters;
-}
-
-inline void cuda_ok(cudaError_t e, const char* what) {
-  if (e != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(e));
 }
 
 // Device buffer of n elements of T (RAII).
