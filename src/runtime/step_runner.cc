@@ -7,6 +7,14 @@
 
 namespace kiln::runtime {
 
+int64_t decode_key_bound(int64_t max_kv_len, int64_t capacity) {
+  KILN_CHECK(max_kv_len <= capacity, "decode step: {} keys exceed the block table's {}", max_kv_len,
+             capacity);
+  int64_t bound = kMinKeyBound;
+  while (bound < max_kv_len) bound *= 2;
+  return std::min(bound, capacity);
+}
+
 StepRunner::~StepRunner() = default;
 
 StepRunner::StepRunner(models::Model& model, const StepRunnerOptions& options, ExecContext& ctx)
@@ -102,22 +110,27 @@ Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
   layers::ForwardBatch host =
       build_batch(chunks, options_.block_size, table_width_, cross_table_width_);
   chunks.resize(chunks.size() - pad.size());
-  // Launch arguments must not change between replays: bound the keys by the table's capacity.
-  host.attn.max_kv_len = table_width_ * options_.block_size;
+  // Launch arguments must not change between replays: the keys are bounded by a power of two
+  // (>= kMinKeyBound) above the batch's longest context, capped by the table's capacity, and each
+  // bound has its own graph. The bound sizes the decode attention's split-K grid: sized for the
+  // capacity instead, a short context leaves most CTAs with nothing to do (gpt2-xl at batch 64:
+  // 6,400 of 8,000 per layer) and a split combine where one split would do.
+  host.attn.max_kv_len = decode_key_bound(host.attn.max_kv_len, table_width_ * options_.block_size);
   if (cross_table_width_ > 0) host.cross.max_kv_len = cross_table_width_ * options_.block_size;
   const layers::ForwardBatch batch = device_step_->upload(host);
   layers::KvCacheView kv = cache_->view();
-  auto it = graphs_.find(bucket);
+  const std::pair<int64_t, int64_t> key{bucket, host.attn.max_kv_len};
+  auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     model_.forward(batch, kv, ctx_);  // warm-up: kernel and GEMM algorithm selection
     ops::StepGraph g;
     Tensor logits;
     g.capture(ctx_, [&] { logits = model_.forward(batch, kv, ctx_); });
-    graph_logits_[bucket] = logits;
-    it = graphs_.emplace(bucket, std::move(g)).first;
+    graph_logits_[key] = logits;
+    it = graphs_.emplace(key, std::move(g)).first;
   }
   it->second.launch(ctx_);
-  return graph_logits_[bucket].slice(0, 0, static_cast<int64_t>(chunks.size()));
+  return graph_logits_[key].slice(0, 0, static_cast<int64_t>(chunks.size()));
 }
 
 void StepRunner::encode(const std::vector<ScheduledChunk>& chunks) {

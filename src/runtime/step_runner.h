@@ -1,11 +1,14 @@
 // StepRunner: runs one scheduled step on the model's device. It owns the KV cache and what is tied
 // to its addresses: the device staging of step metadata (one copy up, ids down) and, on CUDA, the
 // decode-step graphs per batch-size bucket (powers of two up to max_batch_size; padding rows are
-// one-token sequences in a reserved scratch block). It knows nothing of requests or policies.
+// one-token sequences in a reserved scratch block) and key bound (powers of two from
+// kMinKeyBound above the longest context, capped by the block table). It knows nothing of requests
+// or policies.
 #pragma once
 
 #include <map>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/exec_context.h"
@@ -22,9 +25,17 @@ struct StepRunnerOptions {
   int64_t max_batch_size = 64;    // sequences (logit rows) in one step
   int64_t max_num_tokens = 2048;  // tokens in one step
   int block_size = 16;
-  int64_t num_blocks = 0;         // usable KV blocks (the graphs' scratch block is extra)
+  int64_t num_blocks = 0;  // usable KV blocks (the graphs' scratch block is extra)
   bool cuda_graphs = true;
 };
+
+// The smallest key bound of a decode graph: the longest context rounded up to a power of two from
+// here (a graph per bound: few bounds, few captures).
+constexpr int64_t kMinKeyBound = 256;
+
+// The key bound a decode graph is captured for: the smallest power of two >= kMinKeyBound that
+// holds max_kv_len, capped by the block table's capacity (>= max_kv_len).
+int64_t decode_key_bound(int64_t max_kv_len, int64_t capacity);
 
 class StepRunner {
  public:
@@ -67,9 +78,10 @@ class StepRunner {
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<DeviceStep> device_step_;
   int32_t scratch_block_ = -1;
-  std::map<int64_t, ops::StepGraph> graphs_;  // bucket -> graph
-  std::map<int64_t, Tensor> graph_logits_;    // bucket -> logits buffer the graph writes
-  Tensor host_logits_;                        // pinned [max_batch_size, vocab] fp32
+  // (batch bucket, key bound) -> graph, and the logits buffer it writes (decode_with_graph).
+  std::map<std::pair<int64_t, int64_t>, ops::StepGraph> graphs_;
+  std::map<std::pair<int64_t, int64_t>, Tensor> graph_logits_;
+  Tensor host_logits_;        // pinned [max_batch_size, vocab] fp32
   Tensor pool_addresses_;     // [2 * layers] int64: K and V pool bases, on the model's device
   int64_t block_bytes_ = 0;   // bytes of one block in one pool
   Tensor copy_pairs_host_;    // [num_blocks, 2] int32 (src, dst) staging (pinned on CUDA)
