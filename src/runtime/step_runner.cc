@@ -1,6 +1,8 @@
 #include "runtime/step_runner.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 
 #include "core/check.h"
 #include "ops/ops.h"
@@ -115,7 +117,13 @@ Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
   // bound has its own graph. The bound sizes the decode attention's split-K grid: sized for the
   // capacity instead, a short context leaves most CTAs with nothing to do (gpt2-xl at batch 64:
   // 6,400 of 8,000 per layer) and a split combine where one split would do.
-  host.attn.max_kv_len = decode_key_bound(host.attn.max_kv_len, table_width_ * options_.block_size);
+  // KILN_GRAPH_KEY_BOUND=0: every graph sized for the capacity, as before (A/B measurements).
+  static const bool bounded = [] {
+    const char* e = std::getenv("KILN_GRAPH_KEY_BOUND");
+    return !(e && std::string_view(e) == "0");
+  }();
+  const int64_t capacity = table_width_ * options_.block_size;
+  host.attn.max_kv_len = bounded ? decode_key_bound(host.attn.max_kv_len, capacity) : capacity;
   if (cross_table_width_ > 0) host.cross.max_kv_len = cross_table_width_ * options_.block_size;
   const layers::ForwardBatch batch = device_step_->upload(host);
   layers::KvCacheView kv = cache_->view();
