@@ -1,10 +1,9 @@
 #include "runtime/step_runner.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <string_view>
 
 #include "core/check.h"
+#include "core/env.h"
 #include "ops/ops.h"
 
 namespace kiln::runtime {
@@ -118,10 +117,7 @@ Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
   // capacity instead, a short context leaves most CTAs with nothing to do (gpt2-xl at batch 64:
   // 6,400 of 8,000 per layer) and a split combine where one split would do.
   // KILN_GRAPH_KEY_BOUND=0: every graph sized for the capacity, as before (A/B measurements).
-  static const bool bounded = [] {
-    const char* e = std::getenv("KILN_GRAPH_KEY_BOUND");
-    return !(e && std::string_view(e) == "0");
-  }();
+  static const bool bounded = !switched_off("KILN_GRAPH_KEY_BOUND");
   const int64_t capacity = table_width_ * options_.block_size;
   host.attn.max_kv_len = bounded ? decode_key_bound(host.attn.max_kv_len, capacity) : capacity;
   if (cross_table_width_ > 0) host.cross.max_kv_len = cross_table_width_ * options_.block_size;
