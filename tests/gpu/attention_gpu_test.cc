@@ -515,6 +515,17 @@ void run_append(int H, int KVH, int D, int BS, const std::vector<Seq>& seqs, int
   const T* v = k + static_cast<int64_t>(KVH) * D;
   CUDA_OK(cudaMemset(out_ref.p, 0xff, out_ref.n * sizeof(T)));
   CUDA_OK(cudaMemset(out_app.p, 0xff, out_app.n * sizeof(T)));
+  // Third reference: the write completed (synchronized) before the attention starts, so nothing
+  // the attention requests before its PDL wait can precede the write of the newest rows.
+  DevBuf<T> k_sync(pool_n), v_sync(pool_n), out_sync(static_cast<size_t>(n) * H * D);
+  ASSERT_TRUE(k_sync.p && v_sync.p && out_sync.p);
+  k_sync.upload(kt);
+  v_sync.upload(vt);
+  cuda::kv_cache_write<T>(k_sync.p, v_sync.p, k, v, stride, dslots.p, n, KVH, BS, D, nullptr);
+  CUDA_OK(cudaDeviceSynchronize());
+  cuda::paged_attention<T>(out_sync.p, q, stride, k_sync.p, v_sync.p, dwide.p, dcu.p, dkvl.p, a,
+                           ws_bytes ? ws.p : nullptr, nullptr);
+  CUDA_OK(cudaDeviceSynchronize());
   cuda::kv_cache_write<T>(k_ref.p, v_ref.p, k, v, stride, dslots.p, n, KVH, BS, D, nullptr);
   cuda::paged_attention<T>(out_ref.p, q, stride, k_ref.p, v_ref.p, dwide.p, dcu.p, dkvl.p, a,
                            ws_bytes ? ws.p : nullptr, nullptr);
@@ -535,6 +546,8 @@ void run_append(int H, int KVH, int D, int BS, const std::vector<Seq>& seqs, int
   for (const T& x : o2) nan += !std::isfinite(to_float(x));
   EXPECT_EQ(nan, 0u) << "unwritten outputs";
   EXPECT_TRUE(same(o1, o2)) << "outputs differ: H " << H << " KVH " << KVH << " D " << D;
+  EXPECT_TRUE(same(out_sync.download(), o1))
+      << "write then attend differs from the synchronized pair: H " << H << " D " << D;
   EXPECT_TRUE(same(k_ref.download(), k_app.download())) << "K pools differ";
   EXPECT_TRUE(same(v_ref.download(), v_app.download())) << "V pools differ";
 }
@@ -551,6 +564,11 @@ TEST(PagedAttentionAppendGpu, EqualsWriteThenAttend) {
     run_append<__half>(12, 12, 64, 16, mixed, slack, 5);  // prefill rows: write first
     run_append<__half>(4, 4, 36, 16, decode, slack, 6);   // head_dim 36: fallback kernel
   }
+  // More CTAs than one wave: a write, then the non-APPEND decode-row kernel right behind it.
+  std::vector<Seq> many;
+  for (int i = 0; i < 96; ++i) many.push_back({1, 1 + (i * 37) % 300});
+  run_append<__half>(25, 25, 64, 16, many, 0, 7);
+  run_append<__nv_bfloat16>(25, 25, 64, 16, many, 200, 8);
 }
 
 // ---- timing (prints only) ---------------------------------------------------------------------

@@ -92,11 +92,19 @@ __global__ void __launch_bounds__(kRowThreads)
   const int sp = blockIdx.y;
 
   const int q0 = cu_seqlens[s], q_len = cu_seqlens[s + 1] - q0;
-  if (q_len != 1) return;  // q_len 0: nothing to do (the launcher guarantees q_len <= 1)
+  // A CTA leaving early still waits: were every CTA to exit without it, this grid could complete
+  // (and its dependent start) before its predecessor has (launch.h's rule).
+  if (q_len != 1) {
+    if (prefetch) detail::pdl_enter();
+    return;
+  }  // q_len 0: nothing to do (the launcher guarantees q_len <= 1)
   const int kv_len = seq_kv_len[s];
   int seq_splits = 1;
   if (p.nsplit > 1) seq_splits = min(p.nsplit, max(1, ceil_div(kv_len, p.part)));
-  if (sp >= seq_splits) return;
+  if (sp >= seq_splits) {
+    if (prefetch) detail::pdl_enter();
+    return;
+  }
   const bool to_ws = seq_splits > 1;
   const int kbeg = to_ws ? sp * p.part : 0;
   const int kend = (to_ws && sp < seq_splits - 1) ? min(kv_len, (sp + 1) * p.part) : kv_len;
