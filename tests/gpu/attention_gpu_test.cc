@@ -133,6 +133,9 @@ const std::vector<Seq> kMixed = {
     {1, 2000}, {1, 4999}, {3, 1500}, {1, 3333}, {2, 2},   {1, 17},    {20, 1000}, {16, 1281}};
 const std::vector<Seq> kDecode = {{1, 1},    {1, 100},  {1, 513},  {1, 1024},
                                   {1, 2048}, {1, 4097}, {1, 3000}, {1, 64}};
+// Every context <= 256 keys (one wide decode-row chunk when the grid is a single wave).
+const std::vector<Seq> kShortDecode = {{1, 1},   {1, 17},  {1, 128}, {1, 129},
+                                       {1, 200}, {1, 256}, {1, 64}};
 const std::vector<Seq> kPrefill = {{129, 129}, {64, 64}, {5, 5}, {200, 450}};
 
 // Encoder self-attention (q_len == kv_len), ragged; 300 rows take the 16-bit context kernel.
@@ -307,6 +310,8 @@ TEST_P(PagedAttentionGpu, DecodeOnly) {
   dispatch([&](auto t) {
     run_attention<decltype(t)>(GetParam(), kDecode, 203, {}, true);
     run_attention<decltype(t)>(GetParam(), kDecode, 204, {true, 0, 3000}, true);
+    run_attention<decltype(t)>(GetParam(), kShortDecode, 205, {}, true);
+    run_attention<decltype(t)>(GetParam(), kShortDecode, 206);
   });
 }
 TEST_P(PagedAttentionGpu, PrefillOnly) {
@@ -556,6 +561,9 @@ TEST(PagedAttentionAppendGpu, EqualsWriteThenAttend) {
   if (!has_gpu()) GTEST_SKIP() << "no CUDA device";
   const std::vector<Seq> decode = {{1, 1}, {1, 17}, {1, 129}, {1, 700}, {1, 2049}, {1, 64}};
   const std::vector<Seq> mixed = {{1, 300}, {40, 40}, {1, 5}, {7, 90}};
+  const std::vector<Seq> short_decode = {{1, 1}, {1, 130}, {1, 256}, {1, 77}};  // wide kernel
+  run_append<__half>(25, 25, 64, 16, short_decode, 0, 9);
+  run_append<float>(16, 16, 64, 16, short_decode, 0, 10);
   for (int slack : {0, 1000}) {
     run_append<__half>(12, 12, 64, 16, decode, slack, 1);  // decode-row kernel stores the rows
     run_append<__nv_bfloat16>(4, 4, 128, 7, decode, slack, 2);

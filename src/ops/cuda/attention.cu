@@ -64,6 +64,19 @@ bool row_append_enabled() {
   static const bool on = !switched_off("KILN_ATTN_APPEND");
   return on;
 }
+// KILN_ATTN_WIDE=0: short one-wave decode-row launches split the keys into 128-key CTAs (combined
+// in their last CTA) instead of one 256-thread CTA per (sequence, head).
+bool row_wide_enabled() {
+  static const bool on = !switched_off("KILN_ATTN_WIDE");
+  return on;
+}
+
+template <class K>
+void set_smem(K kernel, int bytes) {
+  if (bytes > 48 * 1024)
+    KILN_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), kOp);
+}
 
 // The fused decode-row variants (this step's K/V appended in the kernel: 94 registers against
 // 72, 5 CTAs per SM against 7 on sm_90; split-K combined in the last CTA: a fence and an atomic
@@ -71,12 +84,14 @@ bool row_append_enabled() {
 // step: batch 1 is 25-50 CTAs) and costs bandwidth beyond it (H200, gpt2-xl batch 64 at 2048
 // context: 14.95 ms per decode step unfused, 17.0 fused). True when `ctas` CTAs of the APPEND
 // kernel are resident at once.
-template <class T>
+template <class T, int NT = attn::kRowThreads>
 bool row_fusions_pay(int64_t ctas, int head_dim) {
   static std::array<std::atomic<int>, 257> blocks{};  // per SM, by head_dim; 0 unknown
   const int d = std::clamp(head_dim, 0, 256);
-  const int b = blocks_per_sm(blocks[d], attn::paged_attention_decode_row_kernel<T, true>,
-                              attn::kRowThreads, attn::decode_row_smem_bytes<T>(d));
+  auto kernel = attn::paged_attention_decode_row_kernel<T, true, NT>;
+  const int bytes = attn::decode_row_smem_bytes<T, NT>(d);
+  set_smem(kernel, bytes);  // the occupancy query counts only what the kernel may be given
+  const int b = blocks_per_sm(blocks[d], kernel, NT, bytes);
   return ctas <= static_cast<int64_t>(std::max(b, 1)) * sm_count();
 }
 
@@ -104,13 +119,6 @@ Plan make_plan(const PagedAttentionArgs& a) {
   p.ml_floats = (2 * rows + 3) / 4 * 4;  // keep the acc block 16-byte aligned
   p.acc_floats = rows * a.head_dim;
   return p;
-}
-
-template <class K>
-void set_smem(K kernel, int bytes) {
-  if (bytes > 48 * 1024)
-    KILN_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes), kOp);
 }
 
 template <class T, int DP, bool BIAS>
@@ -175,8 +183,15 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   const bool fast = D % VEC == 0 && D <= 256 && q_stride % VEC == 0 && aligned16(q) &&
                     aligned16(out) && aligned16(k_pool) && aligned16(v_pool);
   const bool use_row = fast && a.max_q_len <= 1 && group == 1 && row_kernel_enabled();
-  const Plan pl = make_plan(a);
-  const bool fusions_pay = use_row && row_fusions_pay<T>(a.num_seqs * a.heads * pl.nsplit, D);
+  Plan pl = make_plan(a);
+  // Keys that fit one wide chunk, in a one-wave grid: no split (the workspace goes unused).
+  const bool wide = use_row && pl.nsplit > 1 && a.max_kv_len <= attn::kRowWideThreads &&
+                    row_wide_enabled() &&
+                    attn::decode_row_smem_bytes<T, attn::kRowWideThreads>(D) <= max_smem_optin() &&
+                    row_fusions_pay<T, attn::kRowWideThreads>(a.num_seqs * a.heads, D);
+  if (wide) pl.nsplit = 1, pl.part = 1 << 30;
+  const bool fusions_pay =
+      use_row && (wide || row_fusions_pay<T>(a.num_seqs * a.heads * pl.nsplit, D));
   // Appending this step's K/V: inside the decode-row kernel where that pays, else a write first.
   const bool fused_append = a.slots && fusions_pay && row_append_enabled() && aligned16(a.k_new) &&
                             aligned16(a.v_new) && a.kv_stride % VEC == 0;
@@ -283,12 +298,16 @@ void paged_attention(T* out, const T* q, int64_t q_stride, const T* k_pool, cons
   float* ws_acc = pl.nsplit > 1 ? ws_ml + pl.ml_floats : nullptr;
 
   if (use_row) {
-    auto kernel = fused_append ? attn::paged_attention_decode_row_kernel<T, true>
-                               : attn::paged_attention_decode_row_kernel<T, false>;
-    const int bytes = attn::decode_row_smem_bytes<T>(D);
+    constexpr int W = attn::kRowWideThreads;
+    auto kernel = fused_append ? (wide ? attn::paged_attention_decode_row_kernel<T, true, W>
+                                       : attn::paged_attention_decode_row_kernel<T, true>)
+                               : (wide ? attn::paged_attention_decode_row_kernel<T, false, W>
+                                       : attn::paged_attention_decode_row_kernel<T, false>);
+    const int bytes =
+        wide ? attn::decode_row_smem_bytes<T, W>(D) : attn::decode_row_smem_bytes<T>(D);
     set_smem(kernel, bytes);
     const dim3 grid(static_cast<unsigned>(a.num_seqs * a.heads), static_cast<unsigned>(pl.nsplit));
-    cuda::launch(kernel, grid, dim3(attn::kRowThreads), bytes, stream, out, q, q_stride,
+    cuda::launch(kernel, grid, dim3(wide ? W : attn::kRowThreads), bytes, stream, out, q, q_stride,
                  const_cast<T*>(k_pool), const_cast<T*>(v_pool), block_tables, cu_seqlens,
                  seq_kv_len, ws_ml, ws_acc, dp);
   } else {

@@ -33,6 +33,11 @@ int sm_count() {
   return cached_attribute(cache, cudaDevAttrMultiProcessorCount, 132);
 }
 
+int max_smem_optin() {
+  static AttributeCache cache{};
+  return cached_attribute(cache, cudaDevAttrMaxSharedMemoryPerBlockOptin, 48 * 1024);
+}
+
 bool pdl_enabled() {
   static const bool env_off = switched_off("KILN_PDL");
   if (env_off) return false;

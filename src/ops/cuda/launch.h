@@ -28,6 +28,8 @@ bool pdl_enabled();  // for the current device
 
 // Streaming multiprocessors of the current device (132 if the query fails); cached per device.
 int sm_count();
+// Dynamic shared memory one CTA may opt in to on the current device (48 KiB if the query fails).
+int max_smem_optin();
 
 // CTAs of `kernel` resident per SM at `threads` threads and `smem_bytes` of dynamic shared
 // memory (the runtime's occupancy), cached in `slot` (0: unknown) after the first query; 0 when

@@ -42,14 +42,16 @@
 namespace kiln::ops::cuda::attn {
 
 constexpr int kRowThreads = 128;  // threads per CTA = keys per chunk
+// The wide instantiation: one chunk of up to 256 keys, for short contexts of a one-wave launch
+// (one CTA per (sequence, head) instead of 128-key splits combined in their last CTA).
+constexpr int kRowWideThreads = 256;
 
-// Dynamic shared memory: V chunk [128][D] T, then q [D] fp32, p [128] fp32, reduction
-// [NS][D] fp32 (NS * D = 128 * VEC floats).
-template <class T>
+// Dynamic shared memory: V chunk [NT][D] T, then q [D] fp32, p [NT] fp32, reduction
+// [NS][D] fp32 (NS * D = NT * VEC floats).
+template <class T, int NT = kRowThreads>
 __host__ __device__ inline int decode_row_smem_bytes(int head_dim) {
   constexpr int vec = 16 / sizeof(T);
-  return kRowThreads * head_dim * static_cast<int>(sizeof(T)) + head_dim * 4 + kRowThreads * 4 +
-         kRowThreads * vec * 4;
+  return NT * head_dim * static_cast<int>(sizeof(T)) + head_dim * 4 + NT * 4 + NT * vec * 4;
 }
 
 // a + Σ over the first n (<= N) 16-byte pieces of K of piece · q (fp32 q, VEC floats per piece).
@@ -62,8 +64,8 @@ __device__ __forceinline__ float row_dot(const uint4 (&kv)[N], int n, const floa
   return a;
 }
 
-template <class T, bool APPEND>
-__global__ void __launch_bounds__(kRowThreads)
+template <class T, bool APPEND, int NT = kRowThreads>
+__global__ void __launch_bounds__(NT)
     paged_attention_decode_row_kernel(T* __restrict__ out,      // [n, heads * d]
                                       const T* __restrict__ q,  // [n, q_stride] rows
                                       int64_t q_stride,
@@ -79,7 +81,7 @@ __global__ void __launch_bounds__(kRowThreads)
   // the chain; a multi-wave grid keeps the registers (occupancy) instead.
   const bool prefetch = APPEND && p.prefetch;
   if (!prefetch) detail::pdl_enter();
-  constexpr int NT = kRowThreads, VEC = 16 / sizeof(T);
+  constexpr int VEC = 16 / sizeof(T);
   extern __shared__ __align__(16) unsigned char smem[];
   const int D = p.head_dim, NCH = D / VEC, NS = NT / NCH;
   T* sV = reinterpret_cast<T*>(smem);                 // [NT][D]
