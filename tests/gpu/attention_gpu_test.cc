@@ -577,6 +577,10 @@ TEST(PagedAttentionAppendGpu, EqualsWriteThenAttend) {
   for (int i = 0; i < 96; ++i) many.push_back({1, 1 + (i * 37) % 300});
   run_append<__half>(25, 25, 64, 16, many, 0, 7);
   run_append<__nv_bfloat16>(25, 25, 64, 16, many, 200, 8);
+  std::vector<Seq> many_short;  // <= 256 keys beyond one wave: a write, then 128-key chunks
+  for (int i = 0; i < 96; ++i) many_short.push_back({1, 1 + (i * 37) % 256});
+  run_append<__half>(25, 25, 64, 16, many_short, 0, 11);
+  run_append<float>(16, 16, 64, 16, many_short, 0, 12);
 }
 
 // ---- timing (prints only) ---------------------------------------------------------------------
