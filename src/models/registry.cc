@@ -63,10 +63,7 @@ std::unique_ptr<Model> random_model(const nlohmann::json& arch, uint64_t seed,
                                     const LoadOptions& options) {
   const io::JsonConfig cfg = io::JsonConfig::from_json(arch, "architecture flags");
   const std::string type = cfg.get_or<std::string>("model_type", "");
-  if (type == "gpt2") {
-    const gpt2::Gpt2Config c = gpt2::Gpt2Config::from_json(cfg);
-    return std::make_unique<gpt2::Gpt2Model>(c, gpt2::random_weights(c, seed), options);
-  }
+  if (type == "gpt2") return gpt2::random_model(cfg, seed, options);
   if (type == "gpt_bigcode") return gpt_bigcode::random_model(cfg, seed, options);
   if (type == "opt") return opt::random_model(cfg, seed, options);
   if (type == "llama") return llama::random_model(cfg, seed, options);

@@ -1,5 +1,7 @@
 #include "models/gpt2/config.h"
 
+#include <cmath>
+
 #include "models/common/config_fields.h"
 
 namespace kiln::models::gpt2 {
@@ -46,6 +48,12 @@ nlohmann::json Gpt2Config::to_json() const {
           {"tie_word_embeddings", tie_word_embeddings},
           {"bos_token_id", bos_token_id},
           {"eos_token_id", eos_token_id}};
+}
+
+float Gpt2Config::attention_scale(int64_t layer) const {
+  float scale = scale_attn_weights ? 1.f / std::sqrt(static_cast<float>(head_dim())) : 1.f;
+  if (scale_attn_by_inverse_layer_idx) scale /= static_cast<float>(layer + 1);
+  return scale;
 }
 
 }  // namespace kiln::models::gpt2

@@ -10,6 +10,7 @@
 namespace kiln::models::gpt2 {
 
 struct Gpt2Config {
+  static constexpr const char* kModelType = "gpt2";
   int64_t vocab_size = 50257;
   int64_t n_positions = 1024;
   int64_t n_embd = 768;
@@ -27,6 +28,10 @@ struct Gpt2Config {
 
   int64_t inner() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
   int64_t head_dim() const { return n_embd / n_head; }
+  int64_t kv_heads() const { return n_head; }
+  // HF: scores / sqrt(head_dim) if scale_attn_weights, and / (layer + 1) if
+  // scale_attn_by_inverse_layer_idx.
+  float attention_scale(int64_t layer) const;
 
   // Parses and validates (positive sizes, n_embd divisible by n_head, known activation).
   static Gpt2Config from_json(const io::JsonConfig& cfg);

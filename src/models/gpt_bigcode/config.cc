@@ -1,5 +1,7 @@
 #include "models/gpt_bigcode/config.h"
 
+#include <cmath>
+
 #include "models/common/config_fields.h"
 
 namespace kiln::models::gpt_bigcode {
@@ -49,6 +51,10 @@ nlohmann::json GptBigCodeConfig::to_json() const {
           {"tie_word_embeddings", tie_word_embeddings},
           {"bos_token_id", bos_token_id},
           {"eos_token_id", int_or_list_json(eos_token_id)}};
+}
+
+float GptBigCodeConfig::attention_scale(int64_t /*layer*/) const {
+  return scale_attn_weights ? 1.f / std::sqrt(static_cast<float>(head_dim())) : 1.f;
 }
 
 }  // namespace kiln::models::gpt_bigcode

@@ -12,6 +12,7 @@
 namespace kiln::models::gpt_bigcode {
 
 struct GptBigCodeConfig {
+  static constexpr const char* kModelType = "gpt_bigcode";
   int64_t vocab_size = 50257;
   int64_t n_positions = 1024;
   int64_t n_embd = 768;
@@ -31,6 +32,8 @@ struct GptBigCodeConfig {
   int64_t inner() const { return n_inner > 0 ? n_inner : 4 * n_embd; }
   int64_t head_dim() const { return n_embd / n_head; }
   int64_t kv_heads() const { return multi_query ? 1 : n_head; }
+  // HF: scores / sqrt(head_dim) if scale_attn_weights (every layer alike).
+  float attention_scale(int64_t layer) const;
 
   // Parses and validates (positive sizes, n_embd divisible by n_head, known activation).
   static GptBigCodeConfig from_json(const io::JsonConfig& cfg);
