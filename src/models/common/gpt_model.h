@@ -48,8 +48,8 @@ class GptModel final : public Model {
     spec_.dtype = compute_dtype(spec_.device, options.dtype, spec_.model_type);
 
     // LayerNorms folded into qkv / fc1 on the fp32 host weights, before they move (ln_fold.h).
-    const std::vector<Tensor> row_sums = fold_gpt_layer_norms(
-        weights_, spec_.device, spec_.dtype, options.fold_layer_norms, allocator_);
+    const std::vector<Tensor> row_sums = fold_gpt_layer_norms(weights_, spec_.device, spec_.dtype,
+                                                              options.fold_layer_norms, allocator_);
     // Every weight to the device in the compute dtype (a no-op for fp32 on the CPU).
     spec_.weight_bytes = move_weights(weight_map(config_, weights_, ""), spec_.dtype, allocator_);
     for (const Tensor& t : row_sums) spec_.weight_bytes += static_cast<int64_t>(t.nbytes());

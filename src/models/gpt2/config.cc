@@ -20,7 +20,8 @@ Gpt2Config Gpt2Config::from_json(const io::JsonConfig& cfg) {
   c.scale_attn_weights = cfg.get_or<bool>("scale_attn_weights", c.scale_attn_weights);
   c.scale_attn_by_inverse_layer_idx =
       cfg.get_or<bool>("scale_attn_by_inverse_layer_idx", c.scale_attn_by_inverse_layer_idx);
-  c.reorder_and_upcast_attn = cfg.get_or<bool>("reorder_and_upcast_attn", c.reorder_and_upcast_attn);
+  c.reorder_and_upcast_attn =
+      cfg.get_or<bool>("reorder_and_upcast_attn", c.reorder_and_upcast_attn);
   c.tie_word_embeddings = cfg.get_or<bool>("tie_word_embeddings", c.tie_word_embeddings);
   c.bos_token_id = cfg.get_or<int64_t>("bos_token_id", c.bos_token_id);
   c.eos_token_id = cfg.get_or<int64_t>("eos_token_id", c.eos_token_id);

@@ -5,7 +5,8 @@
 namespace kiln::models::gpt_bigcode {
 namespace {
 
-// Rows [heads, 3, head_dim] -> [3, heads, head_dim] of an fp32 CPU tensor [3 * heads * head_dim, ...].
+// Rows [heads, 3, head_dim] -> [3, heads, head_dim] of an fp32 CPU tensor [3 * heads * head_dim,
+// ...].
 Tensor regroup(const Tensor& t, int64_t heads, int64_t head_dim) {
   const Tensor src = t.contiguous();
   const int64_t row_bytes = static_cast<int64_t>(src.nbytes()) / src.size(0);
