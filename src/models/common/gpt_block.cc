@@ -2,6 +2,7 @@
 
 #include "core/check.h"
 #include "layers/lm_head.h"
+#include "models/common/forward_buffers.h"
 #include "ops/ops.h"
 
 namespace kiln::models {
@@ -81,14 +82,7 @@ void pre_ln_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& norm
 Tensor gpt_forward(const char* family, const GptWeights& w, const std::vector<GptBlock>& blocks,
                    const layers::LayerNorm& ln_f, DType dtype, const layers::ForwardBatch& batch,
                    layers::KvCacheView& kv, Workspace& ws, ExecContext& ctx) {
-  const int64_t n = batch.num_tokens(), d = w.wte.size(1);
-  KILN_CHECK(n > 0, "{}: empty batch", family);
-  KILN_CHECK(kv.k.size() == blocks.size(), "{}: KV cache has {} layers, model {}", family,
-             kv.k.size(), blocks.size());
-  ws.reset();
-  Tensor h = ws.take({n, d}, dtype);       // [n, d] residual stream
-  Tensor normed = ws.take({n, d}, dtype);  // [n, d]
-  Tensor tmp = ws.take({n, d}, dtype);     // [n, d] sublayer output
+  auto [h, normed, tmp] = begin_forward(family, batch, kv, blocks.size(), w.wte.size(1), dtype, ws);
   ops::embedding(batch.input_ids, w.wte, h, /*accumulate=*/false, ctx);
   ops::embedding(batch.positions, w.wpe, h, /*accumulate=*/true, ctx);
 

@@ -1,7 +1,7 @@
 // The weights of GPT-2's architecture under GPT-2's names, shared by GPT-2 and GPTBigCode (which
 // keeps GPT-2's module names: wte, wpe, h.N.{ln_1, attn.c_attn, attn.c_proj, ln_2, mlp.c_fc,
-// mlp.c_proj}, ln_f). The families differ in the fused qkv's rows (MQA) and in HF's storage (GPT-2's
-// Conv1D [in, out] vs nn.Linear [out, in]); each family's weights.h states its own.
+// mlp.c_proj}, ln_f). The families differ in the fused qkv's rows (MQA) and in HF's storage
+// (GPT-2's Conv1D [in, out] vs nn.Linear [out, in]); each family's weights.h states its own.
 #pragma once
 
 #include <string>
@@ -13,24 +13,24 @@
 namespace kiln::models {
 
 struct GptLayerWeights {
-  Tensor ln_1_w, ln_1_b;      // [n_embd]
-  Tensor qkv_w;               // [qkv_rows, n_embd]: q | k | v
-  Tensor qkv_b;               // [qkv_rows]
-  Tensor attn_out_w;          // [n_embd, n_embd]
-  Tensor attn_out_b;          // [n_embd]
-  Tensor ln_2_w, ln_2_b;      // [n_embd]
-  Tensor fc_w;                // [inner, n_embd]
-  Tensor fc_b;                // [inner]
-  Tensor proj_w;              // [n_embd, inner]
-  Tensor proj_b;              // [n_embd]
+  Tensor ln_1_w, ln_1_b;  // [n_embd]
+  Tensor qkv_w;           // [qkv_rows, n_embd]: q | k | v
+  Tensor qkv_b;           // [qkv_rows]
+  Tensor attn_out_w;      // [n_embd, n_embd]
+  Tensor attn_out_b;      // [n_embd]
+  Tensor ln_2_w, ln_2_b;  // [n_embd]
+  Tensor fc_w;            // [inner, n_embd]
+  Tensor fc_b;            // [inner]
+  Tensor proj_w;          // [n_embd, inner]
+  Tensor proj_b;          // [n_embd]
 };
 
 struct GptWeights {
-  Tensor wte;                 // [vocab_size, n_embd]
-  Tensor wpe;                 // [n_positions, n_embd]
+  Tensor wte;  // [vocab_size, n_embd]
+  Tensor wpe;  // [n_positions, n_embd]
   std::vector<GptLayerWeights> layers;
-  Tensor ln_f_w, ln_f_b;      // [n_embd]
-  Tensor lm_head;             // [vocab_size, n_embd]; shares wte's storage when tied
+  Tensor ln_f_w, ln_f_b;  // [n_embd]
+  Tensor lm_head;         // [vocab_size, n_embd]; shares wte's storage when tied
 };
 
 struct GptShape {

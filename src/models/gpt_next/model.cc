@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "io/checkpoint.h"
+#include "models/common/prenorm_forward.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
 #include "ops/ops.h"
@@ -16,8 +17,7 @@ void Norm::forward(const Tensor& x, Tensor& out, ExecContext& ctx) const {
     ops::layer_norm(x, weight, bias, eps, out, ctx);
 }
 
-void Norm::add_forward(Tensor& residual, const Tensor& delta, Tensor& out,
-                       ExecContext& ctx) const {
+void Norm::add_forward(Tensor& residual, const Tensor& delta, Tensor& out, ExecContext& ctx) const {
   if (rms)
     ops::add_rms_norm(residual, delta, weight, eps, out, ctx);
   else
@@ -112,40 +112,8 @@ void GptNextModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
 
 Tensor GptNextModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
                              ExecContext& ctx) {
-  const int64_t n = batch.num_tokens(), d = config_.hidden_size;
-  const DType dt = spec_.dtype;
-  KILN_CHECK(n > 0, "gpt_next: empty batch");
-  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.num_layers,
-             "gpt_next: KV cache has {} layers, model {}", kv.k.size(), config_.num_layers);
-  ws_.reset();
-  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
-  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
-  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
-  ops::embedding(batch.input_ids, weights_.embed, h, /*accumulate=*/false, ctx);
-
-  const size_t mark = ws_.used();
-  blocks_[0].input_norm.forward(h, normed, ctx);
-  for (int64_t i = 0; i < config_.num_layers; ++i) {
-    const Block& b = blocks_[i];
-    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
-    ws_.rewind(mark);
-    b.post_norm.add_forward(h, tmp, normed, ctx);
-    b.mlp.forward(normed, tmp, ws_, ctx);
-    ws_.rewind(mark);
-    if (i + 1 < config_.num_layers)
-      blocks_[i + 1].input_norm.add_forward(h, tmp, normed, ctx);
-    else
-      ops::add(h, tmp, h, ctx);
-  }
-  // The norm is per row: only the rows whose logits are wanted go through it and the head.
-  const int64_t m = batch.logit_rows.size(0);
-  Tensor last = ws_.take({m, d}, dt);
-  ops::gather_rows(h, batch.logit_rows, last, ctx);
-  Tensor last_normed = ws_.take({m, d}, dt);
-  final_norm_.forward(last, last_normed, ctx);
-  Tensor logits = ws_.take({m, config_.vocab_size}, DType::kFloat32);  // [m, vocab] fp32
-  ops::linear(last_normed, weights_.lm_head, Tensor(), logits, ctx);
-  return logits;
+  return prenorm_forward("gpt_next", weights_.embed, weights_.lm_head, blocks_, final_norm_,
+                         spec_.dtype, batch, kv, ws_, ctx);
 }
 
 void GptNextModel::save(const std::string& dir, DType dtype) const {

@@ -5,6 +5,7 @@
 #include "io/checkpoint.h"
 #include "layers/lm_head.h"
 #include "models/common/device_weights.h"
+#include "models/common/prenorm_forward.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
 #include "ops/ops.h"
@@ -66,36 +67,8 @@ void LlamaModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
 
 Tensor LlamaModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
                            ExecContext& ctx) {
-  const int64_t n = batch.num_tokens(), d = config_.hidden_size;
-  const DType dt = spec_.dtype;
-  KILN_CHECK(n > 0, "llama: empty batch");
-  KILN_CHECK(static_cast<int64_t>(kv.k.size()) == config_.num_hidden_layers,
-             "llama: KV cache has {} layers, model {}", kv.k.size(), config_.num_hidden_layers);
-  ws_.reset();
-  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
-  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
-  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
-  ops::embedding(batch.input_ids, weights_.embed, h, /*accumulate=*/false, ctx);
-
-  const size_t mark = ws_.used();
-  blocks_[0].input_norm.forward(h, normed, ctx);
-  for (int64_t i = 0; i < config_.num_hidden_layers; ++i) {
-    const Block& b = blocks_[i];
-    b.attn.forward(normed, batch, kv.k[i], kv.v[i], tmp, ws_, ctx);
-    ws_.rewind(mark);
-    b.post_norm.add_forward(h, tmp, normed, ctx);
-    b.mlp.forward(normed, tmp, ws_, ctx);
-    ws_.rewind(mark);
-    if (i + 1 < config_.num_hidden_layers)
-      blocks_[i + 1].input_norm.add_forward(h, tmp, normed, ctx);
-    else
-      ops::add(h, tmp, h, ctx);
-  }
-  // RMSNorm is per row: only the rows whose logits are wanted go through the norm and the head.
-  Tensor last = layers::gather_logit_rows(h, batch, ws_, ctx);  // [m, d]
-  Tensor last_normed = ws_.take(last.shape(), dt);              // [m, d]
-  norm_.forward(last, last_normed, ctx);
-  return layers::lm_head_logits(last_normed, weights_.lm_head, ws_, ctx);  // [m, vocab] fp32
+  return prenorm_forward("llama", weights_.embed, weights_.lm_head, blocks_, norm_, spec_.dtype,
+                         batch, kv, ws_, ctx);
 }
 
 void LlamaModel::save(const std::string& dir, DType dtype) const {
@@ -111,8 +84,7 @@ std::unique_ptr<Model> load(const std::string& dir, const io::JsonConfig& cfg,
     load_weights(ckpt, weight_map(config, w), /*kiln_format=*/true);
   } else {
     // LlamaForCausalLM saves "model.layers.0...."; a bare LlamaModel has no prefix.
-    const std::string prefix =
-        find_hf_prefix(ckpt, "embed_tokens.weight", {"model."}).value_or("");
+    const std::string prefix = find_hf_prefix(ckpt, "embed_tokens.weight", {"model."}).value_or("");
     load_hf_weights(ckpt, config, w, prefix);
   }
   return std::make_unique<LlamaModel>(config, std::move(w), options);

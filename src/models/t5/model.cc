@@ -8,6 +8,7 @@
 #include "io/checkpoint.h"
 #include "layers/lm_head.h"
 #include "models/common/device_weights.h"
+#include "models/common/forward_buffers.h"
 #include "models/common/random_weights.h"
 #include "models/common/step_workspace.h"
 #include "ops/ops.h"
@@ -215,19 +216,14 @@ void T5Model::encode(const layers::EncoderBatch& batch, layers::KvCacheView& kv,
 Tensor T5Model::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
                         ExecContext& ctx) {
   const char* type = config_.model_type();
-  const int64_t n = batch.num_tokens(), d = config_.d_model;
   const DType dt = spec_.dtype;
-  KILN_CHECK(n > 0, "{}: empty batch", type);
-  KILN_CHECK(kv.k.size() == decoder_.size() && kv.v.size() == decoder_.size(),
-             "{}: KV cache has {} layers, the decoder {}", type, kv.k.size(), decoder_.size());
+  KILN_CHECK(kv.v.size() == kv.k.size(), "{}: KV cache has {} K and {} V layers", type, kv.k.size(),
+             kv.v.size());
   KILN_CHECK(batch.cross.block_tables.defined(),
              "{}: the decoder batch has no cross-attention metadata (sequences without encoder "
              "input?)",
              type);
-  ws_.reset();
-  Tensor h = ws_.take({n, d}, dt);       // [n, d] residual stream
-  Tensor normed = ws_.take({n, d}, dt);  // [n, d]
-  Tensor tmp = ws_.take({n, d}, dt);     // [n, d] sublayer output
+  auto [h, normed, tmp] = begin_forward(type, batch, kv, decoder_.size(), config_.d_model, dt, ws_);
   ops::embedding(batch.input_ids, weights_.dec_embed, h, /*accumulate=*/false, ctx);
 
   const size_t mark = ws_.used();
