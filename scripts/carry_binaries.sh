@@ -9,8 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH=/usr/local/cuda/bin:$PATH CCACHE_BASEDIR=$PWD
 KILN_CUDA=ON BUILD_DIR=build-cuda bash scripts/build.sh
-mkdir -p build-carry
-cp -f build-cuda/kiln build-cuda/kiln_gpu_tests build-cuda/kiln_gpu_model_tests build-carry/
-strip build-carry/kiln build-carry/kiln_gpu_tests build-carry/kiln_gpu_model_tests
-echo "$PWD" > build-carry/SRC_BUILT  # gpu_host.sh links this path to the host's tree
-du -sh build-carry
+# CARRY_DIR / CARRY_BINS: another folder and binaries, e.g. a branch's kiln alone in
+# build-carry2 for an A/B across builds (bench/ab_gpu.sh: KILN_BIN=build-carry2/kiln in a variant).
+dest=${CARRY_DIR:-build-carry}
+bins=${CARRY_BINS:-kiln kiln_gpu_tests kiln_gpu_model_tests}
+mkdir -p "$dest"
+for b in $bins; do
+  cp -f "build-cuda/$b" "$dest/"
+  strip "$dest/$b"
+done
+echo "$PWD" > "$dest/SRC_BUILT"  # gpu_host.sh links this path to the host's tree
+du -sh "$dest"
