@@ -14,7 +14,19 @@ void check_positive(const io::JsonConfig& cfg, const char* name, int64_t value) 
   KILN_CHECK(value > 0, "{}: {} must be positive, got {}", cfg.source(), name, value);
 }
 
-void check_gpt_shape(const io::JsonConfig& cfg, const GptShapeFields& f, const char* family) {
+void read_gpt_fields(const io::JsonConfig& cfg, GptFields& f, const char* family) {
+  f.vocab_size = cfg.get_or<int64_t>("vocab_size", f.vocab_size);
+  f.n_positions = get_aliased(cfg, "n_positions", "max_position_embeddings", f.n_positions);
+  f.n_embd = get_aliased(cfg, "n_embd", "hidden_size", f.n_embd);
+  f.n_layer = get_aliased(cfg, "n_layer", "num_hidden_layers", f.n_layer);
+  f.n_head = get_aliased(cfg, "n_head", "num_attention_heads", f.n_head);
+  f.n_inner = cfg.get_or<int64_t>("n_inner", 0);
+  f.activation_function = cfg.get_or<std::string>("activation_function", f.activation_function);
+  f.layer_norm_epsilon = cfg.get_or<double>("layer_norm_epsilon", f.layer_norm_epsilon);
+  f.scale_attn_weights = cfg.get_or<bool>("scale_attn_weights", f.scale_attn_weights);
+  f.tie_word_embeddings = cfg.get_or<bool>("tie_word_embeddings", f.tie_word_embeddings);
+  f.bos_token_id = cfg.get_or<int64_t>("bos_token_id", f.bos_token_id);
+
   const std::string& src = cfg.source();
   check_positive(cfg, "vocab_size", f.vocab_size);
   check_positive(cfg, "n_positions", f.n_positions);
@@ -30,6 +42,20 @@ void check_gpt_shape(const io::JsonConfig& cfg, const GptShapeFields& f, const c
              "supported by the {} LM path",
              src, family, family);
   ops::activation_from_name(f.activation_function);  // validates
+}
+
+nlohmann::json gpt_fields_json(const GptFields& f) {
+  return {{"vocab_size", f.vocab_size},
+          {"n_positions", f.n_positions},
+          {"n_embd", f.n_embd},
+          {"n_layer", f.n_layer},
+          {"n_head", f.n_head},
+          {"n_inner", f.n_inner > 0 ? nlohmann::json(f.n_inner) : nlohmann::json(nullptr)},
+          {"activation_function", f.activation_function},
+          {"layer_norm_epsilon", f.layer_norm_epsilon},
+          {"scale_attn_weights", f.scale_attn_weights},
+          {"tie_word_embeddings", f.tie_word_embeddings},
+          {"bos_token_id", f.bos_token_id}};
 }
 
 nlohmann::json int_or_list_json(const std::vector<int64_t>& ids) {
