@@ -252,12 +252,8 @@ TEST(FairseqLoad, NeedsAKilnCheckpoint) {
   test::TempDir tmp("fairseq_not_ckpt");
   fs::create_directories(tmp.path);
   std::ofstream(tmp.path / "config.json") << base_config().dump();
-  try {
-    models::load_model(tmp.path.string());
-    FAIL() << "expected an error";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("convert_fairseq.py"), std::string::npos) << e.what();
-  }
+  test::expect_error_containing([&] { models::load_model(tmp.path.string()); },
+                                "convert_fairseq.py");
 }
 
 }  // namespace

@@ -139,6 +139,40 @@ inline void check_save_load(const std::string& dir, const std::string& model_typ
   }
 }
 
+// random_model on base updated by each variant: finite first-step logits, a kiln checkpoint that
+// loads back to the same logits, and the same weights again from the same seed. check_spec (may
+// be null) adds the family's checks of the model's spec for that architecture.
+inline void check_random_layouts(
+    const nlohmann::json& base, const std::vector<nlohmann::json>& variants,
+    const std::function<void(const nlohmann::json&, const models::ModelSpec&)>& check_spec = {}) {
+  const std::string type = base.at("model_type").get<std::string>();
+  const std::vector<int32_t> prompt = {1, 5, 9, 3, 7};
+  for (const auto& v : variants) {
+    nlohmann::json arch = base;
+    arch.update(v);
+    auto model = models::random_model(arch, 42);
+    EXPECT_EQ(model->spec().model_type, type);
+    if (check_spec) check_spec(arch, model->spec());
+    const auto logits = first_logits(*model, prompt);
+    for (float x : logits) ASSERT_TRUE(std::isfinite(x)) << arch.dump();
+    TempDir tmp(type + "_random");
+    model->save(tmp.path.string(), DType::kFloat32);
+    auto back = models::load_model(tmp.path.string());
+    EXPECT_EQ(first_logits(*back, prompt), logits) << arch.dump();
+    EXPECT_EQ(first_logits(*models::random_model(arch, 42), prompt), logits) << arch.dump();
+  }
+}
+
+// fn throws, and its message contains `needle`.
+inline void expect_error_containing(const std::function<void()>& fn, const std::string& needle) {
+  try {
+    fn();
+    FAIL() << "expected an error containing '" << needle << "'";
+  } catch (const std::exception& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+  }
+}
+
 inline std::string fixture_name(const ::testing::TestParamInfo<std::string>& info) {
   return test_name(std::filesystem::path(info.param).filename().string());
 }

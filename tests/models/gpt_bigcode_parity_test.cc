@@ -5,11 +5,11 @@
 // logits; random_model builds every layout.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -29,51 +29,41 @@ using test::TempDir;
 
 class BigCodeParity : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(BigCodeParity, LogitsAndGreedyTokens) { test::check_logits_and_greedy(GetParam(), "gpt_bigcode"); }
+TEST_P(BigCodeParity, LogitsAndGreedyTokens) {
+  test::check_logits_and_greedy(GetParam(), "gpt_bigcode");
+}
 
 // HF folder -> Model::save (fp32) -> kiln checkpoint -> load: identical logits.
 TEST_P(BigCodeParity, SaveLoadRoundTrip) { test::check_save_load(GetParam(), "gpt_bigcode"); }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, BigCodeParity, ::testing::ValuesIn(test::fixture_dirs("gpt_bigcode")),
+INSTANTIATE_TEST_SUITE_P(Fixtures, BigCodeParity,
+                         ::testing::ValuesIn(test::fixture_dirs("gpt_bigcode")),
                          test::fixture_name);
 
 // random_model covers MQA and MHA, scaled or not, tied or not; its kiln checkpoint loads back to
 // the same logits.
 TEST(BigCodeRandomModel, LayoutsRunAndRoundTrip) {
-  const nlohmann::json base = {{"model_type", "gpt_bigcode"}, {"vocab_size", 64},
-                               {"n_embd", 16},                {"n_layer", 2},
-                               {"n_head", 4},                 {"n_positions", 32}};
+  const nlohmann::json base = {{"model_type", "gpt_bigcode"},
+                               {"vocab_size", 64},
+                               {"n_embd", 16},
+                               {"n_layer", 2},
+                               {"n_head", 4},
+                               {"n_positions", 32}};
   const std::vector<nlohmann::json> variants = {
       nlohmann::json::object(),
       {{"multi_query", false}, {"n_inner", 24}},
       {{"scale_attn_weights", false}, {"activation_function", "relu"}},
       {{"tie_word_embeddings", false}, {"multi_query", false}},
   };
-  const std::vector<int32_t> prompt = {1, 5, 9, 3, 7};
-  for (const auto& v : variants) {
-    nlohmann::json arch = base;
-    arch.update(v);
-    auto model = models::random_model(arch, 42);
-    EXPECT_EQ(model->spec().model_type, "gpt_bigcode");
-    EXPECT_EQ(model->spec().num_kv_heads, arch.value("multi_query", true) ? 1 : 4);
-    const auto logits = first_logits(*model, prompt);
-    for (float x : logits) ASSERT_TRUE(std::isfinite(x)) << arch.dump();
-    TempDir tmp("bigcode_random");
-    model->save(tmp.path.string(), DType::kFloat32);
-    auto back = models::load_model(tmp.path.string());
-    EXPECT_EQ(first_logits(*back, prompt), logits) << arch.dump();
-    EXPECT_EQ(first_logits(*models::random_model(arch, 42), prompt), logits) << arch.dump();
-  }
+  test::check_random_layouts(
+      base, variants, [](const nlohmann::json& arch, const models::ModelSpec& spec) {
+        EXPECT_EQ(spec.num_kv_heads, arch.value("multi_query", true) ? 1 : 4);
+      });
 }
 
 TEST(BigCodeConfigErrors, ClearMessages) {
-  nlohmann::json arch = {{"model_type", "gpt_bigcode"}, {"n_embd", 30}, {"n_head", 4}};
-  try {
-    models::random_model(arch, 1);
-    FAIL() << "expected an error";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("divisible"), std::string::npos) << e.what();
-  }
+  const nlohmann::json arch = {{"model_type", "gpt_bigcode"}, {"n_embd", 30}, {"n_head", 4}};
+  test::expect_error_containing([&] { models::random_model(arch, 1); }, "divisible");
 }
 
 }  // namespace

@@ -4,11 +4,11 @@
 // logits; random_model builds every layout.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+#include <unistd.h>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <fmt/format.h>
-#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -39,10 +39,10 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, OptParity, ::testing::ValuesIn(test::fixture_
 // random_model covers every layout (pre/post-LN, projections, no bias, no affine, untied) and
 // its kiln checkpoint loads back to the same logits.
 TEST(OptRandomModel, LayoutsRunAndRoundTrip) {
-  const nlohmann::json base = {{"model_type", "opt"},   {"vocab_size", 64},
-                               {"hidden_size", 16},     {"num_hidden_layers", 2},
-                               {"ffn_dim", 24},         {"num_attention_heads", 2},
-                               {"max_position_embeddings", 32}};
+  const nlohmann::json base = {
+      {"model_type", "opt"},          {"vocab_size", 64}, {"hidden_size", 16},
+      {"num_hidden_layers", 2},       {"ffn_dim", 24},    {"num_attention_heads", 2},
+      {"max_position_embeddings", 32}};
   const std::vector<nlohmann::json> variants = {
       nlohmann::json::object(),
       {{"do_layer_norm_before", false}, {"word_embed_proj_dim", 8}},
@@ -50,31 +50,13 @@ TEST(OptRandomModel, LayoutsRunAndRoundTrip) {
       {{"enable_bias", false}, {"layer_norm_elementwise_affine", false}},
       {{"tie_word_embeddings", false}, {"_remove_final_layer_norm", true}},
   };
-  const std::vector<int32_t> prompt = {1, 5, 9, 3, 7};
-  for (const auto& v : variants) {
-    nlohmann::json arch = base;
-    arch.update(v);
-    auto model = models::random_model(arch, 42);
-    EXPECT_EQ(model->spec().model_type, "opt");
-    const auto logits = first_logits(*model, prompt);
-    for (float x : logits) ASSERT_TRUE(std::isfinite(x)) << arch.dump();
-    TempDir tmp("opt_random");
-    model->save(tmp.path.string(), DType::kFloat32);
-    auto back = models::load_model(tmp.path.string());
-    EXPECT_EQ(first_logits(*back, prompt), logits) << arch.dump();
-    // Same seed, same weights.
-    EXPECT_EQ(first_logits(*models::random_model(arch, 42), prompt), logits) << arch.dump();
-  }
+  test::check_random_layouts(base, variants);
 }
 
 TEST(OptConfigErrors, ClearMessages) {
-  nlohmann::json arch = {{"model_type", "opt"}, {"hidden_size", 30}, {"num_attention_heads", 4}};
-  try {
-    models::random_model(arch, 1);
-    FAIL() << "expected an error";
-  } catch (const std::exception& e) {
-    EXPECT_NE(std::string(e.what()).find("divisible"), std::string::npos) << e.what();
-  }
+  const nlohmann::json arch = {
+      {"model_type", "opt"}, {"hidden_size", 30}, {"num_attention_heads", 4}};
+  test::expect_error_containing([&] { models::random_model(arch, 1); }, "divisible");
 }
 
 }  // namespace
