@@ -52,17 +52,11 @@ LlamaModel::LlamaModel(const LlamaConfig& config, LlamaWeights weights, const Lo
 }
 
 void LlamaModel::reserve(int64_t max_num_tokens, int64_t max_logit_rows) {
-  const int64_t d = config_.hidden_size, hd = config_.head_size();
-  const int64_t qkv = (config_.num_attention_heads + 2 * config_.kv_heads()) * hd;
-  const int64_t attn = qkv + config_.num_attention_heads * hd;
-  const int64_t mlp = 3 * config_.intermediate_size;
-  // Live at once: h, normed, tmp (3 x d), then the attention's qkv + output or the MLP's gate|up +
-  // hidden; at the end the gathered rows (2 x d) and the fp32 logits; the rotary's scratch.
-  reserve_step_workspace(ws_, allocator_, spec_.dtype, max_num_tokens, max_logit_rows,
-                         {.per_token = 3 * d + std::max(attn, mlp),
-                          .per_logit_row = 2 * d,
-                          .vocab_size = config_.vocab_size,
-                          .extra_bytes = rotary_->workspace_bytes()});
+  reserve_step_workspace(
+      ws_, allocator_, spec_.dtype, max_num_tokens, max_logit_rows,
+      prenorm_step_size(config_.hidden_size, config_.num_attention_heads, config_.kv_heads(),
+                        config_.head_size(), config_.intermediate_size, config_.vocab_size,
+                        rotary_->workspace_bytes()));
 }
 
 Tensor LlamaModel::forward(const layers::ForwardBatch& batch, layers::KvCacheView& kv,
