@@ -5,6 +5,7 @@
 
 #include "core/check.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/component_config.h"
 #include "tokenizer/decoder.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/split.h"
@@ -254,15 +255,10 @@ std::unique_ptr<Decoder> make_byte_level_decoder() { return std::make_unique<Byt
 
 std::unique_ptr<Decoder> make_decoder(const json& config) {
   if (config.is_null()) return nullptr;
-  KILN_CHECK(config.is_object() && config.contains("type"),
-             "tokenizer: decoder must be an object with a \"type\"");
-  const std::string type = config["type"].get<std::string>();
+  const std::string type = component_type(config, "decoder");
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<Decoder>> items;
-    for (const json& item : config.at("decoders")) {
-      if (auto d = make_decoder(item)) items.push_back(std::move(d));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(items));
+    return std::make_unique<SequenceDecoder>(
+        sequence_items<Decoder>(config, "decoders", make_decoder));
   }
   if (type == "ByteLevel") return make_byte_level_decoder();
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDecoder>();

@@ -1,6 +1,7 @@
 // Every HF normalizer kiln supports, one small class each: Sequence, NFC/NFD/NFKC/NFKD (utf8proc),
 // Lowercase, Strip, StripAccents, Prepend, Replace (string or regex), BertNormalizer, ByteLevel.
-// Precompiled (a SentencePiece charsmap) lives in precompiled.cc; an empty charsmap is the identity.
+// Precompiled (a SentencePiece charsmap) lives in precompiled.cc; an empty charsmap is the
+// identity.
 #include <utf8proc.h>
 
 #include <cstdlib>
@@ -9,6 +10,7 @@
 
 #include "core/check.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/component_config.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/precompiled.h"
 #include "tokenizer/regex.h"
@@ -188,15 +190,10 @@ class ByteLevelNormalizer : public Normalizer {
 
 std::unique_ptr<Normalizer> make_normalizer(const json& config) {
   if (config.is_null()) return nullptr;
-  KILN_CHECK(config.is_object() && config.contains("type"),
-             "tokenizer: normalizer must be an object with a \"type\"");
-  const std::string type = config["type"].get<std::string>();
+  const std::string type = component_type(config, "normalizer");
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<Normalizer>> items;
-    for (const json& item : config.at("normalizers")) {
-      if (auto n = make_normalizer(item)) items.push_back(std::move(n));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(items));
+    return std::make_unique<SequenceNormalizer>(
+        sequence_items<Normalizer>(config, "normalizers", make_normalizer));
   }
   if (type == "NFC") return std::make_unique<UnicodeNormalizer>(UTF8PROC_STABLE | UTF8PROC_COMPOSE);
   if (type == "NFD") {

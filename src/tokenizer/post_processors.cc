@@ -4,6 +4,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "tokenizer/component_config.h"
 #include "tokenizer/post_processor.h"
 
 namespace kiln::tok {
@@ -114,20 +115,15 @@ std::unique_ptr<PostProcessor> make_affix_processor(std::vector<int32_t> prefix,
 
 std::unique_ptr<PostProcessor> make_post_processor(const json& config) {
   if (config.is_null()) return nullptr;
-  KILN_CHECK(config.is_object() && config.contains("type"),
-             "tokenizer: post_processor must be an object with a \"type\"");
-  const std::string type = config["type"].get<std::string>();
+  const std::string type = component_type(config, "post_processor");
   if (type == "TemplateProcessing") return make_template(config);
   if (type == "BertProcessing" || type == "RobertaProcessing") {
     return make_affix_processor({pair_id(config, "cls")}, {pair_id(config, "sep")});
   }
   if (type == "ByteLevel") return std::make_unique<NoopProcessor>();
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<PostProcessor>> items;
-    for (const json& item : config.at("processors")) {
-      if (auto p = make_post_processor(item)) items.push_back(std::move(p));
-    }
-    return std::make_unique<SequenceProcessor>(std::move(items));
+    return std::make_unique<SequenceProcessor>(
+        sequence_items<PostProcessor>(config, "processors", make_post_processor));
   }
   KILN_FAIL("tokenizer: unsupported post_processor type '{}'", type);
 }

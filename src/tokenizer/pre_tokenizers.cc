@@ -4,6 +4,7 @@
 
 #include "core/check.h"
 #include "tokenizer/byte_level.h"
+#include "tokenizer/component_config.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/split.h"
@@ -184,15 +185,10 @@ std::unique_ptr<PreTokenizer> make_byte_level_pre_tokenizer(bool add_prefix_spac
 
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& config) {
   if (config.is_null()) return nullptr;
-  KILN_CHECK(config.is_object() && config.contains("type"),
-             "tokenizer: pre_tokenizer must be an object with a \"type\"");
-  const std::string type = config["type"].get<std::string>();
+  const std::string type = component_type(config, "pre_tokenizer");
   if (type == "Sequence") {
-    std::vector<std::unique_ptr<PreTokenizer>> items;
-    for (const json& item : config.at("pretokenizers")) {
-      if (auto p = make_pre_tokenizer(item)) items.push_back(std::move(p));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(items));
+    return std::make_unique<SequencePreTokenizer>(
+        sequence_items<PreTokenizer>(config, "pretokenizers", make_pre_tokenizer));
   }
   if (type == "ByteLevel") {
     return make_byte_level_pre_tokenizer(config.value("add_prefix_space", true),
