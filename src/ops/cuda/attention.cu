@@ -90,7 +90,8 @@ bool row_fusions_pay(int64_t ctas, int head_dim) {
   const int d = std::clamp(head_dim, 0, 256);
   auto kernel = attn::paged_attention_decode_row_kernel<T, true, NT>;
   const int bytes = attn::decode_row_smem_bytes<T, NT>(d);
-  set_smem(kernel, bytes);  // the occupancy query counts only what the kernel may be given
+  // The occupancy query counts only what the kernel may be given; once cached, no query follows.
+  if (blocks[d].load(std::memory_order_relaxed) == 0) set_smem(kernel, bytes);
   const int b = blocks_per_sm(blocks[d], kernel, NT, bytes);
   return ctas <= static_cast<int64_t>(std::max(b, 1)) * sm_count();
 }

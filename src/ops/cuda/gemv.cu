@@ -18,6 +18,10 @@ namespace kiln::ops::cuda {
 static_assert(kGemvMaxRows == detail::kGemvMaxN);
 namespace {
 
+// The input types the tensor-core GEMV takes; the entry points return false for the others.
+template <class T>
+constexpr bool kGemvInput = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
+
 // Warps per CTA (k split). One CTA per 16 rows, so small m gives few CTAs: then a long k is
 // spread over 16 warps (512 threads) for more loads in flight per SM; otherwise 8 warps, fewer
 // when k has fewer 64-element steps than that.
@@ -82,7 +86,7 @@ bool launch_gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
 template <class T, class OutT>
 bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
           Epilogue epilogue, cudaStream_t stream) {
-  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+  if constexpr (!kGemvInput<T>) {
     return false;
   } else {
     static_assert(std::is_same_v<OutT, T> || std::is_same_v<OutT, float>);
@@ -94,7 +98,7 @@ bool gemv(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m
 template <class T, class OutT>
 bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
                  Epilogue epilogue, cudaStream_t stream, unsigned long long* trace) {
-  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+  if constexpr (!kGemvInput<T>) {
     return false;
   } else {
     if (!bias) epilogue = Epilogue::kNone;
@@ -106,7 +110,7 @@ bool gemv_traced(OutT* out, const T* x, const T* w, const T* bias, int64_t n, in
 template <class T>
 bool gemv_add(T* residual, const T* x, const T* w, const T* bias, int64_t n, int64_t m, int64_t k,
               cudaStream_t stream) {
-  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+  if constexpr (!kGemvInput<T>) {
     return false;
   } else {
     if (!residual) return false;
@@ -120,7 +124,7 @@ template <class T>
 bool gemv_layer_norm_folded(T* out, const T* x, const T* w_folded, const T* c, const float* rowsum,
                             float eps, int64_t n, int64_t m, int64_t k, bool gelu,
                             cudaStream_t stream) {
-  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+  if constexpr (!kGemvInput<T>) {
     return false;
   } else {
     if (!rowsum) return false;
@@ -137,7 +141,7 @@ template <class T>
 bool gemv_add_layer_norm(T* residual, T* normed, const T* x, const T* w, const T* bias,
                          const T* ln_w, const T* ln_b, float eps, int64_t n, int64_t m, int64_t k,
                          unsigned* counter, cudaStream_t stream) {
-  if constexpr (!std::is_same_v<T, __half> && !std::is_same_v<T, __nv_bfloat16>) {
+  if constexpr (!kGemvInput<T>) {
     return false;
   } else {
     static const bool off = switched_off("KILN_GEMV_ADDNORM");  // linear + add_layer_norm (A/B)
@@ -165,17 +169,12 @@ KILN_INSTANTIATE(__nv_bfloat16, float)
 template bool gemv_traced<__half, __half>(__half*, const __half*, const __half*, const __half*,
                                           int64_t, int64_t, int64_t, Epilogue, cudaStream_t,
                                           unsigned long long*);
-#define KILN_INSTANTIATE(T)                                                                      \
-  template bool gemv_add_layer_norm<T>(T*, T*, const T*, const T*, const T*, const T*, const T*, \
-                                       float, int64_t, int64_t, int64_t, unsigned*, cudaStream_t);
-KILN_INSTANTIATE(float)
-KILN_INSTANTIATE(__half)
-KILN_INSTANTIATE(__nv_bfloat16)
-#undef KILN_INSTANTIATE
-#define KILN_INSTANTIATE(T)                                                                      \
-  template bool gemv_add<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,         \
-                            cudaStream_t);                                                       \
-  template bool gemv_layer_norm_folded<T>(T*, const T*, const T*, const T*, const float*, float, \
+#define KILN_INSTANTIATE(T)                                                                        \
+  template bool gemv_add_layer_norm<T>(T*, T*, const T*, const T*, const T*, const T*, const T*,   \
+                                       float, int64_t, int64_t, int64_t, unsigned*, cudaStream_t); \
+  template bool gemv_add<T>(T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,           \
+                            cudaStream_t);                                                         \
+  template bool gemv_layer_norm_folded<T>(T*, const T*, const T*, const T*, const float*, float,   \
                                           int64_t, int64_t, int64_t, bool, cudaStream_t);
 KILN_INSTANTIATE(float)
 KILN_INSTANTIATE(__half)

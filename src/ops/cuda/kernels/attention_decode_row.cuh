@@ -54,6 +54,15 @@ __host__ __device__ inline int decode_row_smem_bytes(int head_dim) {
   return NT * head_dim * static_cast<int>(sizeof(T)) + head_dim * 4 + NT * 4 + NT * vec * 4;
 }
 
+// kv[u] = 16-byte piece u of a K row, for u < min(N, n) (the rest untouched).
+template <class T, int N>
+__device__ __forceinline__ void load_row_pieces(uint4 (&kv)[N], const T* row, int n) {
+  constexpr int VEC = 16 / sizeof(T);
+#pragma unroll
+  for (int u = 0; u < N; ++u)
+    if (u < n) kv[u] = __ldg(reinterpret_cast<const uint4*>(row + u * VEC));
+}
+
 // a + Σ over the first n (<= N) 16-byte pieces of K of piece · q (fp32 q, VEC floats per piece).
 template <class T, int N>
 __device__ __forceinline__ float row_dot(const uint4 (&kv)[N], int n, const float* qv, float a) {
@@ -96,10 +105,10 @@ __global__ void __launch_bounds__(NT)
   const int q0 = cu_seqlens[s], q_len = cu_seqlens[s + 1] - q0;
   // A CTA leaving early still waits: were every CTA to exit without it, this grid could complete
   // (and its dependent start) before its predecessor has (launch.h's rule).
-  if (q_len != 1) {
+  if (q_len != 1) {  // q_len 0: nothing to do (the launcher guarantees q_len <= 1)
     if (prefetch) detail::pdl_enter();
     return;
-  }  // q_len 0: nothing to do (the launcher guarantees q_len <= 1)
+  }
   const int kv_len = seq_kv_len[s];
   int seq_splits = 1;
   if (p.nsplit > 1) seq_splits = min(p.nsplit, max(1, ceil_div(kv_len, p.part)));
@@ -129,12 +138,9 @@ __global__ void __launch_bounds__(NT)
                  true);
     }
     cp_async_commit();
-    if (tid < pre_keys) {
-      const T* kr = k_pool + pool_row(table, kbeg + tid, head, p.heads, p.block_size, D);
-#pragma unroll
-      for (int u = 0; u < kPre; ++u)
-        if (u < NCH) kpre[u] = __ldg(reinterpret_cast<const uint4*>(kr + u * VEC));
-    }
+    if (tid < pre_keys)
+      load_row_pieces<T>(kpre, k_pool + pool_row(table, kbeg + tid, head, p.heads, p.block_size, D),
+                         NCH);
   }
   if (prefetch) detail::pdl_enter();
 
@@ -166,11 +172,7 @@ __global__ void __launch_bounds__(NT)
     const T* vr = new_key >= 0 ? v_new : v_pool + row;
     if (tid < NCH) cp_async16(sV + j * D + tid * VEC, vr + tid * VEC, true);
     cp_async_commit();
-    if (tid == j) {
-#pragma unroll
-      for (int u = 0; u < kPre; ++u)
-        if (u < NCH) kpre[u] = __ldg(reinterpret_cast<const uint4*>(kr + u * VEC));
-    }
+    if (tid == j) load_row_pieces<T>(kpre, kr, NCH);
     pre_k = pre_v = j + 1;
   }
   uint4 kn = make_uint4(0u, 0u, 0u, 0u), vn = kn;  // APPEND: piece tid of the new rows
@@ -227,9 +229,7 @@ __global__ void __launch_bounds__(NT)
       float a = pre ? a_pre : 0.f;
       for (int c0 = pre ? kPre : 0; c0 < NCH; c0 += kPre) {
         uint4 kv[kPre];
-#pragma unroll
-        for (int u = 0; u < kPre; ++u)
-          if (c0 + u < NCH) kv[u] = __ldg(reinterpret_cast<const uint4*>(kr + (c0 + u) * VEC));
+        load_row_pieces<T>(kv, kr + c0 * VEC, NCH - c0);
         a = row_dot<T, kPre>(kv, min(kPre, NCH - c0), sQ + c0 * VEC, a);
       }
       if (bias_row) a += rel_bias_log2(bias_row, p.bias_radius, key, rowpos);
