@@ -127,14 +127,12 @@ Tensor StepRunner::decode_with_graph(std::vector<ScheduledChunk>& chunks) {
   auto it = graphs_.find(key);
   if (it == graphs_.end()) {
     model_.forward(batch, kv, ctx_);  // warm-up: kernel and GEMM algorithm selection
-    ops::StepGraph g;
-    Tensor logits;
-    g.capture(ctx_, [&] { logits = model_.forward(batch, kv, ctx_); });
-    graph_logits_[key] = logits;
+    DecodeGraph g;
+    g.graph.capture(ctx_, [&] { g.logits = model_.forward(batch, kv, ctx_); });
     it = graphs_.emplace(key, std::move(g)).first;
   }
-  it->second.launch(ctx_);
-  return graph_logits_[key].slice(0, 0, static_cast<int64_t>(chunks.size()));
+  it->second.graph.launch(ctx_);
+  return it->second.logits.slice(0, 0, static_cast<int64_t>(chunks.size()));
 }
 
 void StepRunner::encode(const std::vector<ScheduledChunk>& chunks) {
@@ -178,8 +176,8 @@ DeviceStep::BeamCandidates StepRunner::beam_candidates_on_device(
 
 std::pair<double, int64_t> StepRunner::take_graph_time() {
   std::pair<double, int64_t> t{0.0, 0};
-  for (auto& [bucket, g] : graphs_) {
-    const auto [s, n] = g.take_device_time();
+  for (auto& [key, g] : graphs_) {
+    const auto [s, n] = g.graph.take_device_time();
     t.first += s;
     t.second += n;
   }

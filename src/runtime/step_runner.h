@@ -78,9 +78,11 @@ class StepRunner {
   std::unique_ptr<KvCache> cache_;
   std::unique_ptr<DeviceStep> device_step_;
   int32_t scratch_block_ = -1;
-  // (batch bucket, key bound) -> graph, and the logits buffer it writes (decode_with_graph).
-  std::map<std::pair<int64_t, int64_t>, ops::StepGraph> graphs_;
-  std::map<std::pair<int64_t, int64_t>, Tensor> graph_logits_;
+  struct DecodeGraph {
+    ops::StepGraph graph;
+    Tensor logits;  // the buffer the graph writes
+  };
+  std::map<std::pair<int64_t, int64_t>, DecodeGraph> graphs_;  // (batch bucket, key bound)
   Tensor host_logits_;        // pinned [max_batch_size, vocab] fp32
   Tensor pool_addresses_;     // [2 * layers] int64: K and V pool bases, on the model's device
   int64_t block_bytes_ = 0;   // bytes of one block in one pool
