@@ -4,6 +4,17 @@
 
 namespace kiln::models {
 
+GptShape gpt_shape(const GptFields& c, int64_t kv_heads, bool hf_transposed) {
+  return {.vocab_size = c.vocab_size,
+          .n_positions = c.n_positions,
+          .n_embd = c.n_embd,
+          .n_layer = c.n_layer,
+          .inner = c.inner(),
+          .qkv_rows = c.n_embd + 2 * kv_heads * c.head_dim(),
+          .tie_word_embeddings = c.tie_word_embeddings,
+          .hf_transposed = hf_transposed};
+}
+
 std::vector<WeightEntry> gpt_weight_map(const GptShape& s, GptWeights& w,
                                         const std::string& hf_prefix) {
   const int64_t d = s.n_embd, inner = s.inner, qkv = s.qkv_rows;

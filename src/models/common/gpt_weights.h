@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "models/common/config_fields.h"
 #include "models/weight_map.h"
 
 namespace kiln::models {
@@ -40,6 +41,10 @@ struct GptShape {
   bool tie_word_embeddings;
   bool hf_transposed;  // HF stores the linears as Conv1D [in, out] (GPT-2)
 };
+
+// The shape from a GPT-2-style config: fused qkv rows n_embd + 2 · kv_heads · head_dim;
+// hf_transposed for HF's Conv1D storage (GPT-2), not for nn.Linear (GPTBigCode).
+GptShape gpt_shape(const GptFields& c, int64_t kv_heads, bool hf_transposed);
 
 // Every weight; lm_head is listed only when untied. hf_prefix goes before every HF name but
 // lm_head.weight ("transformer." for the *LMHeadModel / *ForCausalLM files, else "").

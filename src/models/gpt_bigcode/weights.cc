@@ -24,15 +24,8 @@ Tensor regroup(const Tensor& t, int64_t heads, int64_t head_dim) {
 
 std::vector<WeightEntry> weight_map(const GptBigCodeConfig& c, GptBigCodeWeights& w,
                                     const std::string& hf_prefix) {
-  return gpt_weight_map({.vocab_size = c.vocab_size,
-                         .n_positions = c.n_positions,
-                         .n_embd = c.n_embd,
-                         .n_layer = c.n_layer,
-                         .inner = c.inner(),
-                         .qkv_rows = c.n_embd + 2 * c.kv_heads() * c.head_dim(),
-                         .tie_word_embeddings = c.tie_word_embeddings,
-                         .hf_transposed = false},  // nn.Linear
-                        w, hf_prefix);
+  return gpt_weight_map(gpt_shape(c, c.kv_heads(), /*hf_transposed=*/false), w,  // nn.Linear
+                        hf_prefix);
 }
 
 void regroup_mha_qkv(const GptBigCodeConfig& c, GptBigCodeWeights& w) {
