@@ -43,7 +43,7 @@ fi
 if [[ $STAGES == *gtest* ]]; then
   log "GPU test binaries ($BUILD)"
   for t in kiln_gpu_tests kiln_gpu_model_tests; do
-    "$BUILD/$t" ${GTEST_ARGS:-} > "$OUT/$t.log" 2>&1
+    timeout "${GTEST_TIMEOUT:-900}" "$BUILD/$t" ${GTEST_ARGS:-} > "$OUT/$t.log" 2>&1  # 124: hung
     echo "$t: exit $? $(grep -E '^\[  PASSED  \]|^\[  FAILED  \]' "$OUT/$t.log" | head -3 | tr '\n' ' ')"
     grep -E '^\[  FAILED  \]' "$OUT/$t.log" | head -20
   done

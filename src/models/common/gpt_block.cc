@@ -1,8 +1,11 @@
 #include "models/common/gpt_block.h"
 
+#include <algorithm>
+
 #include "core/check.h"
 #include "layers/lm_head.h"
 #include "models/common/forward_buffers.h"
+#include "ops/fused_decode.h"
 #include "ops/ops.h"
 
 namespace kiln::models {
@@ -19,10 +22,44 @@ GptBlock gpt_block(const GptLayerWeights& w, float eps, ops::ActivationKind act)
 
 namespace {
 
+// The whole folded stack as one persistent kernel (ops::fused_gpt_decode) where it applies:
+// MHA without rotary or position bias, GELU-tanh MLP; the op checks the rest. tmp holds the
+// attention; the scratch is what the qkv / MLP hidden buffers of the op-by-op path would take.
+bool fused_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& tmp,
+                   const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
+                   ExecContext& ctx) {
+  const GptBlock& b0 = blocks[0];
+  if (!ops::fused_gpt_decode_requested() || !ctx.device.is_cuda() ||
+      b0.attn.num_kv_heads != b0.attn.num_heads)
+    return false;
+  std::vector<ops::FusedGptBlock> fb;
+  fb.reserve(blocks.size());
+  for (size_t i = 0; i < blocks.size(); ++i) {
+    const GptBlock& b = blocks[i];
+    if (b.attn.rotary || b.attn.position_bias.defined() ||
+        b.mlp.act != ops::ActivationKind::kGeluTanh || b.ln_1.eps != b.ln_2.eps ||
+        !b.qkv_rowsum.defined() || !b.fc_rowsum.defined())
+      return false;
+    fb.push_back({&b.attn.qkv.weight, &b.attn.qkv.bias, &b.qkv_rowsum, &b.attn.out.weight,
+                  &b.attn.out.bias, &b.mlp.fc1.weight, &b.mlp.fc1.bias, &b.fc_rowsum,
+                  &b.mlp.fc2.weight, &b.mlp.fc2.bias, &kv.k[i], &kv.v[i], b.attn.scale,
+                  b.ln_1.eps});
+  }
+  const int64_t n = h.size(0);
+  const int64_t width = std::max(b0.attn.qkv.out_features(), b0.mlp.fc1.out_features());
+  const size_t mark = ws.used();
+  Tensor scratch = ws.take({n, width}, h.dtype());  // [n, q | k | v], then [n, inner]
+  const bool done =
+      ops::fused_gpt_decode(fb, b0.attn.num_heads, h, scratch, tmp, batch.slots, batch.attn, ctx);
+  ws.rewind(mark);
+  return done;
+}
+
 // pre_ln_forward for blocks whose LayerNorms are folded into qkv and fc1.
 void folded_forward(const std::vector<GptBlock>& blocks, Tensor& h, Tensor& normed, Tensor& tmp,
                     const layers::ForwardBatch& batch, layers::KvCacheView& kv, Workspace& ws,
                     ExecContext& ctx) {
+  if (fused_forward(blocks, h, tmp, batch, kv, ws, ctx)) return;
   const size_t mark = ws.used();
   const int64_t n = h.size(0);
   for (size_t i = 0; i < blocks.size(); ++i) {

@@ -38,11 +38,14 @@ int max_smem_optin() {
   return cached_attribute(cache, cudaDevAttrMaxSharedMemoryPerBlockOptin, 48 * 1024);
 }
 
+int compute_major() {
+  static AttributeCache cache{};
+  return cached_attribute(cache, cudaDevAttrComputeCapabilityMajor, 0);
+}
+
 bool pdl_enabled() {
   static const bool env_off = switched_off("KILN_PDL");
-  if (env_off) return false;
-  static AttributeCache cache{};
-  return cached_attribute(cache, cudaDevAttrComputeCapabilityMajor, 0) >= 9;
+  return !env_off && compute_major() >= 9;
 }
 
 }  // namespace kiln::ops::cuda

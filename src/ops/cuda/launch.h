@@ -24,7 +24,8 @@
 
 namespace kiln::ops::cuda {
 
-bool pdl_enabled();  // for the current device
+bool pdl_enabled();   // for the current device
+int compute_major();  // of the current device (0 if the query fails); cached per device
 
 // Streaming multiprocessors of the current device (132 if the query fails); cached per device.
 int sm_count();
