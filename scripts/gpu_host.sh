@@ -89,7 +89,7 @@ if [[ $STAGES == *peer* ]]; then
 fi
 if [[ $STAGES == *ab* ]]; then
   log "A/B of kernel switches (decode step)"
-  bash bench/ab_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | tail -30
+  bash bench/ab_gpu.sh "$BUILD/kiln" "$OUT" 2>&1 | tee "$OUT/ab.txt" | tail -30
 fi
 if [[ $STAGES == *ncu* ]]; then
   # Per-kernel times of a gpt2-xl batch-1 decode (graph nodes profiled one by one); NCU_IO /
