@@ -30,7 +30,6 @@ bool layer_ok(const FusedDecodeLayer& L) {
 
 template <class T>
 bool launch_fused(const FusedDecodeLayer* layers, const FusedDecodeArgs& a, cudaStream_t stream) {
-  static bool attr_set = false;
   const int kmax = std::max(a.hidden, a.inner);
   const int fixed = fused::fd_smem_bytes(0, a.n, kmax, a.head_dim);
   int slots = (max_smem_optin() - fixed) / (fused::kFdSlotBytes + 16);
@@ -38,12 +37,10 @@ bool launch_fused(const FusedDecodeLayer* layers, const FusedDecodeArgs& a, cuda
   if (slots < kMinRingSlots) return false;
   const int smem = fused::fd_smem_bytes(slots, a.n, kmax, a.head_dim);
   auto* kernel = fused::fused_gpt_decode_kernel<T>;
-  if (!attr_set) {
-    KILN_CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem_optin()),
-        "fused_gpt_decode");
-    attr_set = true;
-  }
+  // Per launch: the attribute belongs to the current device's context (a cheap host call).
+  KILN_CUDA_CHECK(
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, max_smem_optin()),
+      "fused_gpt_decode");
   int per_sm = 0;
   if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, fused::kFdThreads, smem) !=
           cudaSuccess ||
