@@ -41,8 +41,7 @@ struct CandidateAfter {
 
 BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
                    BpeOptions options)
-    : vocab_(std::move(vocab)), options_(std::move(options)) {
-  id_to_token_ = invert_vocab(vocab_);
+    : VocabModel(std::move(vocab)), options_(std::move(options)) {
   byte_ids_.fill(-1);
   for (int b = 0; b < 256; ++b) {
     auto it = vocab_.find(fmt::format("<0x{:02X}>", b));
@@ -71,17 +70,6 @@ BpeModel::BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::st
     KILN_CHECK(vocab_.contains(*options_.unk_token),
                "tokenizer: BPE unk_token '{}' is not in the vocab", *options_.unk_token);
   }
-}
-
-std::optional<int32_t> BpeModel::token_to_id(std::string_view token) const {
-  auto it = vocab_.find(token);
-  if (it == vocab_.end()) return std::nullopt;
-  return it->second;
-}
-
-const std::string* BpeModel::id_to_token(int32_t id) const {
-  if (id < 0 || id >= vocab_size() || id_to_token_[id].empty()) return nullptr;
-  return &id_to_token_[id];
 }
 
 void BpeModel::clear_cache() const {

@@ -22,24 +22,19 @@ struct BpeOptions {
   bool ignore_merges = false;
 };
 
-class BpeModel : public Model {
+class BpeModel : public VocabModel {
  public:
   // merges in rank order; each side must be in vocab, and so must their concatenation.
   BpeModel(Vocab vocab, const std::vector<std::pair<std::string, std::string>>& merges,
            BpeOptions options);
 
   void tokenize(std::string_view word, std::vector<int32_t>& ids) const override;
-  std::optional<int32_t> token_to_id(std::string_view token) const override;
-  const std::string* id_to_token(int32_t id) const override;
-  int32_t vocab_size() const override { return static_cast<int32_t>(id_to_token_.size()); }
 
   void clear_cache() const;
 
  private:
   void merge_word(std::string_view word, std::vector<int32_t>& ids) const;
 
-  Vocab vocab_;
-  std::vector<std::string> id_to_token_;
   // (left id << 32 | right id) -> (rank, merged id)
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;
   std::array<int32_t, 256> byte_ids_;  // id of "<0xXX>", or -1

@@ -21,6 +21,20 @@ std::vector<std::string> invert_vocab(const Vocab& vocab) {
   return table;
 }
 
+VocabModel::VocabModel(Vocab vocab)
+    : vocab_(std::move(vocab)), id_to_token_(invert_vocab(vocab_)) {}
+
+std::optional<int32_t> VocabModel::token_to_id(std::string_view token) const {
+  auto it = vocab_.find(token);
+  if (it == vocab_.end()) return std::nullopt;
+  return it->second;
+}
+
+const std::string* VocabModel::id_to_token(int32_t id) const {
+  if (id < 0 || id >= vocab_size() || id_to_token_[id].empty()) return nullptr;
+  return &id_to_token_[id];
+}
+
 Vocab parse_vocab_object(const nlohmann::json& vocab) {
   KILN_CHECK(vocab.is_object(), "tokenizer: model \"vocab\" must be an object of token -> id");
   Vocab out;

@@ -31,6 +31,19 @@ class Model {
   virtual int32_t vocab_size() const = 0;
 };
 
+// A model whose ids come from one token -> id vocab (BPE, WordPiece, WordLevel): the lookups.
+class VocabModel : public Model {
+ public:
+  explicit VocabModel(Vocab vocab);
+  std::optional<int32_t> token_to_id(std::string_view token) const override;
+  const std::string* id_to_token(int32_t id) const override;  // nullptr for holes
+  int32_t vocab_size() const override { return static_cast<int32_t>(id_to_token_.size()); }
+
+ protected:
+  Vocab vocab_;
+  std::vector<std::string> id_to_token_;  // invert_vocab(vocab_)
+};
+
 // Builds from tokenizer.json's "model" object (BPE, Unigram, WordPiece, WordLevel).
 std::unique_ptr<Model> make_model(const nlohmann::json& config);
 

@@ -8,11 +8,10 @@ namespace kiln::tok {
 
 namespace {
 
-class WordLevelModel : public Model {
+class WordLevelModel : public VocabModel {
  public:
-  WordLevelModel(Vocab vocab, std::string unk) : vocab_(std::move(vocab)), unk_(std::move(unk)) {
-    id_to_token_ = invert_vocab(vocab_);
-  }
+  WordLevelModel(Vocab vocab, std::string unk)
+      : VocabModel(std::move(vocab)), unk_(std::move(unk)) {}
   void tokenize(std::string_view word, std::vector<int32_t>& ids) const override {
     auto it = vocab_.find(word);
     if (it == vocab_.end()) it = vocab_.find(unk_);
@@ -22,20 +21,9 @@ class WordLevelModel : public Model {
                word, unk_);
     ids.push_back(it->second);
   }
-  std::optional<int32_t> token_to_id(std::string_view token) const override {
-    auto it = vocab_.find(token);
-    return it == vocab_.end() ? std::nullopt : std::optional<int32_t>(it->second);
-  }
-  const std::string* id_to_token(int32_t id) const override {
-    if (id < 0 || id >= vocab_size() || id_to_token_[id].empty()) return nullptr;
-    return &id_to_token_[id];
-  }
-  int32_t vocab_size() const override { return static_cast<int32_t>(id_to_token_.size()); }
 
  private:
-  Vocab vocab_;
   std::string unk_;
-  std::vector<std::string> id_to_token_;
 };
 
 }  // namespace

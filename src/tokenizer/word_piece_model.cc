@@ -10,15 +10,13 @@ namespace kiln::tok {
 
 namespace {
 
-class WordPieceModel : public Model {
+class WordPieceModel : public VocabModel {
  public:
   WordPieceModel(Vocab vocab, std::string unk, std::string prefix, size_t max_chars)
-      : vocab_(std::move(vocab)),
+      : VocabModel(std::move(vocab)),
         unk_(std::move(unk)),
         prefix_(std::move(prefix)),
-        max_chars_(max_chars) {
-    id_to_token_ = invert_vocab(vocab_);
-  }
+        max_chars_(max_chars) {}
   void tokenize(std::string_view word, std::vector<int32_t>& ids) const override {
     size_t chars = 0;
     for (size_t i = 0; i < word.size(); i += utf8_char_len(word[i])) ++chars;
@@ -55,21 +53,10 @@ class WordPieceModel : public Model {
     }
     ids.insert(ids.end(), pieces.begin(), pieces.end());
   }
-  std::optional<int32_t> token_to_id(std::string_view token) const override {
-    auto it = vocab_.find(token);
-    return it == vocab_.end() ? std::nullopt : std::optional<int32_t>(it->second);
-  }
-  const std::string* id_to_token(int32_t id) const override {
-    if (id < 0 || id >= vocab_size() || id_to_token_[id].empty()) return nullptr;
-    return &id_to_token_[id];
-  }
-  int32_t vocab_size() const override { return static_cast<int32_t>(id_to_token_.size()); }
 
  private:
-  Vocab vocab_;
   std::string unk_, prefix_;
   size_t max_chars_;
-  std::vector<std::string> id_to_token_;
 };
 
 }  // namespace
