@@ -17,18 +17,6 @@ namespace cu = kiln::ops::cuda;
 namespace cpu = kiln::ops::cpu;
 using cu::Epilogue;
 
-class LtHandle {
- public:
-  LtHandle() {
-    if (cublasLtCreate(&h_) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtCreate");
-  }
-  ~LtHandle() { cublasLtDestroy(h_); }
-  cublasLtHandle_t get() const { return h_; }
-
- private:
-  cublasLtHandle_t h_ = nullptr;
-};
-
 template <class T, class O>
 double gemm_tol() {
   if constexpr (std::is_same_v<T, float>) return 1e-5;

@@ -21,18 +21,6 @@ namespace cu = kiln::ops::cuda;
 namespace cpu = kiln::ops::cpu;
 using cu::Epilogue;
 
-class LtHandle {
- public:
-  LtHandle() {
-    if (cublasLtCreate(&h_) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtCreate");
-  }
-  ~LtHandle() { cublasLtDestroy(h_); }
-  cublasLtHandle_t get() const { return h_; }
-
- private:
-  cublasLtHandle_t h_ = nullptr;
-};
-
 template <class O>
 double gemv_tol() {
   if constexpr (std::is_same_v<O, float>) return 1e-4;  // fp32 accumulate and output

@@ -2,6 +2,7 @@
 // seeded random fill, rounding through 16-bit types, NaN poisoning, relative error.
 #pragma once
 
+#include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
@@ -51,6 +52,21 @@ double time_us(cudaStream_t s, int iters, F&& fn, int warmup = 1) {
   cudaEventDestroy(e0), cudaEventDestroy(e1);
   return ms * 1e3 / iters;
 }
+
+// A cuBLASLt handle (RAII).
+class LtHandle {
+ public:
+  LtHandle() {
+    if (cublasLtCreate(&h_) != CUBLAS_STATUS_SUCCESS) throw std::runtime_error("cublasLtCreate");
+  }
+  ~LtHandle() { cublasLtDestroy(h_); }
+  LtHandle(const LtHandle&) = delete;
+  LtHandle& operator=(const LtHandle&) = delete;
+  cublasLtHandle_t get() const { return h_; }
+
+ private:
+  cublasLtHandle_t h_ = nullptr;
+};
 
 // Device buffer of n elements of T (RAII).
 template <class T>
