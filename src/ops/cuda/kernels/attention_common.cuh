@@ -164,6 +164,30 @@ __device__ __forceinline__ int64_t pool_row(const int32_t* table, int pos, int k
   return ((static_cast<int64_t>(blk) * kv_heads + kvh) * bs + pos % bs) * d;
 }
 
+// The pool row (element offset) of KV slot `slot` (= block * bs + offset), head kvh.
+__device__ __forceinline__ int64_t slot_row(int32_t slot, int kvh, int kv_heads, int bs, int d) {
+  return ((static_cast<int64_t>(slot / bs) * kv_heads + kvh) * bs + slot % bs) * d;
+}
+
+// kv[u] = 16-byte piece u of a K row, for u < min(N, n) (the rest untouched).
+template <class T, int N>
+__device__ __forceinline__ void load_row_pieces(uint4 (&kv)[N], const T* row, int n) {
+  constexpr int VEC = 16 / sizeof(T);
+#pragma unroll
+  for (int u = 0; u < N; ++u)
+    if (u < n) kv[u] = __ldg(reinterpret_cast<const uint4*>(row + u * VEC));
+}
+
+// a + Σ over the first n (<= N) 16-byte pieces of K of piece · q (fp32 q, VEC floats per piece).
+template <class T, int N>
+__device__ __forceinline__ float row_dot(const uint4 (&kv)[N], int n, const float* qv, float a) {
+  constexpr int VEC = 16 / sizeof(T);
+#pragma unroll
+  for (int u = 0; u < N; ++u)
+    if (u < n) a = dot16<T>(reinterpret_cast<const T*>(&kv[u]), qv + u * VEC, a);
+  return a;
+}
+
 // Relative position bias in the exp2 domain: log2(e) * bias[clamp(key - pos, -R, R)], where
 // `centre` points at a head's row of the [heads, 2R + 1] table plus R.
 __device__ __forceinline__ float rel_bias_log2(const float* __restrict__ centre, int radius,

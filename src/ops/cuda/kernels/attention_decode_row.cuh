@@ -54,25 +54,6 @@ __host__ __device__ inline int decode_row_smem_bytes(int head_dim) {
   return NT * head_dim * static_cast<int>(sizeof(T)) + head_dim * 4 + NT * 4 + NT * vec * 4;
 }
 
-// kv[u] = 16-byte piece u of a K row, for u < min(N, n) (the rest untouched).
-template <class T, int N>
-__device__ __forceinline__ void load_row_pieces(uint4 (&kv)[N], const T* row, int n) {
-  constexpr int VEC = 16 / sizeof(T);
-#pragma unroll
-  for (int u = 0; u < N; ++u)
-    if (u < n) kv[u] = __ldg(reinterpret_cast<const uint4*>(row + u * VEC));
-}
-
-// a + Σ over the first n (<= N) 16-byte pieces of K of piece · q (fp32 q, VEC floats per piece).
-template <class T, int N>
-__device__ __forceinline__ float row_dot(const uint4 (&kv)[N], int n, const float* qv, float a) {
-  constexpr int VEC = 16 / sizeof(T);
-#pragma unroll
-  for (int u = 0; u < N; ++u)
-    if (u < n) a = dot16<T>(reinterpret_cast<const T*>(&kv[u]), qv + u * VEC, a);
-  return a;
-}
-
 template <class T, bool APPEND, int NT = kRowThreads>
 __global__ void __launch_bounds__(NT)
     paged_attention_decode_row_kernel(T* __restrict__ out,      // [n, heads * d]
@@ -154,9 +135,7 @@ __global__ void __launch_bounds__(NT)
       const int64_t src = static_cast<int64_t>(q0) * p.kv_stride + static_cast<int64_t>(head) * D;
       k_new = static_cast<const T*>(p.k_new) + src;
       v_new = static_cast<const T*>(p.v_new) + src;
-      dst = ((static_cast<int64_t>(slot / p.block_size) * p.heads + head) * p.block_size +
-             slot % p.block_size) *
-            D;
+      dst = slot_row(slot, head, p.heads, p.block_size, D);
     }
   }
   const int new_key = k_new ? kv_len - 1 : -1;  // -1: every key comes from the pools

@@ -35,10 +35,7 @@ __device__ void fd_attend(const FusedParams& p, const FdSmem<T>& sm, int l, int 
 #pragma unroll
     for (int j = 0; j < VEC; ++j) sm.sQ[tid * VEC + j] = to_float(e[j]) * L.scale_log2;
     if (slot >= 0) {
-      const int64_t dst =
-          ((static_cast<int64_t>(slot / a.block_size) * a.heads + head) * a.block_size +
-           slot % a.block_size) *
-          D;
+      const int64_t dst = attn::slot_row(slot, head, a.heads, a.block_size, D);
       *reinterpret_cast<uint4*>(kp + dst + tid * VEC) =
           __ldcg(reinterpret_cast<const uint4*>(kn + tid * VEC));
       *reinterpret_cast<uint4*>(vp + dst + tid * VEC) =
@@ -64,15 +61,10 @@ __device__ void fd_attend(const FusedParams& p, const FdSmem<T>& sm, int l, int 
           acc_s = attn::dot16<T>(reinterpret_cast<const T*>(&kv4), sm.sQ + u * VEC, acc_s);
         }
       } else {
-        const T* kr = kp + attn::pool_row(table, key, head, a.heads, a.block_size, D);
-        uint4 kv[16];
-#pragma unroll
-        for (int u = 0; u < 16; ++u)
-          if (u < NCH) kv[u] = __ldg(reinterpret_cast<const uint4*>(kr + u * VEC));
-#pragma unroll
-        for (int u = 0; u < 16; ++u)
-          if (u < NCH)
-            acc_s = attn::dot16<T>(reinterpret_cast<const T*>(&kv[u]), sm.sQ + u * VEC, acc_s);
+        uint4 kv[16];  // head_dim <= 128
+        attn::load_row_pieces<T>(
+            kv, kp + attn::pool_row(table, key, head, a.heads, a.block_size, D), NCH);
+        acc_s = attn::row_dot<T>(kv, NCH, sm.sQ, acc_s);
       }
       sc = acc_s;
     }
