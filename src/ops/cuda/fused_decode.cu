@@ -32,7 +32,8 @@ template <class T>
 bool launch_fused(const FusedDecodeLayer* layers, const FusedDecodeArgs& a, cudaStream_t stream) {
   const int kmax = std::max(a.hidden, a.inner);
   const int fixed = fused::fd_smem_bytes(0, a.n, kmax, a.head_dim);
-  int slots = (max_smem_optin() - fixed) / (fused::kFdSlotBytes + 16);
+  const int per_slot = fused::fd_smem_bytes(1, a.n, kmax, a.head_dim) - fixed;
+  int slots = (max_smem_optin() - fixed) / per_slot;
   if (const char* e = std::getenv("KILN_FD_SLOTS")) slots = std::min(slots, std::atoi(e));  // A/B
   if (slots < kMinRingSlots) return false;
   const int smem = fused::fd_smem_bytes(slots, a.n, kmax, a.head_dim);

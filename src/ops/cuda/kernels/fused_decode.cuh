@@ -64,8 +64,7 @@ __device__ void fd_produce(const FusedParams& p, const FdSmem<T>& sm) {
         }
       },
       [&](int l, int op) {
-        if (lane == 0 && (l > 0 || op > 0))
-          fd_stamp(p, op == 0 ? l - 1 : l, op == 0 ? 4 : op - 1, 3);
+        if (lane == 0 && (l > 0 || op > 0)) fd_stamp_previous(p, l, op, 3);
       });
   if (lane == 0) fd_stamp(p, p.a.layers - 1, kNumOps - 1, 3);
 }
@@ -199,7 +198,7 @@ __device__ void fd_consume(const FusedParams& p, const FdSmem<T>& sm) {
       },
       [&](int l, int op) {
         if (l > 0 || op > 0) {  // the previous op is done
-          if (threadIdx.x == 0) fd_stamp(p, op == 0 ? l - 1 : l, op == 0 ? 4 : op - 1, 2);
+          if (threadIdx.x == 0) fd_stamp_previous(p, l, op, 2);
           fd_grid_sync(a.counters, barriers, p.fence_all != 0);
         }
         if (threadIdx.x == 0) fd_stamp(p, l, op, 0), fd_stamp(p, l, op, 1);

@@ -68,12 +68,12 @@ __device__ void fd_attend(const FusedParams& p, const FdSmem<T>& sm, int l, int 
       }
       sc = acc_s;
     }
-    const float m_new = fmaxf(m_run, fd_max(sc, sm.scratch));
+    const float m_new = fmaxf(m_run, fd_reduce<true>(sc, sm.scratch));
     const float m_use = m_new == attn::kNegInf ? 0.f : m_new;
     const float pj = tid < nk ? exp2f(sc - m_use) : 0.f;
     sm.sP[tid] = pj;
     const float alpha = exp2f(m_run - m_use);
-    l_run = l_run * alpha + fd_sum(pj, sm.scratch);  // its barriers publish sP
+    l_run = l_run * alpha + fd_reduce<false>(pj, sm.scratch);  // its barriers publish sP
     m_run = m_new;
 #pragma unroll
     for (int e = 0; e < VEC; ++e) acc[e] *= alpha;

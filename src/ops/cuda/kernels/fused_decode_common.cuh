@@ -99,22 +99,28 @@ struct FdSmem {
   uint64_t* empty;      // [slots]
 };
 
-// Dynamic shared memory bytes for `slots` ring slots, n rows of up to kmax inputs, head_dim D.
-__host__ __device__ inline int fd_smem_bytes(int slots, int n, int kmax, int D) {
-  const int x = ((n * kmax * 2 + 127) / 128) * 128;
-  const int floats = kFdConsumerWarps * kFdRows * 8 + kFdConsumerWarps * 8 * 2 + 16 + D + 256 +
-                     kFdConsumers * 8 + 8;
-  return slots * kFdSlotBytes + x + ((floats * 4 + 127) / 128) * 128 + 2 * slots * 8;
+__host__ __device__ constexpr int fd_round128(int bytes) { return (bytes + 127) / 128 * 128; }
+// Bytes of the staged input rows: n rows of up to kmax 16-bit elements.
+__host__ __device__ constexpr int fd_x_bytes(int n, int kmax) { return fd_round128(n * kmax * 2); }
+// The fp32 scratch after them (FdSmem: red, stat, rowstat, sQ, sP, sRed, scratch), head_dim D.
+__host__ __device__ constexpr int fd_floats(int D) {
+  return kFdConsumerWarps * kFdRows * 8 + kFdConsumerWarps * 8 * 2 + 16 + D + 256 +
+         kFdConsumers * 8 + 8;
+}
+
+// Dynamic shared memory bytes for `slots` ring slots (each with its full / empty mbarriers), n
+// rows of up to kmax inputs, head_dim D: the layout fd_carve cuts.
+__host__ __device__ constexpr int fd_smem_bytes(int slots, int n, int kmax, int D) {
+  return slots * (kFdSlotBytes + 2 * 8) + fd_x_bytes(n, kmax) + fd_round128(fd_floats(D) * 4);
 }
 
 template <class T>
 __device__ __forceinline__ FdSmem<T> fd_carve(unsigned char* base, const FusedParams& p) {
   FdSmem<T> s;
-  const int kmax = max(p.a.hidden, p.a.inner);
   s.ring = base;
   unsigned char* q = base + p.ring_slots * kFdSlotBytes;
   s.xs = reinterpret_cast<T*>(q);
-  q += ((p.a.n * kmax * 2 + 127) / 128) * 128;
+  q += fd_x_bytes(p.a.n, max(p.a.hidden, p.a.inner));
   float* f = reinterpret_cast<float*>(q);
   s.red = f;
   f += kFdConsumerWarps * kFdRows * 8;
@@ -129,10 +135,7 @@ __device__ __forceinline__ FdSmem<T> fd_carve(unsigned char* base, const FusedPa
   s.sRed = f;
   f += kFdConsumers * 8;
   s.scratch = f;
-  f += 8;
-  const int fl = kFdConsumerWarps * kFdRows * 8 + kFdConsumerWarps * 8 * 2 + 16 + p.a.head_dim +
-                 256 + kFdConsumers * 8 + 8;
-  q = reinterpret_cast<unsigned char*>(s.red) + ((fl * 4 + 127) / 128) * 128;
+  q += fd_round128(fd_floats(p.a.head_dim) * 4);
   s.full = reinterpret_cast<uint64_t*>(q);
   s.empty = s.full + p.ring_slots;
   return s;
@@ -143,28 +146,23 @@ __device__ __forceinline__ void fd_stamp(const FusedParams& p, int l, int op, in
     p.a.trace[((static_cast<int64_t>(l) * kNumOps + op) * gridDim.x + blockIdx.x) * 4 + which] =
         detail::gemv_globaltimer();
 }
+// The same for the op before (l, op) (l > 0 or op > 0).
+__device__ __forceinline__ void fd_stamp_previous(const FusedParams& p, int l, int op, int which) {
+  fd_stamp(p, op == 0 ? l - 1 : l, op == 0 ? kNumOps - 1 : op - 1, which);
+}
 
 // ---- consumer helpers -------------------------------------------------------------------------
-__device__ __forceinline__ float fd_max(float v, float* scratch) {
+// Max (kMax) or sum over the consumer threads, result in each (common.cuh's block_max / block_sum
+// over the named barrier of the consumers only: the producer warp never joins).
+template <bool kMax>
+__device__ __forceinline__ float fd_reduce(float v, float* scratch) {
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = detail::warp_max(v);
+  v = kMax ? detail::warp_max(v) : detail::warp_sum(v);
   if (lane == 0) scratch[warp] = v;
   detail::named_sync(kFdBar, kFdConsumers);
   float r = scratch[0];
 #pragma unroll
-  for (int i = 1; i < kFdConsumerWarps; ++i) r = fmaxf(r, scratch[i]);
-  detail::named_sync(kFdBar, kFdConsumers);
-  return r;
-}
-
-__device__ __forceinline__ float fd_sum(float v, float* scratch) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  v = detail::warp_sum(v);
-  if (lane == 0) scratch[warp] = v;
-  detail::named_sync(kFdBar, kFdConsumers);
-  float r = 0.f;
-#pragma unroll
-  for (int i = 0; i < kFdConsumerWarps; ++i) r += scratch[i];
+  for (int i = 1; i < kFdConsumerWarps; ++i) r = kMax ? fmaxf(r, scratch[i]) : r + scratch[i];
   detail::named_sync(kFdBar, kFdConsumers);
   return r;
 }
