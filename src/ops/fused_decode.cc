@@ -45,6 +45,8 @@ bool fused_gpt_decode(const std::vector<FusedGptBlock>& blocks, int heads, Tenso
                       Tensor& scratch, Tensor& attn, const Tensor& slots, const AttentionMeta& meta,
                       ExecContext& ctx) {
 #ifdef KILN_WITH_CUDA
+  // Opt-in: measured slower than the op-by-op chain (docs/design.md "Persistent fused decode").
+  if (!fused_gpt_decode_requested()) return false;
   if (blocks.empty() || !h.defined() || !h.device().is_cuda() || h.dim() != 2) return false;
   const DType dt = h.dtype();
   if (dt != DType::kFloat16 && dt != DType::kBFloat16) return false;

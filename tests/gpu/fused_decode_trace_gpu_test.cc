@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <vector>
 
 #include "gpu_test_util.h"
@@ -26,7 +25,6 @@ double median(std::vector<double> v) {
 
 TEST(FusedDecodeTraceGpu, Gpt2XlBatch1) {
   KILN_SKIP_WITHOUT_GPU();
-  setenv("KILN_FUSED_DECODE", "1", 1);  // an opt-in
   constexpr int L = 48, E = 1600, I = 6400, H = 25, D = 64, BS = 16, KV = 192;
   constexpr int blocks = KV / BS + 1;
   std::vector<DeviceBuffer<__half>> w;

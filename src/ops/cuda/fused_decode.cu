@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 
 #include "ops/cuda/cuda_check.h"
 #include "ops/cuda/kernels/fused_decode.cuh"
@@ -34,7 +33,8 @@ bool launch_fused(const FusedDecodeLayer* layers, const FusedDecodeArgs& a, cuda
   const int fixed = fused::fd_smem_bytes(0, a.n, kmax, a.head_dim);
   const int per_slot = fused::fd_smem_bytes(1, a.n, kmax, a.head_dim) - fixed;
   int slots = (max_smem_optin() - fixed) / per_slot;
-  if (const char* e = std::getenv("KILN_FD_SLOTS")) slots = std::min(slots, std::atoi(e));  // A/B
+  static const char* slot_cap = std::getenv("KILN_FD_SLOTS");  // A/B: a smaller ring
+  if (slot_cap) slots = std::min(slots, std::atoi(slot_cap));
   if (slots < kMinRingSlots) return false;
   const int smem = fused::fd_smem_bytes(slots, a.n, kmax, a.head_dim);
   auto* kernel = fused::fused_gpt_decode_kernel<T>;
@@ -74,9 +74,6 @@ bool launch_fused(const FusedDecodeLayer* layers, const FusedDecodeArgs& a, cuda
 
 bool fused_gpt_decode(bool is_bf16, const FusedDecodeLayer* layers, const FusedDecodeArgs& a,
                       void* stream) {
-  // Opt-in (measured slower than the op-by-op chain; docs/design.md "Persistent fused decode").
-  const char* env = std::getenv("KILN_FUSED_DECODE");
-  if (!env || std::strcmp(env, "1") != 0) return false;
   if (a.layers < 1 || a.layers > kFusedDecodeMaxLayers) return false;
   if (a.n < 1 || a.n > kFusedDecodeMaxRows) return false;
   // GEMV shapes: whole 64-element k-steps, whole 16-row tiles.

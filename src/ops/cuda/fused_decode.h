@@ -48,10 +48,9 @@ struct FusedDecodeArgs {
   unsigned long long* trace = nullptr;
 };
 
-// Runs the launch (T = __nv_bfloat16 if is_bf16, else __half) when KILN_FUSED_DECODE=1 (read at
-// each call: an opt-in, measured slower than the op-by-op chain on the H200 — docs/design.md
-// "Persistent fused decode") and the shapes, alignment and device allow it; returns false
-// (nothing launched) otherwise.
+// Runs the launch (T = __nv_bfloat16 if is_bf16, else __half) when the shapes, alignment and
+// device allow it; returns false (nothing launched) otherwise. The opt-in switch
+// (KILN_FUSED_DECODE=1) is ops::fused_gpt_decode's, not this launcher's.
 bool fused_gpt_decode(bool is_bf16, const FusedDecodeLayer* layers, const FusedDecodeArgs& args,
                       void* stream);
 
