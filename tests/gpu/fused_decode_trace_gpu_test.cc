@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "gpu_test_util.h"
+#include "ops/cuda/device.h"
 #include "ops/cuda/fused_decode.h"
+#include "ops/roofline.h"
 
 namespace kiln::test {
 namespace {
@@ -76,12 +78,12 @@ TEST(FusedDecodeTraceGpu, Gpt2XlBatch1) {
   ASSERT_TRUE(cu::fused_gpt_decode(false, layers.data(), a, s)) << "fused kernel declined";
   const double us = time_us(
       s, 20, [&](int) { cu::fused_gpt_decode(false, layers.data(), a, s); }, 2);
-  // Copy bandwidth for the roofline beside it.
-  DeviceBuffer<char> src(size_t{1} << 30), dst(size_t{1} << 30);
-  const double copy_us = time_us(s, 5, [&](int) {
-    cudaMemcpyAsync(dst.get(), src.get(), size_t{1} << 30, cudaMemcpyDeviceToDevice, s);
-  });
-  const double bw = 2.0 * (size_t{1} << 30) / (copy_us * 1e-6);  // bytes/s read + written
+  // Copy bandwidth for the roofline beside it, as kiln bench measures it (bytes read + written).
+  double bw = 0;
+  {
+    ops::cuda::CudaContext gpu(0, size_t{3} << 30);
+    bw = ops::measure_copy_bandwidth(gpu.exec(), size_t{1} << 30);
+  }
   std::printf(
       "fused decode, gpt2-xl shape, batch 1, %d keys: %.1f us per step; weights %.1f MB "
       "at copy bandwidth %.0f GB/s = %.1f us (%.1f%%)\n",
